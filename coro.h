@@ -1,0 +1,695 @@
+/*
+ * coro.h - asyncio for C: stackless coroutines, futures, tasks, one loop.
+ *
+ * The one public header. Python's own story is the model:
+ *
+ *   asyncio                      coro
+ *   -------------------------    -----------------------------------------
+ *   async def f(x): ...          struct f { coro_frame co; ...fields... };
+ *                                static CORO_FN(f_step) { CORO_BEGIN(); ... CORO_END(); }
+ *   f(x)  (builds a coroutine)   f_init(&frame, x)  (fills a frame, runs nothing)
+ *   await child()                CORO_AWAIT(child_frame)     (yield from)
+ *   await fut / await task       CORO_AWAIT(fut) / CORO_AWAIT(task)
+ *   await asyncio.sleep(s)       CORO_SLEEP(s)
+ *   yield v / x = yield v        CORO_YIELD(v), then CORO_RESULT
+ *   return v                     CORO_RETURN(v)
+ *   raise E                      CORO_RAISE(code)
+ *   try: ... except E as e:      CORO_AWAIT_ERR(x, err)  (hands the error to the code)
+ *   finally:                     CORO_FINALLY
+ *   asyncio.run(main())          coro_run(&main.co, &result)
+ *   asyncio.create_task(c)       coro_spawn(loop, frame)
+ *
+ * WARNING - the limits of a stackless coroutine, as protothreads states them:
+ *
+ *   1. C locals do NOT survive a suspension point. Every CORO_AWAIT,
+ *      CORO_AWAIT_ERR, CORO_YIELD and CORO_SLEEP returns from the step
+ *      function and re-enters it later; anything that must live across one
+ *      is a field of the frame struct (self->i, never a local i).
+ *   2. In the default switch form (resume point = `case __LINE__:`) no
+ *      suspension point may sit inside a `switch` statement of the body, and
+ *      at most one suspension point may stand on one source line. Build with
+ *      -DCORO_LABELS (GCC/clang labels-as-values) to lift the switch limit;
+ *      both forms pass the same tests.
+ *   3. The step function's parameters are named `co` and `io` (CORO_FN
+ *      declares them); the macros use those names.
+ *   4. A child frame awaited with CORO_AWAIT(frame) must be freshly
+ *      initialised (resume point 0): call its init function each time.
+ *
+ * Errors are negative int codes (0 is success): system errors are -errno,
+ * coro's own are CORO_E*; coro_strerror() names every one.
+ *
+ * Storage: every object may live in caller-owned memory (the *_init
+ * functions); the conveniences that allocate (coro_spawn, coro_frame_new,
+ * coro_future_new, coro_loop_new) use the loop's allocator, and everything a
+ * loop allocated is released by coro_loop_close. Nothing here is global.
+ * Fields marked "private" may change without notice; read the public ones
+ * through the accessor functions.
+ */
+#ifndef CORO_H
+#define CORO_H
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------------ */
+/* Error codes                                                              */
+/* ------------------------------------------------------------------------ */
+
+#define CORO_OK 0
+#define CORO_ENOMEM (-ENOMEM)       /* an allocation failed */
+#define CORO_EINVAL (-EINVAL)       /* a bad argument (asyncio ValueError/TypeError) */
+#define CORO_ETIMEDOUT (-ETIMEDOUT) /* a deadline passed (asyncio TimeoutError) */
+#define CORO_ECANCELLED (-4001)     /* asyncio CancelledError */
+#define CORO_ESTATE (-4002)         /* asyncio InvalidStateError */
+#define CORO_ERUNNING (-4003)       /* the loop is already running */
+#define CORO_ECLOSED (-4004)        /* the loop (or watcher) is closed */
+#define CORO_EUSER (-5000)          /* first code free for applications; codes
+                                       at or below it are the user's own */
+
+/* A short English description of `err`, never NULL (unknown codes included). */
+const char *coro_strerror(int err);
+
+/* ------------------------------------------------------------------------ */
+/* Values: a small tagged result, so no common case allocates               */
+/* ------------------------------------------------------------------------ */
+
+enum { CORO_NONE = 0, CORO_INT, CORO_DOUBLE, CORO_PTR, CORO_ERROR };
+
+typedef struct coro_value {
+    union {
+        int64_t i; /* CORO_INT, and the error code when tag is CORO_ERROR */
+        double d;  /* CORO_DOUBLE */
+        void *p;   /* CORO_PTR (ownership is the program's business) */
+    } u;
+    int tag; /* CORO_NONE, CORO_INT, CORO_DOUBLE, CORO_PTR or CORO_ERROR */
+} coro_value;
+
+static inline coro_value coro_none(void) { coro_value v; v.u.i = 0; v.tag = CORO_NONE; return v; }
+static inline coro_value coro_int(int64_t i) { coro_value v; v.u.i = i; v.tag = CORO_INT; return v; }
+static inline coro_value coro_double(double d) { coro_value v; v.u.d = d; v.tag = CORO_DOUBLE; return v; }
+static inline coro_value coro_ptr(void *p) { coro_value v; v.u.p = p; v.tag = CORO_PTR; return v; }
+/* An error value; `err` should be negative. */
+static inline coro_value coro_error(int err) { coro_value v; v.u.i = err; v.tag = CORO_ERROR; return v; }
+/* The error code carried by `v`, or 0 when `v` is not an error. */
+static inline int coro_value_error(coro_value v) { return v.tag == CORO_ERROR ? (int)v.u.i : 0; }
+
+/* ------------------------------------------------------------------------ */
+/* Frames: a coroutine is a frame struct plus a step function               */
+/* ------------------------------------------------------------------------ */
+
+typedef struct coro_frame coro_frame;
+
+/* A step function resumes its frame at the saved resume point, runs to the
+ * next suspension point and returns what it suspends for (CORO__* status).
+ * `io` carries values both ways: in, what the suspension point receives (a
+ * sent value, an awaited result, a thrown error); out, what it hands over. */
+typedef int (*coro_step_fn)(coro_frame *co, coro_value *io);
+
+/* The frame header. Embed it as the FIRST member of your frame struct. */
+struct coro_frame {
+    coro_step_fn step;  /* private: the body */
+    coro_frame *parent; /* private: who awaits this frame (yield from) */
+    int32_t resume;     /* read-only: the resume point (a line number in the
+                           switch form; 0 = not started) */
+    uint8_t flags;      /* private */
+    uint8_t ptag;       /* private: outcome kept while CORO_FINALLY runs */
+    uint16_t size16;    /* private: size / 16 when from coro_frame_new */
+    union {
+        int64_t i;
+        double d;
+        void *p;
+    } pending; /* private */
+};
+
+/* Step statuses (internal, but visible to the macros). */
+enum { CORO__DONE = 0, CORO__YIELD, CORO__AWAIT, CORO__CALL, CORO__SLEEP };
+/* Special resume points. */
+#define CORO__RS_FINALLY (-1)
+#define CORO__RS_DONE (-2)
+/* Frame flags. */
+#define CORO__F_FINALLY 0x01u /* inside the cleanup section */
+#define CORO__F_LABEL 0x02u   /* resume holds a label offset (CORO_LABELS) */
+#define CORO__F_OWNED 0x04u   /* allocated by coro_frame_new */
+#define CORO__F_RUNNING 0x08u /* on some driver's chain */
+
+/* Initialise a frame header for `step`; the frame runs nothing until a task
+ * or a generator drives it. `co` must not be NULL. */
+static inline void coro_frame_init(coro_frame *co, coro_step_fn step)
+{
+    co->step = step;
+    co->parent = NULL;
+    co->resume = 0;
+    co->flags = 0;
+    co->ptag = CORO_NONE;
+    co->size16 = 0;
+    co->pending.i = 0;
+}
+#define CORO_FRAME_INIT(step) { (step), NULL, 0, 0, CORO_NONE, 0, { 0 } }
+
+/* Declare a step function: `static CORO_FN(name) { ... }`. */
+#define CORO_FN(name) int name(coro_frame *co, coro_value *io)
+/* The typed frame inside a step function: `struct f *self = CORO_SELF(struct f);` */
+#define CORO_SELF(type) ((type *)(void *)co)
+/* What the last suspension point received (awaited result, sent value). */
+#define CORO_RESULT (*io)
+
+/* ---- the macro core ---------------------------------------------------- */
+
+#if defined(__GNUC__) || defined(__clang__)
+#define CORO__FALLTHROUGH __attribute__((fallthrough))
+#else
+#define CORO__FALLTHROUGH ((void)0)
+#endif
+#define CORO__CAT2(a, b) a##b
+#define CORO__CAT(a, b) CORO__CAT2(a, b)
+
+#ifdef CORO_LABELS
+/* labels-as-values: resume holds the distance from coro__dispatch to the
+ * label, so the header keeps one int and a suspension point may sit inside
+ * a switch of the body. */
+#define CORO__PEDANTIC_OFF                                                      \
+    _Pragma("GCC diagnostic push") _Pragma("GCC diagnostic ignored \"-Wpedantic\"")
+#define CORO__PEDANTIC_ON _Pragma("GCC diagnostic pop")
+#define CORO__JUMP_LABEL()                                                      \
+    if (co->flags & CORO__F_LABEL) {                                            \
+        co->flags &= (uint8_t)~CORO__F_LABEL;                                   \
+        goto *((char *)&&coro__dispatch + co->resume);                          \
+    }
+#define CORO__SUSPEND(st)                                                       \
+    do {                                                                        \
+        co->resume = (int32_t)((char *)&&CORO__CAT(coro__L, __LINE__) -         \
+                               (char *)&&coro__dispatch);                       \
+        co->flags |= CORO__F_LABEL;                                             \
+        return (st);                                                            \
+        CORO__CAT(coro__L, __LINE__):;                                          \
+    } while (0)
+#else
+#define CORO__PEDANTIC_OFF
+#define CORO__PEDANTIC_ON
+#define CORO__JUMP_LABEL()
+#define CORO__SUSPEND(st)                                                       \
+    do {                                                                        \
+        co->resume = __LINE__;                                                  \
+        return (st);                                                            \
+        case __LINE__:;                                                         \
+    } while (0)
+#endif
+
+/* Leave the body with the outcome already in *io: through the cleanup
+ * section if there is one; straight out when already inside it. */
+#define CORO__LEAVE()                                                           \
+    do {                                                                        \
+        if (co->flags & CORO__F_FINALLY) {                                      \
+            co->resume = CORO__RS_DONE;                                         \
+            return CORO__DONE;                                                  \
+        }                                                                       \
+        co->resume = CORO__RS_FINALLY;                                          \
+        goto coro__dispatch;                                                    \
+    } while (0)
+
+#define CORO__PUT(v)                                                            \
+    do {                                                                        \
+        coro_value coro__v = (v);                                               \
+        *io = coro__v;                                                          \
+    } while (0)
+
+/* Propagate an error the suspension point received, like an exception. */
+#define CORO__CHECK()                                                           \
+    do {                                                                        \
+        if (io->tag == CORO_ERROR)                                              \
+            CORO__LEAVE();                                                      \
+    } while (0)
+
+/* Open the body. Nothing before it may suspend. */
+#define CORO_BEGIN()                                                            \
+    CORO__PEDANTIC_OFF                                                          \
+    coro__dispatch:                                                             \
+    CORO__JUMP_LABEL()                                                          \
+    switch (co->resume) {                                                       \
+    case 0:
+
+/* The cleanup section: runs after the body on return, on error and on
+ * cancellation (try/finally). It may await; the outcome being returned is
+ * kept meanwhile and restored at CORO_END. An error inside it replaces that
+ * outcome, and so does a CORO_RETURN inside it (as in Python). */
+#define CORO_FINALLY                                                            \
+    *io = coro_none();                                                          \
+    CORO__FALLTHROUGH;                                                          \
+    case CORO__RS_FINALLY:                                                      \
+        co->pending.i = io->u.i;                                                \
+        co->ptag = (uint8_t)io->tag;                                            \
+        co->flags |= CORO__F_FINALLY;
+
+/* Close the body. Falling off the end returns CORO_NONE. */
+#define CORO_END()                                                              \
+    if (co->flags & CORO__F_FINALLY) {                                          \
+        io->u.i = co->pending.i;                                                \
+        io->tag = co->ptag;                                                     \
+    } else {                                                                    \
+        *io = coro_none();                                                      \
+    }                                                                           \
+    CORO__FALLTHROUGH;                                                          \
+    default:                                                                    \
+        if (0)                                                                  \
+            goto coro__dispatch;                                                \
+        break;                                                                  \
+    }                                                                           \
+    co->resume = CORO__RS_DONE;                                                 \
+    return CORO__DONE;                                                          \
+    CORO__PEDANTIC_ON
+
+/* return v (a coro_value). */
+#define CORO_RETURN(v)                                                          \
+    do {                                                                        \
+        CORO__PUT(v);                                                           \
+        CORO__LEAVE();                                                          \
+    } while (0)
+
+/* raise: fail the coroutine with `err` (negative), running the cleanup. */
+#define CORO_RAISE(err) CORO_RETURN(coro_error(err))
+
+/* Generator yield: hand `v` (a coro_value) to the consumer; CORO_RESULT then
+ * holds what the consumer sent (CORO_NONE for next). An error thrown in by
+ * the consumer propagates. Inside a task, CORO_YIELD(coro_none()) is a bare
+ * yield (one loop pass, like sleep(0)); any other value is an error. */
+#define CORO_YIELD(v)                                                           \
+    do {                                                                        \
+        CORO__PUT(v);                                                           \
+        CORO__SUSPEND(CORO__YIELD);                                             \
+        CORO__CHECK();                                                          \
+    } while (0)
+
+/* await x: x is a coro_future *, a coro_task * or a coro_frame * (a child
+ * coroutine, run inside this task: yield from). A done future does not
+ * suspend. The result is then CORO_RESULT; an error propagates. */
+#define CORO_AWAIT(x)                                                           \
+    do {                                                                        \
+        if (CORO__AWAIT_START(x))                                               \
+            CORO__SUSPEND(io->tag);                                             \
+        CORO__CHECK();                                                          \
+    } while (0)
+
+/* await x, handing the error to the code: `err` (an int lvalue, a frame
+ * field or a local used at once) becomes 0 on success or the error code,
+ * the cancel error included; nothing propagates. */
+#define CORO_AWAIT_ERR(x, err)                                                  \
+    do {                                                                        \
+        if (CORO__AWAIT_START(x))                                               \
+            CORO__SUSPEND(io->tag);                                             \
+        (err) = coro_value_error(*io);                                          \
+    } while (0)
+
+/* await asyncio.sleep(seconds): only inside a task. 0 or less yields exactly
+ * one loop pass. */
+#define CORO_SLEEP(seconds) CORO_SLEEP_NS(coro__seconds_to_ns(seconds))
+#define CORO_SLEEP_NS(ns)                                                       \
+    do {                                                                        \
+        io->u.i = (ns);                                                         \
+        io->tag = CORO__SLEEP;                                                  \
+        CORO__SUSPEND(CORO__SLEEP);                                             \
+        CORO__CHECK();                                                          \
+    } while (0)
+
+/* ------------------------------------------------------------------------ */
+/* Generators: the base layer, consumed with next/send/throw/close          */
+/* ------------------------------------------------------------------------ */
+
+typedef struct coro_gen {
+    coro_frame *root;    /* private */
+    coro_frame *current; /* private: innermost frame (yield from) */
+    int done;            /* read-only: 1 once the generator finished */
+} coro_gen;
+
+/* Bind a generator consumer to a frame (freshly initialised). `g` and `root`
+ * must not be NULL; returns CORO_EINVAL otherwise. */
+int coro_gen_init(coro_gen *g, coro_frame *root);
+/* Resume the generator with `send` as the value of the pending CORO_YIELD
+ * (ignored at the first resume). Returns 1 when it yielded (the value in
+ * *out), 0 when it returned (StopIteration; the return value in *out), or a
+ * negative error when it failed (or CORO_ESTATE when it had already
+ * finished, CORO_EINVAL when it tried to await or sleep: only tasks can).
+ * `out` may be NULL. */
+int coro_gen_send(coro_gen *g, coro_value send, coro_value *out);
+/* next(g): coro_gen_send with CORO_NONE. */
+int coro_gen_next(coro_gen *g, coro_value *out);
+/* Throw `err` into the generator at its suspension point; results as send. */
+int coro_gen_throw(coro_gen *g, int err, coro_value *out);
+/* Close: throw CORO_ECANCELLED so the cleanup sections run. Returns 0 when
+ * the generator finished, or CORO_ESTATE if it yielded again. */
+int coro_gen_close(coro_gen *g);
+
+/* ------------------------------------------------------------------------ */
+/* The loop                                                                 */
+/* ------------------------------------------------------------------------ */
+
+typedef struct coro_loop coro_loop;
+typedef struct coro_future coro_future;
+typedef struct coro_task coro_task;
+
+/* The allocator hook, Lua's shape: nsize 0 frees `ptr` (returns NULL);
+ * otherwise (re)allocates `ptr` from osize to nsize bytes, returning NULL on
+ * failure and leaving `ptr` untouched. */
+typedef void *(*coro_alloc_fn)(void *ud, void *ptr, size_t osize, size_t nsize);
+
+/* A callback run by the loop. A negative return goes to the exception
+ * handler; the loop keeps running. */
+typedef int (*coro_callback)(void *arg);
+
+/* What the exception handler receives (asyncio's context dict). */
+typedef struct coro_exception_context {
+    const char *message; /* what happened */
+    int error;           /* the error code, or 0 */
+    coro_task *task;     /* the task concerned, or NULL */
+    const char *task_name;
+    int resume_line;     /* the task's innermost resume point, or 0 */
+    double seconds;      /* for slow callbacks: how long it took */
+} coro_exception_context;
+
+typedef void (*coro_exception_handler)(coro_loop *loop, const coro_exception_context *ctx,
+                                       void *arg);
+
+typedef struct coro_loop_options {
+    coro_alloc_fn alloc; /* NULL: malloc/realloc/free */
+    void *alloc_ud;
+    int debug;           /* 1: asyncio's debug mode; -1: off even if CORO_DEBUG=1 in the
+                            environment; 0: on only if CORO_DEBUG=1 */
+    int64_t slow_callback_ns; /* debug threshold; 0: 100 ms */
+} coro_loop_options;
+
+/* The intrusive node of every queue the loop runs (private). */
+typedef struct coro__node {
+    struct coro__node *next;
+    void (*run)(struct coro__node *n);
+} coro__node;
+
+/* A timer's place in the loop's heap (private). */
+typedef struct coro__timer {
+    coro__node node;
+    uint32_t heap_index;
+    uint32_t seq;
+} coro__timer;
+
+/* A scheduled callback (asyncio's Handle and TimerHandle in one), in
+ * caller-owned storage. All fields private. */
+typedef struct coro_handle {
+    coro__timer t;
+    coro_loop *loop;
+    coro_callback fn;
+    void *arg;
+    unsigned flags;
+} coro_handle;
+
+/* The loop. Allocate it anywhere; all fields private. */
+struct coro_loop {
+    coro_alloc_fn alloc;
+    void *alloc_ud;
+    coro__node *ready_head, *ready_tail; /* the FIFO of callbacks */
+    struct coro__heap_entry *heap;       /* timers: array-backed min-heap */
+    uint32_t heap_len, heap_cap, heap_dead;
+    uint32_t timer_seq;
+    int64_t now;                         /* cached CLOCK_MONOTONIC ns */
+    void *selector;                      /* the backend's private state */
+    unsigned nwatched;                   /* fds registered with the selector */
+    unsigned since_poll;                 /* callbacks run since the last poll */
+    coro_task **tasks;                   /* every live task (asyncio all_tasks) */
+    uint32_t ntasks, tasks_cap;
+    uint32_t task_counter;               /* for default names Task-N */
+    struct coro__name *names;            /* tasks given a name */
+    coro_task *current;                  /* the running task, or NULL */
+    void *slab;                          /* small-object pool */
+    coro_exception_handler on_error;
+    void *on_error_arg;
+    int64_t slow_ns;
+    int state;                           /* closed / idle / running */
+    int stopping;                        /* stop() was called */
+    int debug;
+};
+
+/* Initialise a loop in caller-owned storage. `opt` may be NULL (defaults).
+ * Returns 0, CORO_EINVAL if `loop` is NULL, CORO_ENOMEM, or -errno when the
+ * selector cannot be created. On failure nothing needs closing. */
+int coro_loop_init(coro_loop *loop, const coro_loop_options *opt);
+/* Allocate and initialise a loop with malloc; NULL on failure. Free it with
+ * coro_loop_free. */
+coro_loop *coro_loop_new(const coro_loop_options *opt);
+/* Close: release the selector and everything the loop allocated (tasks
+ * spawned on it, frames from coro_frame_new, futures from coro_future_new,
+ * pending callbacks). Pending tasks are reported in debug mode and dropped
+ * without running their cleanup (cancel them first; coro_run does). Returns
+ * 0, CORO_ERUNNING if the loop is running, 0 again when already closed,
+ * CORO_EINVAL for NULL. */
+int coro_loop_close(coro_loop *loop);
+/* Close (if needed) and free a loop from coro_loop_new. NULL is a no-op. */
+void coro_loop_free(coro_loop *loop);
+
+/* Run until coro_loop_stop. Returns 0, CORO_ERUNNING if already running,
+ * CORO_ECLOSED if closed, CORO_EINVAL for NULL. */
+int coro_loop_run_forever(coro_loop *loop);
+/* Run until `fut` is done (a task is a future: pass coro_task_future(t)).
+ * Returns the future's error code (0 on a result; CORO_ECANCELLED if
+ * cancelled), CORO_ESTATE if the loop was stopped first, or the errors of
+ * run_forever. */
+int coro_loop_run_until_complete(coro_loop *loop, coro_future *fut);
+/* Stop after the current pass (asyncio's stop). NULL is a no-op. */
+void coro_loop_stop(coro_loop *loop);
+/* 1 while the loop runs, 0 otherwise. */
+int coro_loop_is_running(const coro_loop *loop);
+/* 1 after close, 0 otherwise. */
+int coro_loop_is_closed(const coro_loop *loop);
+
+/* The loop's clock, CLOCK_MONOTONIC, read now (asyncio's loop.time()). */
+int64_t coro_loop_time_ns(const coro_loop *loop);
+double coro_loop_time(const coro_loop *loop);
+
+/* Debug mode (asyncio's loop.set_debug) and the slow-callback threshold. */
+void coro_loop_set_debug(coro_loop *loop, int on);
+int coro_loop_get_debug(const coro_loop *loop);
+/* Replace the exception handler (NULL restores the default, which prints
+ * to stderr). */
+void coro_loop_set_exception_handler(coro_loop *loop, coro_exception_handler fn, void *arg);
+/* Call the handler with `ctx` (asyncio's call_exception_handler). */
+void coro_loop_call_exception_handler(coro_loop *loop, const coro_exception_context *ctx);
+
+/* call_soon: run fn(arg) on a later pass, FIFO. With `h` NULL the loop
+ * allocates the handle and frees it after the run (not cancellable);
+ * otherwise `h` is caller-owned and must stay valid until it has run or is
+ * cancelled. Returns 0, CORO_EINVAL (NULL loop/fn, or `h` already
+ * scheduled), CORO_ECLOSED, CORO_ENOMEM. */
+int coro_call_soon(coro_loop *loop, coro_handle *h, coro_callback fn, void *arg);
+/* call_later: run fn(arg) once `delay` seconds have passed (negative delays
+ * are overdue, and run in deadline order). Same handle rules and codes;
+ * CORO_EINVAL for a NaN delay. */
+int coro_call_later(coro_loop *loop, coro_handle *h, double delay, coro_callback fn, void *arg);
+/* call_at: at absolute loop time `when_ns` (see coro_loop_time_ns). */
+int coro_call_at(coro_loop *loop, coro_handle *h, int64_t when_ns, coro_callback fn, void *arg);
+/* Cancel a scheduled handle: it will never run. Returns 1 if it was
+ * scheduled, 0 if it had run, was cancelled or never scheduled (NULL too). */
+int coro_handle_cancel(coro_handle *h);
+/* Initialise a caller-owned handle as "not scheduled" (optional: a zeroed
+ * handle is the same). */
+void coro_handle_init(coro_handle *h);
+
+/* asyncio.run: make a loop (options may be NULL), run `main` as a task to
+ * completion, cancel what is left and let it finish, close the loop. The
+ * main result goes to *result (may be NULL). Returns the main task's error
+ * (0 on success, CORO_ECANCELLED if it was cancelled), or a loop error. */
+int coro_run(coro_frame *main, coro_value *result, const coro_loop_options *opt);
+
+/* ------------------------------------------------------------------------ */
+/* Futures                                                                  */
+/* ------------------------------------------------------------------------ */
+
+typedef void (*coro_done_fn)(coro_future *fut, void *arg);
+
+/* A done callback's node, when the caller owns it (all fields private). */
+typedef struct coro_done_node {
+    coro__node node;
+    coro_done_fn fn;
+    void *arg;
+    coro_future *fut;
+    unsigned flags;
+} coro_done_node;
+
+/* A future: pending, done with a result or an error, or cancelled. All
+ * fields private. */
+struct coro_future {
+    coro_loop *loop;
+    coro__node *callbacks; /* done callbacks, newest first until completion */
+    union {
+        int64_t i;
+        double d;
+        void *p;
+    } val;
+    uint8_t state;   /* pending / result / error / cancelled */
+    uint8_t tag;     /* the result's tag */
+    uint8_t flags;   /* retrieved, is-task, allocated, ... */
+    uint8_t tflags;  /* task flags */
+    uint32_t aux;    /* task: index in the loop's task list */
+};
+
+/* Initialise a pending future in caller-owned storage. */
+int coro_future_init(coro_future *f, coro_loop *loop);
+/* Allocate a pending future from the loop; NULL on failure. Free it with
+ * coro_future_free (or let coro_loop_close do it). */
+coro_future *coro_future_new(coro_loop *loop);
+/* Free a future from coro_future_new. Its done callbacks are dropped.
+ * NULL is a no-op. */
+void coro_future_free(coro_future *f);
+
+/* Mark done with a result / an error (err < 0, not CORO_ECANCELLED: use
+ * cancel). Done callbacks are scheduled (never called inline) in
+ * registration order. Returns 0, CORO_ESTATE if already done, CORO_EINVAL
+ * for NULL or a bad error code, CORO_ECLOSED if the loop is closed. */
+int coro_future_set_result(coro_future *f, coro_value v);
+int coro_future_set_error(coro_future *f, int err);
+/* Cancel: returns 1 if the future was pending and is now cancelled, 0 if it
+ * was already done (or NULL). */
+int coro_future_cancel(coro_future *f);
+int coro_future_done(const coro_future *f);
+int coro_future_cancelled(const coro_future *f);
+/* The outcome: 0 with the result in *out (may be NULL); the error code for
+ * a failed future; CORO_ECANCELLED if cancelled; CORO_ESTATE if pending;
+ * CORO_EINVAL for NULL. Marks the error as retrieved. */
+int coro_future_result(coro_future *f, coro_value *out);
+/* The error alone: 0 if it has a result, else as coro_future_result. */
+int coro_future_error(coro_future *f);
+
+/* add_done_callback: fn(f, arg) is scheduled with call_soon when `f` is
+ * done (at once if it already is), in registration order. Allocates a node
+ * from the loop: 0, CORO_ENOMEM, CORO_EINVAL. */
+int coro_future_add_done_callback(coro_future *f, coro_done_fn fn, void *arg);
+/* The same with a caller-owned node, which must stay valid until the
+ * callback has run or was removed. */
+int coro_future_add_done_node(coro_future *f, coro_done_node *n, coro_done_fn fn, void *arg);
+/* Remove every pending registration of (fn, arg); returns how many. */
+int coro_future_remove_done_callback(coro_future *f, coro_done_fn fn, void *arg);
+
+/* Internal: the await protocol the macros use. */
+int coro__await_future(coro_future *f, coro_value *io);
+int coro__await_task(coro_task *t, coro_value *io);
+static inline int coro__await_frame(coro_frame *f, coro_value *io)
+{
+    io->u.p = f;
+    io->tag = CORO__CALL;
+    return 1;
+}
+#define CORO__AWAIT_START(x)                                                    \
+    _Generic((x), coro_future *: coro__await_future, coro_task *: coro__await_task, \
+             coro_frame *: coro__await_frame)((x), io)
+
+static inline int64_t coro__seconds_to_ns(double s)
+{
+    if (!(s > 0))
+        return 0; /* negative, zero and NaN: one pass */
+    if (s > 9.2e9)
+        return INT64_MAX;
+    return (int64_t)(s * 1e9 + 0.5);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Tasks: a Future that drives a coroutine                                  */
+/* ------------------------------------------------------------------------ */
+
+/* A task. All fields private. */
+struct coro_task {
+    coro_future fut; /* a task IS a future */
+    union {
+        coro__timer timer; /* while sleeping: the task is its own timer */
+        struct {
+            coro__node node;     /* while waiting: its node on the future */
+            coro_future *waiter; /* the future it waits on */
+        } w;
+    } u;
+    coro_frame *current; /* the innermost frame of the await chain */
+};
+
+/* Initialise a task in caller-owned storage driving `root` (a freshly
+ * initialised frame, which must stay valid until the task is done) and
+ * schedule its first step (asyncio.create_task). Returns 0, CORO_EINVAL
+ * (NULL, or `root` already running), CORO_ECLOSED, CORO_ENOMEM. */
+int coro_task_init(coro_task *t, coro_loop *loop, coro_frame *root);
+/* Allocate a task for `root` and schedule it. A root from coro_frame_new is
+ * owned by the task from here on (even when this fails), and freed when the
+ * task is done. Returns NULL on failure (NULL loop/root, closed loop, out
+ * of memory). The task lives until coro_task_release, or coro_loop_close. */
+coro_task *coro_spawn(coro_loop *loop, coro_frame *root);
+/* Drop your reference to a task from coro_spawn: it is freed once done and
+ * its done callbacks have run (on a later loop pass, or at coro_loop_close).
+ * Don't use `t` afterwards. NULL is a no-op; a
+ * caller-owned task (coro_task_init) is never freed. */
+void coro_task_release(coro_task *t);
+
+/* Allocate a zeroed frame of `size` bytes (at least sizeof(coro_frame))
+ * from the loop, its header initialised for `step`. NULL on failure. */
+void *coro_frame_new(coro_loop *loop, size_t size, coro_step_fn step);
+#define CORO_FRAME_NEW(loop, type, step) ((type *)coro_frame_new((loop), sizeof(type), (step)))
+/* Free a frame from coro_frame_new that was never given to a task. */
+void coro_frame_free(coro_loop *loop, coro_frame *f);
+
+/* The task as a future (for run_until_complete, callbacks, results). */
+static inline coro_future *coro_task_future(coro_task *t) { return t ? &t->fut : NULL; }
+int coro_task_done(const coro_task *t);
+int coro_task_cancelled(const coro_task *t);
+/* The task's outcome, as coro_future_result. */
+int coro_task_result(coro_task *t, coro_value *out);
+
+/* Request cancellation (asyncio Task.cancel): the future it waits on is
+ * cancelled, or its next suspension point receives CORO_ECANCELLED. Counts
+ * the request. Returns 1 if the task was pending, 0 if done (or NULL). */
+int coro_task_cancel(coro_task *t);
+/* How many cancel requests are outstanding (Task.cancelling). */
+int coro_task_cancelling(const coro_task *t);
+/* Lower that count by one, not below 0, and return it (Task.uncancel).
+ * Does nothing once the task is done. */
+int coro_task_uncancel(coro_task *t);
+
+/* The running task of `loop`, or NULL outside any task (current_task). */
+coro_task *coro_current_task(const coro_loop *loop);
+/* Name a task (the string is copied). 0, CORO_EINVAL, CORO_ENOMEM. */
+int coro_task_set_name(coro_task *t, const char *name);
+/* The task's name: the one set, or "Task-N" written into `buf` (at least
+ * 24 bytes is enough). Never NULL for a valid task; "" for NULL. */
+const char *coro_task_get_name(const coro_task *t, char *buf, size_t len);
+/* The innermost frame's resume point: where the task will continue. */
+int coro_task_resume_line(const coro_task *t);
+
+/* ------------------------------------------------------------------------ */
+/* File descriptors: awaitable readiness                                    */
+/* ------------------------------------------------------------------------ */
+
+enum { CORO_READABLE = 1, CORO_WRITABLE = 2 };
+
+/* A watched fd in caller-owned storage (asyncio add_reader/add_writer as
+ * futures). All fields private. */
+typedef struct coro_fd {
+    coro_loop *loop;
+    int fd;
+    unsigned armed;     /* directions registered with the selector */
+    unsigned wanted;    /* directions someone waits for */
+    coro_future rfut;   /* completes when readable */
+    coro_future wfut;   /* completes when writable */
+} coro_fd;
+
+/* Watch `fd` (non-blocking is the caller's business) on `loop`. Nothing is
+ * registered until a wait. 0, CORO_EINVAL (NULL, fd < 0), CORO_ECLOSED. */
+int coro_fd_init(coro_fd *w, coro_loop *loop, int fd);
+/* A future that completes (result: CORO_READABLE or CORO_WRITABLE, plus
+ * both on ERR/HUP) once the fd is readable / writable: await it. Waiting
+ * again while a wait is pending returns the same future. NULL on error
+ * (NULL w, detached watcher, selector failure). */
+coro_future *coro_fd_wait_readable(coro_fd *w);
+coro_future *coro_fd_wait_writable(coro_fd *w);
+/* Stop watching: unregister (no event for it is ever delivered after this,
+ * even one already polled) and cancel pending waits. The fd stays open.
+ * Returns 0, CORO_EINVAL for NULL. Safe to call twice. */
+int coro_fd_detach(coro_fd *w);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* CORO_H */

@@ -1,0 +1,125 @@
+/*
+ * coro_int.h - what the modules share and users must not touch.
+ *
+ * Naming: internal non-static functions are coro__*, statics unprefixed.
+ * Invariants worth knowing before reading any module:
+ *   - every queue the loop runs is made of coro__node, intrusive: putting a
+ *     task, a timer or a done callback on the ready queue never allocates;
+ *   - a task is in exactly one place: running, on the ready queue, in the
+ *     timer heap (sleeping), on one future's callback list (waiting), or done;
+ *   - small objects come from the loop's slab (mem.c), so coro_loop_close can
+ *     release everything the loop ever handed out.
+ */
+#ifndef CORO_INT_H
+#define CORO_INT_H
+
+#include "coro.h"
+
+#include <stdbool.h>
+
+#define CORO__CONTAINER(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
+
+/* loop states */
+enum { LOOP_CLOSED = 0, LOOP_IDLE, LOOP_RUNNING };
+
+/* A timer not in the heap. */
+#define CORO__HEAP_NONE UINT32_MAX
+
+/* The loop polls for I/O at least once every this many callbacks, even while
+ * the ready queue never empties: a ready fd waits at most this long. */
+#define CORO__POLL_EVERY 1024u
+
+/* future states and flags */
+enum { FUT_PENDING = 0, FUT_RESULT, FUT_ERROR, FUT_CANCELLED };
+#define FUT_F_RETRIEVED 0x01u /* the outcome was read (no "never retrieved") */
+#define FUT_F_TASK 0x02u      /* this future is a task */
+#define FUT_F_ALLOCATED 0x04u /* from coro_future_new / coro_spawn */
+#define FUT_F_RELEASED 0x08u  /* task: nobody holds it; free when done */
+#define FUT_F_NAMED 0x10u     /* task: has an entry in loop->names */
+#define FUT_F_LISTED 0x20u    /* task: in loop->tasks (aux is its index) */
+/* task flags (future.tflags) */
+#define TASK_F_MUST_CANCEL 0x01u
+#define TASK_F_SLEEPING 0x02u /* u.timer is in the heap */
+#define TASK_F_WAITING 0x04u  /* u.w is on a future */
+#define TASK_F_SCHEDULED 0x08u /* its node is on the ready queue */
+#define TASK_F_COUNT_SHIFT 4   /* bits 4..7: cancel requests, saturating at 15 */
+
+/* handle flags */
+#define HANDLE_F_READY 0x01u
+#define HANDLE_F_TIMER 0x02u
+#define HANDLE_F_CANCELLED 0x04u
+#define HANDLE_F_ALLOCATED 0x08u
+
+/* done node flags */
+#define DONE_F_ALLOCATED 0x01u
+
+struct coro__heap_entry {
+    int64_t when;
+    coro__timer *t; /* NULL: a cancelled timer still in the heap */
+};
+
+struct coro__name {
+    struct coro__name *next;
+    const coro_task *task;
+    char name[];
+};
+
+/* ---- mem.c: the allocator hook and the small-object slab ---- */
+void *coro__default_alloc(void *ud, void *ptr, size_t osize, size_t nsize);
+int coro__mem_init(coro_loop *loop);
+void coro__mem_fini(coro_loop *loop);
+void *coro__alloc(coro_loop *loop, size_t size); /* zeroed; NULL on failure */
+void coro__free(coro_loop *loop, void *p, size_t size);
+/* arrays: straight through the hook */
+void *coro__realloc(coro_loop *loop, void *p, size_t osize, size_t nsize);
+
+/* ---- loop.c ---- */
+void coro__ready_push(coro_loop *loop, coro__node *n);
+void coro__report(coro_loop *loop, const char *message, int error, coro_task *task);
+int64_t coro__clock_ns(void);
+/* Debug mode: report the callback that started at t0 if it was slow. */
+void coro__check_slow(coro_loop *loop, int64_t t0, coro_task *task);
+
+/* ---- heap.c: the timer heap ---- */
+int coro__heap_push(coro_loop *loop, coro__timer *t, int64_t when);
+void coro__heap_cancel(coro_loop *loop, coro__timer *t);
+/* Move every timer due at `now` to the ready queue, deadline order. */
+void coro__heap_run_due(coro_loop *loop, int64_t now);
+/* The earliest live deadline, or -1 when no timer is armed. */
+int64_t coro__heap_next(coro_loop *loop);
+void coro__heap_fini(coro_loop *loop);
+
+/* ---- future.c ---- */
+void coro__future_schedule_callbacks(coro_future *f);
+void coro__future_add_node(coro_future *f, coro__node *n);
+void coro__future_remove_node(coro_future *f, coro__node *n);
+int coro__future_outcome(coro_future *f, coro_value *io);
+
+/* ---- task.c ---- */
+void coro__tasks_fini(coro_loop *loop);
+int coro__cancel_all_tasks(coro_loop *loop);
+const char *coro__task_name(const coro_task *t, char *buf, size_t len);
+
+/* ---- gen.c: the frame driver (yield from) ---- */
+/* Resume the chain whose innermost frame is *cur with *io until a frame
+ * suspends for the driver (returns its status, *cur is the suspended frame)
+ * or the root returns (CORO__DONE, outcome in *io). */
+int coro__drive(coro_frame **cur, coro_value *io);
+
+/* ---- selectors/<backend>.c: one small interface ---- */
+int coro__sel_init(coro_loop *loop);
+void coro__sel_fini(coro_loop *loop);
+/* Set the directions (CORO_READABLE|CORO_WRITABLE) watched for w->fd;
+ * 0 removes it. Returns 0 or -errno. */
+int coro__sel_set(coro_loop *loop, coro_fd *w, unsigned old_events, unsigned new_events);
+/* Poll for at most timeout_ms (-1: forever, 0: don't block) and call
+ * coro__fd_ready for each event. EINTR is an empty poll. */
+int coro__sel_poll(coro_loop *loop, int timeout_ms);
+/* Forget `w` in any batch being dispatched (no stale event after detach). */
+void coro__sel_forget(coro_loop *loop, coro_fd *w);
+const char *coro__sel_name(void);
+
+/* ---- fd.c ---- */
+void coro__fd_ready(coro_fd *w, unsigned events);
+
+#endif /* CORO_INT_H */

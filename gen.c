@@ -1,0 +1,139 @@
+/*
+ * gen.c - the frame driver (await = yield from) and generators on top of it.
+ *
+ * A chain of frames is driven from its innermost frame: a task (task.c) or a
+ * generator consumer keeps a pointer to it and resumes it directly, so the
+ * cost of a resume does not grow with the depth of the await chain. Each
+ * step returns a status:
+ *   CORO__CALL   await of a child frame: the child becomes the innermost frame
+ *                and starts in the same step (yield from);
+ *   CORO__DONE   the frame returned (or failed): its parent resumes in the same
+ *                step with the outcome in *io (symmetric transfer); when the
+ *                root returns, the driver's caller gets the outcome;
+ *   CORO__YIELD, CORO__AWAIT, CORO__SLEEP
+ *                the chain suspends: the caller decides (a generator hands the
+ *                value out; a task waits on the future or the timer).
+ * Python's generator protocol (next/send/throw/close) sits on top.
+ *
+ * Never: allocate (child frames live inside their parents), or resume a frame
+ * that is already on a chain.
+ */
+#include "coro_int.h"
+
+static bool bad_child(const coro_frame *child)
+{
+    return !child || !child->step || child->resume != 0 || (child->flags & CORO__F_RUNNING);
+}
+
+int coro__drive(coro_frame **cur, coro_value *io)
+{
+    coro_frame *f = *cur;
+    for (;;) {
+        int st = f->step(f, io);
+        if (st == CORO__CALL) {
+            coro_frame *child = io->u.p;
+            if (bad_child(child)) {
+                *io = coro_error(CORO_EINVAL); /* thrown back into the caller */
+                continue;
+            }
+            child->parent = f;
+            child->flags |= CORO__F_RUNNING;
+            f = child;
+            *io = coro_none();
+            continue;
+        }
+        if (st != CORO__DONE) {
+            *cur = f;
+            return st;
+        }
+        coro_frame *parent = f->parent;
+        f->parent = NULL;
+        f->flags &= (uint8_t)~CORO__F_RUNNING;
+        if (!parent) {
+            *cur = f;
+            return CORO__DONE;
+        }
+        f = parent;
+    }
+}
+
+/* ---- generators ---- */
+
+int coro_gen_init(coro_gen *g, coro_frame *root)
+{
+    if (!g || bad_child(root))
+        return CORO_EINVAL;
+    g->root = root;
+    g->current = root;
+    g->done = 0;
+    root->parent = NULL;
+    root->flags |= CORO__F_RUNNING;
+    return 0;
+}
+
+static bool not_started(const coro_gen *g) { return g->current == g->root && g->root->resume == 0; }
+
+static int finish(coro_gen *g, coro_value *io, coro_value *out)
+{
+    g->done = 1;
+    g->root->flags &= (uint8_t)~CORO__F_RUNNING;
+    if (io->tag == CORO_ERROR)
+        return (int)io->u.i;
+    if (out)
+        *out = *io;
+    return 0;
+}
+
+static int resume(coro_gen *g, coro_value in, coro_value *out)
+{
+    if (!g || !g->current)
+        return CORO_EINVAL;
+    if (g->done)
+        return CORO_ESTATE;
+    coro_value io = in;
+    for (;;) {
+        int st = coro__drive(&g->current, &io);
+        if (st == CORO__DONE)
+            return finish(g, &io, out);
+        if (st == CORO__YIELD) {
+            if (out)
+                *out = io;
+            return 1;
+        }
+        io = coro_error(CORO_EINVAL); /* await/sleep: only a task can */
+    }
+}
+
+int coro_gen_send(coro_gen *g, coro_value send, coro_value *out)
+{
+    if (g && g->current && not_started(g))
+        send = coro_none(); /* the first resume receives nothing */
+    return resume(g, send, out);
+}
+
+int coro_gen_next(coro_gen *g, coro_value *out) { return coro_gen_send(g, coro_none(), out); }
+
+int coro_gen_throw(coro_gen *g, int err, coro_value *out)
+{
+    if (!g || !g->current || err >= 0)
+        return CORO_EINVAL;
+    if (g->done)
+        return CORO_ESTATE;
+    if (not_started(g)) { /* the body never ran: it just fails */
+        coro_value io = coro_error(err);
+        return finish(g, &io, out);
+    }
+    return resume(g, coro_error(err), out);
+}
+
+int coro_gen_close(coro_gen *g)
+{
+    if (!g || !g->current)
+        return CORO_EINVAL;
+    if (g->done)
+        return 0;
+    int rc = coro_gen_throw(g, CORO_ECANCELLED, NULL);
+    if (rc == 1)
+        return CORO_ESTATE; /* it yielded again: it ignored the close */
+    return rc == CORO_ECANCELLED ? 0 : rc;
+}

@@ -1,0 +1,169 @@
+/*
+ * heap.c - the loop's timers: an array-backed binary min-heap.
+ *
+ * asyncio keeps TimerHandles in a heapq ordered by deadline; so do we, with
+ * integer nanoseconds of CLOCK_MONOTONIC and an insertion sequence that
+ * breaks ties, so equal deadlines fire in the order they were armed.
+ *
+ * Entries are {deadline, timer*} by value, 16 bytes, so sifting compares
+ * deadlines without touching the timers (only exact ties read the sequence).
+ * Each timer knows its index (updated on every move), which makes cancel O(1):
+ * like asyncio, a cancelled timer stays in the heap as a tombstone (its entry's
+ * timer pointer is NULL, so the caller may free it at once), tombstones at
+ * the top are dropped as they surface, and once they are more than half of a
+ * heap of more than 100 entries the heap is rebuilt without them
+ * (asyncio's _MIN_SCHEDULED_TIMER_HANDLES / _MIN_CANCELLED_TIMER_HANDLES_FRACTION).
+ *
+ * Never: allocate except to grow the array (amortised; never on cancel or fire).
+ */
+#include "coro_int.h"
+
+#define HEAP_MIN_CAP 64u
+#define PURGE_MIN_LEN 100u
+
+static bool entry_less(const struct coro__heap_entry *a, const struct coro__heap_entry *b)
+{
+    if (a->when != b->when)
+        return a->when < b->when;
+    if (!a->t || !b->t)
+        return a->t == NULL; /* tombstones first: they are dropped sooner */
+    return (int32_t)(a->t->seq - b->t->seq) < 0;
+}
+
+static void place(struct coro__heap_entry *h, uint32_t i, struct coro__heap_entry e)
+{
+    h[i] = e;
+    if (e.t)
+        e.t->heap_index = i;
+}
+
+static void sift_up(struct coro__heap_entry *h, uint32_t i)
+{
+    struct coro__heap_entry e = h[i];
+    while (i > 0) {
+        uint32_t parent = (i - 1) / 2;
+        if (!entry_less(&e, &h[parent]))
+            break;
+        place(h, i, h[parent]);
+        i = parent;
+    }
+    place(h, i, e);
+}
+
+static void sift_down(struct coro__heap_entry *h, uint32_t len, uint32_t i)
+{
+    struct coro__heap_entry e = h[i];
+    for (;;) {
+        uint32_t child = 2 * i + 1;
+        if (child >= len)
+            break;
+        if (child + 1 < len && entry_less(&h[child + 1], &h[child]))
+            child++;
+        if (!entry_less(&h[child], &e))
+            break;
+        place(h, i, h[child]);
+        i = child;
+    }
+    place(h, i, e);
+}
+
+static int grow(coro_loop *loop)
+{
+    uint32_t cap = loop->heap_cap ? loop->heap_cap * 2 : HEAP_MIN_CAP;
+    if (cap <= loop->heap_cap)
+        return CORO_ENOMEM;
+    struct coro__heap_entry *h =
+        coro__realloc(loop, loop->heap, (size_t)loop->heap_cap * sizeof *h, (size_t)cap * sizeof *h);
+    if (!h)
+        return CORO_ENOMEM;
+    loop->heap = h;
+    loop->heap_cap = cap;
+    return 0;
+}
+
+int coro__heap_push(coro_loop *loop, coro__timer *t, int64_t when)
+{
+    if (loop->heap_len == loop->heap_cap && grow(loop) != 0)
+        return CORO_ENOMEM;
+    t->seq = loop->timer_seq++;
+    uint32_t i = loop->heap_len++;
+    loop->heap[i].when = when;
+    loop->heap[i].t = t;
+    sift_up(loop->heap, i);
+    return 0;
+}
+
+void coro__heap_cancel(coro_loop *loop, coro__timer *t)
+{
+    uint32_t i = t->heap_index;
+    if (i == CORO__HEAP_NONE || i >= loop->heap_len || loop->heap[i].t != t)
+        return;
+    loop->heap[i].t = NULL;
+    t->heap_index = CORO__HEAP_NONE;
+    loop->heap_dead++;
+}
+
+static struct coro__heap_entry pop_top(coro_loop *loop)
+{
+    struct coro__heap_entry top = loop->heap[0];
+    uint32_t len = --loop->heap_len;
+    if (len > 0) {
+        place(loop->heap, 0, loop->heap[len]);
+        sift_down(loop->heap, len, 0);
+    }
+    if (top.t)
+        top.t->heap_index = CORO__HEAP_NONE;
+    else
+        loop->heap_dead--;
+    return top;
+}
+
+/* Rebuild without tombstones: O(n), amortised over the cancels that made them. */
+static void purge(coro_loop *loop)
+{
+    struct coro__heap_entry *h = loop->heap;
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < loop->heap_len; i++)
+        if (h[i].t)
+            h[n++] = h[i];
+    loop->heap_len = n;
+    loop->heap_dead = 0;
+    for (uint32_t i = 0; i < n; i++)
+        h[i].t->heap_index = i;
+    for (uint32_t i = n / 2; i-- > 0;)
+        sift_down(h, n, i);
+}
+
+static void drop_dead(coro_loop *loop)
+{
+    if (loop->heap_len > PURGE_MIN_LEN && loop->heap_dead * 2 > loop->heap_len)
+        purge(loop);
+    while (loop->heap_len > 0 && loop->heap[0].t == NULL)
+        pop_top(loop);
+}
+
+int64_t coro__heap_next(coro_loop *loop)
+{
+    drop_dead(loop);
+    return loop->heap_len ? loop->heap[0].when : -1;
+}
+
+void coro__heap_run_due(coro_loop *loop, int64_t now)
+{
+    drop_dead(loop);
+    while (loop->heap_len > 0 && loop->heap[0].when <= now) {
+        struct coro__heap_entry e = pop_top(loop);
+        if (e.t)
+            coro__ready_push(loop, &e.t->node);
+    }
+}
+
+void coro__heap_fini(coro_loop *loop)
+{
+    for (uint32_t i = 0; i < loop->heap_len; i++)
+        if (loop->heap[i].t)
+            loop->heap[i].t->heap_index = CORO__HEAP_NONE;
+    coro__realloc(loop, loop->heap, (size_t)loop->heap_cap * sizeof *loop->heap, 0);
+    loop->heap = NULL;
+    loop->heap_len = loop->heap_cap = loop->heap_dead = 0;
+}

@@ -1,0 +1,482 @@
+/*
+ * loop.c - the event loop: asyncio's BaseEventLoop in C.
+ *
+ * The loop is a FIFO of callbacks (the ready queue), a heap of timers
+ * (heap.c) and a selector (selectors/). One iteration, in asyncio's
+ * _run_once order:
+ *   1. when the ready queue is empty, or CORO__POLL_EVERY callbacks ran since
+ *      the last poll: drop cancelled timers, compute the timeout (0 when work
+ *      is ready or stop was called, else the nearest deadline rounded UP to
+ *      the millisecond, else forever), poll (I/O callbacks join the queue),
+ *      read the clock, and move due timers to the queue in deadline order;
+ *   2. run exactly the callbacks that were queued when the pass began, FIFO;
+ *      what they schedule runs in the next pass.
+ * So a yield through a busy loop costs no system call (the poll is skipped
+ * while callbacks are ready, and made without one when no fd is watched),
+ * yet a ready fd waits at most CORO__POLL_EVERY callbacks.
+ *
+ * Invariants: a node is on the ready queue at most once; the queue and the
+ * heap only hold intrusive nodes, so scheduling never allocates (except a
+ * call_soon without a caller-owned handle).
+ */
+#include "coro_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define DEFAULT_SLOW_NS (100 * 1000000LL)
+
+/* ---- errors ---- */
+
+const char *coro_strerror(int err)
+{
+    switch (err) {
+    case 0: return "success";
+    case CORO_ECANCELLED: return "cancelled";
+    case CORO_ESTATE: return "invalid state";
+    case CORO_ERUNNING: return "loop already running";
+    case CORO_ECLOSED: return "closed";
+    default: break;
+    }
+    if (err < 0 && err > -4000)
+        return strerror(-err);
+    return err <= CORO_EUSER ? "application error" : "unknown error";
+}
+
+/* ---- clock ---- */
+
+int64_t coro__clock_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+int64_t coro_loop_time_ns(const coro_loop *loop)
+{
+    (void)loop;
+    return coro__clock_ns();
+}
+
+double coro_loop_time(const coro_loop *loop) { return (double)coro_loop_time_ns(loop) / 1e9; }
+
+/* ---- init / close ---- */
+
+static int debug_from_env(int opt)
+{
+    if (opt != 0)
+        return opt > 0;
+    const char *e = getenv("CORO_DEBUG");
+    return e && strcmp(e, "1") == 0;
+}
+
+int coro_loop_init(coro_loop *loop, const coro_loop_options *opt)
+{
+    if (!loop)
+        return CORO_EINVAL;
+    coro_loop_options none = { 0 };
+    if (!opt)
+        opt = &none;
+    memset(loop, 0, sizeof *loop);
+    loop->alloc = opt->alloc ? opt->alloc : coro__default_alloc;
+    loop->alloc_ud = opt->alloc_ud;
+    loop->debug = debug_from_env(opt->debug);
+    loop->slow_ns = opt->slow_callback_ns > 0 ? opt->slow_callback_ns : DEFAULT_SLOW_NS;
+    int rc = coro__mem_init(loop);
+    if (rc != 0)
+        return rc;
+    rc = coro__sel_init(loop);
+    if (rc != 0) {
+        coro__mem_fini(loop);
+        return rc;
+    }
+    loop->now = coro__clock_ns();
+    loop->state = LOOP_IDLE;
+    return 0;
+}
+
+coro_loop *coro_loop_new(const coro_loop_options *opt)
+{
+    coro_loop *loop = malloc(sizeof *loop);
+    if (loop && coro_loop_init(loop, opt) != 0) {
+        free(loop);
+        return NULL;
+    }
+    return loop;
+}
+
+int coro_loop_close(coro_loop *loop)
+{
+    if (!loop)
+        return CORO_EINVAL;
+    if (loop->state == LOOP_RUNNING)
+        return CORO_ERUNNING;
+    if (loop->state == LOOP_CLOSED)
+        return 0;
+    coro__tasks_fini(loop);
+    coro__heap_fini(loop);
+    coro__sel_fini(loop);
+    coro__mem_fini(loop); /* every node still queued lived in the slab */
+    loop->ready_head = loop->ready_tail = NULL;
+    loop->state = LOOP_CLOSED;
+    return 0;
+}
+
+void coro_loop_free(coro_loop *loop)
+{
+    if (!loop || coro_loop_close(loop) != 0)
+        return;
+    free(loop);
+}
+
+int coro_loop_is_running(const coro_loop *loop) { return loop && loop->state == LOOP_RUNNING; }
+int coro_loop_is_closed(const coro_loop *loop) { return !loop || loop->state == LOOP_CLOSED; }
+
+/* ---- the ready queue ---- */
+
+void coro__ready_push(coro_loop *loop, coro__node *n)
+{
+    n->next = NULL;
+    if (loop->ready_tail)
+        loop->ready_tail->next = n;
+    else
+        loop->ready_head = n;
+    loop->ready_tail = n;
+}
+
+/* Run the callbacks queued when the pass began, and no others. */
+static void run_ready(coro_loop *loop)
+{
+    coro__node *last = loop->ready_tail;
+    if (!last)
+        return;
+    for (;;) {
+        coro__node *n = loop->ready_head;
+        loop->ready_head = n->next;
+        if (!loop->ready_head)
+            loop->ready_tail = NULL;
+        bool was_last = n == last;
+        loop->since_poll++;
+        n->run(n); /* may free n */
+        if (was_last)
+            break;
+    }
+}
+
+/* ---- one iteration ---- */
+
+static int poll_timeout(coro_loop *loop)
+{
+    int64_t next = coro__heap_next(loop);
+    if (loop->ready_head || loop->stopping)
+        return 0;
+    if (next < 0)
+        return -1;
+    int64_t wait = next - coro__clock_ns();
+    if (wait <= 0)
+        return 0;
+    int64_t ms = (wait + 999999) / 1000000; /* round up: never wake early */
+    return ms > 86400000 ? 86400000 : (int)ms;
+}
+
+static void poll_phase(coro_loop *loop)
+{
+    int timeout = poll_timeout(loop);
+    if (timeout != 0 || loop->nwatched > 0)
+        coro__sel_poll(loop, timeout);
+    loop->now = coro__clock_ns();
+    coro__heap_run_due(loop, loop->now);
+    loop->since_poll = 0;
+}
+
+static void run_once(coro_loop *loop)
+{
+    if (!loop->ready_head || loop->since_poll >= CORO__POLL_EVERY)
+        poll_phase(loop);
+    run_ready(loop);
+}
+
+int coro_loop_run_forever(coro_loop *loop)
+{
+    if (!loop)
+        return CORO_EINVAL;
+    if (loop->state == LOOP_CLOSED)
+        return CORO_ECLOSED;
+    if (loop->state == LOOP_RUNNING)
+        return CORO_ERUNNING;
+    loop->state = LOOP_RUNNING;
+    do {
+        run_once(loop);
+    } while (!loop->stopping);
+    loop->stopping = 0;
+    loop->state = LOOP_IDLE;
+    return 0;
+}
+
+void coro_loop_stop(coro_loop *loop)
+{
+    if (loop && loop->state != LOOP_CLOSED)
+        loop->stopping = 1;
+}
+
+struct until {
+    coro_loop *loop;
+    int ran;
+};
+
+static void stop_when_done(coro_future *f, void *arg)
+{
+    struct until *u = arg;
+    (void)f;
+    u->ran = 1;
+    coro_loop_stop(u->loop);
+}
+
+/* Unlink a node from the ready queue: O(n), for the rare caller that must
+ * take back a node it owns before it runs. */
+static void ready_remove(coro_loop *loop, coro__node *n)
+{
+    coro__node *prev = NULL;
+    for (coro__node *p = loop->ready_head; p; prev = p, p = p->next) {
+        if (p != n)
+            continue;
+        if (prev)
+            prev->next = p->next;
+        else
+            loop->ready_head = p->next;
+        if (loop->ready_tail == p)
+            loop->ready_tail = prev;
+        return;
+    }
+}
+
+int coro_loop_run_until_complete(coro_loop *loop, coro_future *fut)
+{
+    if (!loop || !fut || fut->loop != loop)
+        return CORO_EINVAL;
+    if (loop->state == LOOP_CLOSED)
+        return CORO_ECLOSED;
+    if (loop->state == LOOP_RUNNING)
+        return CORO_ERUNNING;
+    struct until u = { loop, 0 };
+    coro_done_node node; /* on this stack: take it back before returning */
+    coro_future_add_done_node(fut, &node, stop_when_done, &u);
+    int rc = coro_loop_run_forever(loop);
+    if (!u.ran) {
+        if (coro_future_done(fut))
+            ready_remove(loop, &node.node);
+        else
+            coro__future_remove_node(fut, &node.node);
+    }
+    if (rc != 0)
+        return rc;
+    if (!coro_future_done(fut))
+        return CORO_ESTATE; /* stopped before the future completed */
+    return coro_future_error(fut);
+}
+
+/* ---- callbacks and timers ---- */
+
+static void handle_run(coro__node *n)
+{
+    coro_handle *h = CORO__CONTAINER(n, coro_handle, t.node);
+    coro_loop *loop = h->loop;
+    unsigned flags = h->flags;
+    h->flags &= ~(HANDLE_F_READY | HANDLE_F_TIMER | HANDLE_F_CANCELLED);
+    if (!(flags & HANDLE_F_CANCELLED)) {
+        int64_t t0 = loop->debug ? coro__clock_ns() : 0;
+        int rc = h->fn(h->arg); /* may reschedule or free a caller-owned h */
+        if (rc < 0)
+            coro__report(loop, "Exception in callback", rc, NULL);
+        if (loop->debug)
+            coro__check_slow(loop, t0, NULL);
+    }
+    if (flags & HANDLE_F_ALLOCATED)
+        coro__free(loop, h, sizeof *h);
+}
+
+void coro_handle_init(coro_handle *h)
+{
+    if (h) {
+        memset(h, 0, sizeof *h);
+        h->t.heap_index = CORO__HEAP_NONE;
+    }
+}
+
+/* Check the arguments and get a handle ready to schedule. */
+static coro_handle *prepare(coro_loop *loop, coro_handle *h, coro_callback fn, void *arg, int *rc)
+{
+    *rc = CORO_EINVAL;
+    if (!loop || !fn)
+        return NULL;
+    if (loop->state == LOOP_CLOSED) {
+        *rc = CORO_ECLOSED;
+        return NULL;
+    }
+    if (h) {
+        if (h->flags & (HANDLE_F_READY | HANDLE_F_TIMER))
+            return NULL; /* already scheduled, or cancelled but still queued */
+        h->flags = 0;
+    } else {
+        h = coro__alloc(loop, sizeof *h);
+        if (!h) {
+            *rc = CORO_ENOMEM;
+            return NULL;
+        }
+        h->flags = HANDLE_F_ALLOCATED;
+    }
+    h->loop = loop;
+    h->fn = fn;
+    h->arg = arg;
+    h->t.node.run = handle_run;
+    h->t.heap_index = CORO__HEAP_NONE;
+    *rc = 0;
+    return h;
+}
+
+int coro_call_soon(coro_loop *loop, coro_handle *h, coro_callback fn, void *arg)
+{
+    int rc;
+    h = prepare(loop, h, fn, arg, &rc);
+    if (!h)
+        return rc;
+    h->flags |= HANDLE_F_READY;
+    coro__ready_push(loop, &h->t.node);
+    return 0;
+}
+
+int coro_call_at(coro_loop *loop, coro_handle *h, int64_t when_ns, coro_callback fn, void *arg)
+{
+    int rc;
+    coro_handle *owned = h;
+    h = prepare(loop, h, fn, arg, &rc);
+    if (!h)
+        return rc;
+    rc = coro__heap_push(loop, &h->t, when_ns);
+    if (rc != 0) {
+        if (!owned)
+            coro__free(loop, h, sizeof *h);
+        return rc;
+    }
+    h->flags |= HANDLE_F_TIMER;
+    return 0;
+}
+
+int coro_call_later(coro_loop *loop, coro_handle *h, double delay, coro_callback fn, void *arg)
+{
+    if (delay != delay)
+        return CORO_EINVAL; /* NaN */
+    int64_t now = coro__clock_ns(), when;
+    if (delay > 9.2e9)
+        when = INT64_MAX;
+    else if (delay < -9.2e9)
+        when = INT64_MIN / 2;
+    else
+        when = now + (int64_t)(delay * 1e9);
+    return coro_call_at(loop, h, when, fn, arg);
+}
+
+int coro_handle_cancel(coro_handle *h)
+{
+    if (!h || !(h->flags & (HANDLE_F_READY | HANDLE_F_TIMER)) || (h->flags & HANDLE_F_CANCELLED))
+        return 0;
+    if ((h->flags & HANDLE_F_TIMER) && h->t.heap_index != CORO__HEAP_NONE) {
+        coro__heap_cancel(h->loop, &h->t); /* out of the heap: free to reuse now */
+        h->flags &= ~HANDLE_F_TIMER;
+        return 1;
+    }
+    h->flags |= HANDLE_F_CANCELLED; /* on the ready queue: skipped when reached */
+    return 1;
+}
+
+/* ---- errors and debug mode ---- */
+
+static void default_handler(coro_loop *loop, const coro_exception_context *c, void *arg)
+{
+    (void)loop;
+    (void)arg;
+    fprintf(stderr, "coro: %s", c->message);
+    if (c->task_name)
+        fprintf(stderr, " [%s, line %d]", c->task_name, c->resume_line);
+    if (c->error)
+        fprintf(stderr, ": %s (%d)", coro_strerror(c->error), c->error);
+    if (c->seconds > 0)
+        fprintf(stderr, " took %.3f seconds", c->seconds);
+    fputc('\n', stderr);
+}
+
+void coro_loop_set_exception_handler(coro_loop *loop, coro_exception_handler fn, void *arg)
+{
+    if (!loop)
+        return;
+    loop->on_error = fn;
+    loop->on_error_arg = arg;
+}
+
+void coro_loop_call_exception_handler(coro_loop *loop, const coro_exception_context *ctx)
+{
+    if (!loop || !ctx)
+        return;
+    if (loop->on_error)
+        loop->on_error(loop, ctx, loop->on_error_arg);
+    else
+        default_handler(loop, ctx, NULL);
+}
+
+static void report_ex(coro_loop *loop, const char *msg, int err, coro_task *task, double secs)
+{
+    char buf[32];
+    coro_exception_context c = { msg, err, task, NULL, 0, secs };
+    if (task) {
+        c.task_name = coro__task_name(task, buf, sizeof buf);
+        c.resume_line = coro_task_resume_line(task);
+    }
+    coro_loop_call_exception_handler(loop, &c);
+}
+
+void coro__report(coro_loop *loop, const char *message, int error, coro_task *task)
+{
+    report_ex(loop, message, error, task, 0);
+}
+
+void coro__check_slow(coro_loop *loop, int64_t t0, coro_task *task)
+{
+    int64_t dt = coro__clock_ns() - t0;
+    if (dt >= loop->slow_ns)
+        report_ex(loop, task ? "Executing task was slow" : "Executing callback was slow", 0, task,
+                  (double)dt / 1e9);
+}
+
+void coro_loop_set_debug(coro_loop *loop, int on)
+{
+    if (loop)
+        loop->debug = on != 0;
+}
+
+int coro_loop_get_debug(const coro_loop *loop) { return loop && loop->debug; }
+
+/* ---- asyncio.run ---- */
+
+int coro_run(coro_frame *main, coro_value *result, const coro_loop_options *opt)
+{
+    coro_loop loop;
+    coro_task task;
+    if (!main)
+        return CORO_EINVAL;
+    int rc = coro_loop_init(&loop, opt);
+    if (rc != 0)
+        return rc;
+    rc = coro_task_init(&task, &loop, main);
+    if (rc == 0) {
+        rc = coro_loop_run_until_complete(&loop, &task.fut);
+        int rc2 = coro__cancel_all_tasks(&loop);
+        if (result)
+            coro_task_result(&task, result);
+        if (rc == 0)
+            rc = rc2;
+    }
+    coro_loop_close(&loop);
+    return rc;
+}

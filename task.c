@@ -1,0 +1,450 @@
+/*
+ * task.c - asyncio.Task: a Future that drives a coroutine.
+ *
+ * The mapping to asyncio/tasks.py:
+ *   Task.__init__       coro_task_init / coro_spawn (schedules the first step)
+ *   Task.__step         task_step: resume the innermost frame (gen.c drives the
+ *                       await chain), then look at what it suspended for:
+ *                         a pending future  -> wait: our node joins its done
+ *                                              callbacks (task_suspend)
+ *                         sleep(0) / bare yield -> schedule the next step
+ *                         sleep(s)          -> the task is its own timer
+ *                         return / error    -> set our own result (task_finish)
+ *   Task.__wakeup       task_wakeup: the awaited future is done; step with its
+ *                       outcome
+ *   Task.cancel         coro_task_cancel: cancel what we wait on, or mark
+ *                       must_cancel so the next step throws CORO_ECANCELLED
+ *   cancelling/uncancel the request count
+ *   _enter_task/_leave_task  loop->current
+ * Invariant (asyncio's): a pending task is running, or has its step on the
+ * ready queue, or waits on exactly one future, or sleeps on its own timer;
+ * one node and one union serve all four, which is why a task costs 64 bytes.
+ *
+ * The loop lists every live task (asyncio's all_tasks) so that coro_run can
+ * cancel what is left and coro_loop_close can free what was spawned.
+ */
+#include "coro_int.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define FRAME_MAX_SIZE (65535u * 16u)
+
+static void task_run(coro_task *t, coro_value *io);
+
+/* ---- flags ---- */
+
+static bool must_cancel(const coro_task *t) { return t->fut.tflags & TASK_F_MUST_CANCEL; }
+
+static int cancel_count(const coro_task *t) { return t->fut.tflags >> TASK_F_COUNT_SHIFT; }
+
+static void set_cancel_count(coro_task *t, int n)
+{
+    t->fut.tflags = (uint8_t)((t->fut.tflags & 0x0fu) | (n << TASK_F_COUNT_SHIFT));
+}
+
+/* ---- the list of live tasks ---- */
+
+static int list_add(coro_loop *loop, coro_task *t)
+{
+    if (loop->ntasks == loop->tasks_cap) {
+        uint32_t cap = loop->tasks_cap ? loop->tasks_cap * 2 : 64;
+        coro_task **a = coro__realloc(loop, loop->tasks, loop->tasks_cap * sizeof *a, cap * sizeof *a);
+        if (!a)
+            return CORO_ENOMEM;
+        loop->tasks = a;
+        loop->tasks_cap = cap;
+    }
+    t->fut.aux = loop->ntasks;
+    loop->tasks[loop->ntasks++] = t;
+    t->fut.flags |= FUT_F_LISTED;
+    return 0;
+}
+
+static void list_remove(coro_loop *loop, coro_task *t)
+{
+    if (!(t->fut.flags & FUT_F_LISTED))
+        return;
+    coro_task *last = loop->tasks[--loop->ntasks];
+    loop->tasks[t->fut.aux] = last;
+    last->fut.aux = t->fut.aux;
+    t->fut.flags &= (uint8_t)~FUT_F_LISTED;
+}
+
+/* ---- names ---- */
+
+static struct coro__name **name_slot(coro_loop *loop, const coro_task *t)
+{
+    struct coro__name **p = &loop->names;
+    while (*p && (*p)->task != t)
+        p = &(*p)->next;
+    return p;
+}
+
+static void name_drop(coro_loop *loop, coro_task *t)
+{
+    struct coro__name **p = name_slot(loop, t);
+    if (*p) {
+        struct coro__name *n = *p;
+        *p = n->next;
+        coro__free(loop, n, sizeof *n + strlen(n->name) + 1);
+    }
+    t->fut.flags &= (uint8_t)~FUT_F_NAMED;
+}
+
+int coro_task_set_name(coro_task *t, const char *name)
+{
+    if (!t || !name)
+        return CORO_EINVAL;
+    coro_loop *loop = t->fut.loop;
+    size_t len = strlen(name);
+    struct coro__name *n = coro__alloc(loop, sizeof *n + len + 1);
+    if (!n)
+        return CORO_ENOMEM;
+    name_drop(loop, t);
+    n->task = t;
+    memcpy(n->name, name, len + 1);
+    n->next = loop->names;
+    loop->names = n;
+    t->fut.flags |= FUT_F_NAMED;
+    return 0;
+}
+
+/* Tasks are named Task-N as asyncio does, N counting the tasks whose name
+ * was first asked for (the number is given then, and kept). */
+const char *coro__task_name(const coro_task *t, char *buf, size_t len)
+{
+    coro_loop *loop = t->fut.loop;
+    if (!(t->fut.flags & FUT_F_NAMED)) {
+        char tmp[32];
+        snprintf(tmp, sizeof tmp, "Task-%u", ++loop->task_counter);
+        if (coro_task_set_name((coro_task *)t, tmp) != 0) {
+            snprintf(buf, len, "%s", tmp);
+            return buf;
+        }
+    }
+    return (*name_slot(loop, t))->name;
+}
+
+const char *coro_task_get_name(const coro_task *t, char *buf, size_t len)
+{
+    if (!t || !buf || len == 0)
+        return "";
+    const char *name = coro__task_name(t, buf, len);
+    if (name != buf)
+        snprintf(buf, len, "%s", name);
+    return buf;
+}
+
+/* ---- life cycle ---- */
+
+static void frame_release(coro_loop *loop, coro_frame *f)
+{
+    if (f && (f->flags & CORO__F_OWNED))
+        coro__free(loop, f, (size_t)f->size16 * 16u);
+}
+
+static bool bad_root(const coro_frame *root)
+{
+    return !root || !root->step || root->resume != 0 || (root->flags & CORO__F_RUNNING);
+}
+
+static void task_step(coro__node *n);
+
+static void schedule_step(coro_task *t)
+{
+    t->u.timer.node.run = task_step;
+    t->fut.tflags |= TASK_F_SCHEDULED;
+    coro__ready_push(t->fut.loop, &t->u.timer.node);
+}
+
+static int task_setup(coro_task *t, coro_loop *loop, coro_frame *root, uint8_t flags)
+{
+    memset(t, 0, sizeof *t);
+    t->fut.loop = loop;
+    t->fut.flags = FUT_F_TASK | flags;
+    if (loop->names)
+        name_drop(loop, t); /* storage reused: forget the old name */
+    int rc = list_add(loop, t);
+    if (rc != 0)
+        return rc;
+    root->parent = NULL;
+    root->flags |= CORO__F_RUNNING;
+    t->current = root;
+    t->u.timer.heap_index = CORO__HEAP_NONE;
+    schedule_step(t);
+    return 0;
+}
+
+int coro_task_init(coro_task *t, coro_loop *loop, coro_frame *root)
+{
+    if (!t || !loop || bad_root(root))
+        return CORO_EINVAL;
+    if (loop->state == LOOP_CLOSED)
+        return CORO_ECLOSED;
+    return task_setup(t, loop, root, 0);
+}
+
+coro_task *coro_spawn(coro_loop *loop, coro_frame *root)
+{
+    if (!root)
+        return NULL;
+    coro_task *t = NULL;
+    if (loop && loop->state != LOOP_CLOSED && !bad_root(root))
+        t = coro__alloc(loop, sizeof *t);
+    if (t && task_setup(t, loop, root, FUT_F_ALLOCATED) != 0) {
+        coro__free(loop, t, sizeof *t);
+        t = NULL;
+    }
+    if (!t && loop && loop->state != LOOP_CLOSED && !(root->flags & CORO__F_RUNNING))
+        frame_release(loop, root); /* we own it, even on failure */
+    return t;
+}
+
+void *coro_frame_new(coro_loop *loop, size_t size, coro_step_fn step)
+{
+    if (!loop || loop->state == LOOP_CLOSED || size < sizeof(coro_frame) || size > FRAME_MAX_SIZE)
+        return NULL;
+    coro_frame *f = coro__alloc(loop, size);
+    if (!f)
+        return NULL;
+    coro_frame_init(f, step);
+    f->flags = CORO__F_OWNED;
+    f->size16 = (uint16_t)((size + 15) / 16);
+    return f;
+}
+
+void coro_frame_free(coro_loop *loop, coro_frame *f)
+{
+    if (loop && loop->state != LOOP_CLOSED && f && !(f->flags & CORO__F_RUNNING))
+        frame_release(loop, f);
+}
+
+static void report_unretrieved(coro_task *t)
+{
+    if (t->fut.loop->debug && t->fut.state == FUT_ERROR && !(t->fut.flags & FUT_F_RETRIEVED))
+        coro__report(t->fut.loop, "Task exception was never retrieved", (int)t->fut.val.i, t);
+}
+
+static void task_free(coro_task *t)
+{
+    coro_loop *loop = t->fut.loop;
+    report_unretrieved(t);
+    list_remove(loop, t);
+    if (t->fut.flags & FUT_F_NAMED)
+        name_drop(loop, t);
+    coro__free(loop, t, sizeof *t);
+}
+
+static void task_free_node(coro__node *n) { task_free(CORO__CONTAINER(n, coro_task, u.timer.node)); }
+
+/* After the done callbacks (FIFO): they may still read the task. */
+static void schedule_free(coro_task *t)
+{
+    t->u.timer.node.run = task_free_node;
+    coro__ready_push(t->fut.loop, &t->u.timer.node);
+}
+
+void coro_task_release(coro_task *t)
+{
+    if (!t || !(t->fut.flags & FUT_F_ALLOCATED) || (t->fut.flags & FUT_F_RELEASED))
+        return;
+    t->fut.flags |= FUT_F_RELEASED;
+    if (t->fut.state != FUT_PENDING && t->fut.loop->state != LOOP_CLOSED)
+        schedule_free(t);
+}
+
+/* The coroutine returned or failed: the task's own future completes. */
+static void task_finish(coro_task *t, coro_value *io)
+{
+    coro_loop *loop = t->fut.loop;
+    coro_frame *root = t->current;
+    t->current = NULL;
+    frame_release(loop, root);
+    if (io->tag == CORO_ERROR && io->u.i != CORO_ECANCELLED) {
+        t->fut.state = FUT_ERROR;
+        t->fut.val.i = io->u.i;
+        t->fut.tag = CORO_ERROR;
+    } else if (io->tag == CORO_ERROR || must_cancel(t)) {
+        t->fut.state = FUT_CANCELLED; /* asyncio: super().cancel() */
+    } else {
+        t->fut.state = FUT_RESULT;
+        t->fut.val.i = io->u.i;
+        t->fut.tag = (uint8_t)io->tag;
+    }
+    t->fut.tflags &= (uint8_t)~TASK_F_MUST_CANCEL;
+    coro__future_schedule_callbacks(&t->fut);
+    if (!(t->fut.flags & FUT_F_ALLOCATED))
+        list_remove(loop, t); /* caller-owned: the loop is done with it */
+    else if (t->fut.flags & FUT_F_RELEASED)
+        schedule_free(t);
+}
+
+/* ---- step and wakeup ---- */
+
+static void task_wakeup(coro__node *n);
+
+/* Park the task on what its chain suspended for. Returns false when the
+ * suspension is refused: *io then holds the error to throw back in. */
+static bool task_suspend(coro_task *t, int status, coro_value *io)
+{
+    coro_loop *loop = t->fut.loop;
+    if (status == CORO__AWAIT) {
+        coro_future *f = io->u.p;
+        if (f == &t->fut || f->loop != loop) {
+            *io = coro_error(CORO_EINVAL); /* a task awaiting itself */
+            return false;
+        }
+        t->u.w.node.run = task_wakeup;
+        t->u.w.waiter = f;
+        t->fut.tflags |= TASK_F_WAITING;
+        coro__future_add_node(f, &t->u.w.node);
+        if (must_cancel(t) && coro_future_cancel(f))
+            t->fut.tflags &= (uint8_t)~TASK_F_MUST_CANCEL;
+        return true;
+    }
+    if (status == CORO__YIELD && io->tag != CORO_NONE) {
+        *io = coro_error(CORO_EINVAL); /* asyncio: "Task got bad yield" */
+        return false;
+    }
+    if (status == CORO__SLEEP && io->u.i > 0 && !must_cancel(t)) {
+        int64_t now = coro__clock_ns();
+        int64_t when = io->u.i > INT64_MAX - now ? INT64_MAX : now + io->u.i;
+        t->u.timer.node.run = task_step;
+        if (coro__heap_push(loop, &t->u.timer, when) != 0) {
+            *io = coro_error(CORO_ENOMEM);
+            return false;
+        }
+        t->fut.tflags |= TASK_F_SLEEPING;
+        return true;
+    }
+    schedule_step(t); /* sleep(0), a bare yield, or a sleep that must be cancelled */
+    return true;
+}
+
+static void task_run(coro_task *t, coro_value *io)
+{
+    coro_loop *loop = t->fut.loop;
+    int64_t t0 = loop->debug ? coro__clock_ns() : 0;
+    if (must_cancel(t)) { /* __step: a pending cancel wins */
+        t->fut.tflags &= (uint8_t)~TASK_F_MUST_CANCEL;
+        if (!(io->tag == CORO_ERROR && io->u.i == CORO_ECANCELLED))
+            *io = coro_error(CORO_ECANCELLED);
+    }
+    loop->current = t;
+    for (;;) {
+        int status = coro__drive(&t->current, io);
+        if (status == CORO__DONE) {
+            task_finish(t, io);
+            break;
+        }
+        if (task_suspend(t, status, io))
+            break;
+    }
+    loop->current = NULL;
+    if (loop->debug)
+        coro__check_slow(loop, t0, t);
+}
+
+static void task_step(coro__node *n)
+{
+    coro_task *t = CORO__CONTAINER(n, coro_task, u.timer.node);
+    coro_value io = coro_none();
+    t->fut.tflags &= (uint8_t)~(TASK_F_SCHEDULED | TASK_F_SLEEPING);
+    task_run(t, &io);
+}
+
+static void task_wakeup(coro__node *n)
+{
+    coro_task *t = CORO__CONTAINER(n, coro_task, u.w.node);
+    coro_value io;
+    coro__future_outcome(t->u.w.waiter, &io);
+    t->u.w.waiter = NULL;
+    t->fut.tflags &= (uint8_t)~TASK_F_WAITING;
+    task_run(t, &io);
+}
+
+/* ---- cancellation ---- */
+
+int coro_task_cancel(coro_task *t)
+{
+    if (!t || t->fut.state != FUT_PENDING)
+        return 0;
+    if (cancel_count(t) < 15)
+        set_cancel_count(t, cancel_count(t) + 1);
+    if ((t->fut.tflags & TASK_F_WAITING) && coro_future_cancel(t->u.w.waiter))
+        return 1; /* its wakeup will throw the cancel in */
+    t->fut.tflags |= TASK_F_MUST_CANCEL;
+    if ((t->fut.tflags & TASK_F_SLEEPING) && t->u.timer.heap_index != CORO__HEAP_NONE) {
+        coro__heap_cancel(t->fut.loop, &t->u.timer);
+        t->fut.tflags &= (uint8_t)~TASK_F_SLEEPING;
+        schedule_step(t);
+    }
+    return 1;
+}
+
+int coro_task_cancelling(const coro_task *t) { return t ? cancel_count(t) : 0; }
+
+int coro_task_uncancel(coro_task *t)
+{
+    if (!t)
+        return 0;
+    int n = cancel_count(t);
+    if (t->fut.state != FUT_PENDING || n == 0)
+        return n;
+    set_cancel_count(t, --n);
+    if (n == 0)
+        t->fut.tflags &= (uint8_t)~TASK_F_MUST_CANCEL; /* asyncio 3.13 */
+    return n;
+}
+
+/* ---- queries ---- */
+
+int coro_task_done(const coro_task *t) { return t && t->fut.state != FUT_PENDING; }
+int coro_task_cancelled(const coro_task *t) { return t && t->fut.state == FUT_CANCELLED; }
+int coro_task_result(coro_task *t, coro_value *out) { return coro_future_result(t ? &t->fut : NULL, out); }
+coro_task *coro_current_task(const coro_loop *loop) { return loop ? loop->current : NULL; }
+
+int coro_task_resume_line(const coro_task *t)
+{
+    return t && t->current ? t->current->resume : 0;
+}
+
+/* ---- shutdown ---- */
+
+static coro_task *first_pending(coro_loop *loop)
+{
+    for (uint32_t i = 0; i < loop->ntasks; i++)
+        if (loop->tasks[i]->fut.state == FUT_PENDING)
+            return loop->tasks[i];
+    return NULL;
+}
+
+/* asyncio.run's _cancel_all_tasks: cancel what is left, let it finish. */
+int coro__cancel_all_tasks(coro_loop *loop)
+{
+    for (uint32_t i = 0; i < loop->ntasks; i++)
+        coro_task_cancel(loop->tasks[i]);
+    coro_task *t;
+    while ((t = first_pending(loop)) != NULL) {
+        int rc = coro_loop_run_until_complete(loop, &t->fut);
+        if (rc == CORO_ERUNNING || rc == CORO_ECLOSED || rc == CORO_ESTATE)
+            return rc;
+    }
+    return 0;
+}
+
+void coro__tasks_fini(coro_loop *loop)
+{
+    for (uint32_t i = 0; i < loop->ntasks; i++) {
+        coro_task *t = loop->tasks[i];
+        if (loop->debug && t->fut.state == FUT_PENDING)
+            coro__report(loop, "Task was destroyed but it is pending!", 0, t);
+        else
+            report_unretrieved(t);
+    }
+    coro__realloc(loop, loop->tasks, loop->tasks_cap * sizeof *loop->tasks, 0);
+    loop->tasks = NULL;
+    loop->ntasks = loop->tasks_cap = 0;
+    loop->names = NULL; /* in the slab, released with it */
+}
