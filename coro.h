@@ -422,6 +422,7 @@ struct coro_loop {
     struct coro__name *names;            /* tasks given a name */
     coro_task *current;                  /* the running task, or NULL */
     void *slab;                          /* small-object pool */
+    uint64_t slab_allocs;                /* objects handed out (tests, benchmarks) */
     coro_exception_handler on_error;
     void *on_error_arg;
     int64_t slow_ns;

@@ -151,6 +151,7 @@ void *coro__alloc(coro_loop *loop, size_t size)
     struct slab *s = loop->slab;
     if (!s || size == 0)
         return NULL;
+    loop->slab_allocs++;
     if (size > SLAB_MAX)
         return big_alloc(loop, s, size);
     size_t k = class_of(size), rounded = (k + 1) * SLAB_GRAIN;

@@ -1,0 +1,134 @@
+/*
+ * test_hotpath.c - the hot paths allocate nothing.
+ *
+ * DESIGN.md: "an await allocates nothing on the heap in steady state". A
+ * counting allocator is the loop's hook; after a warm-up (the timer heap and
+ * the slab have grown once) a task awaits child frames, pending futures,
+ * sleeps 0 and sleeps on timers many times, and the allocator must not be
+ * called once.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include <cmocka.h>
+
+#include "coro.h"
+
+static long calls;
+
+static void *counting_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+    (void)ud;
+    (void)osize;
+    if (nsize == 0) {
+        free(ptr);
+        return NULL;
+    }
+    calls++;
+    return realloc(ptr, nsize);
+}
+
+struct leaf {
+    coro_frame co;
+};
+
+static CORO_FN(leaf_step)
+{
+    CORO_BEGIN();
+    CORO_SLEEP(0);
+    CORO_RETURN(coro_int(7));
+    CORO_END();
+}
+
+static int resolve(void *arg)
+{
+    coro_future_set_result(arg, coro_int(1));
+    return 0;
+}
+
+struct worker {
+    coro_frame co;
+    int i, rounds;
+    long sum;
+    long calls_after_warmup;
+    uint64_t slab_after_warmup;
+    coro_loop *loop;
+    struct leaf leaf;
+};
+
+static CORO_FN(worker_step)
+{
+    struct worker *self = CORO_SELF(struct worker);
+    CORO_BEGIN();
+    for (self->i = 0; self->i < self->rounds; self->i++) {
+        if (self->i == 1) {
+            self->calls_after_warmup = calls; /* round 0 warmed everything up */
+            self->slab_after_warmup = self->loop->slab_allocs;
+        }
+        coro_frame_init(&self->leaf.co, leaf_step);
+        CORO_AWAIT(&self->leaf.co);
+        self->sum += CORO_RESULT.u.i;
+        CORO_SLEEP(0);
+        CORO_SLEEP(0.000001);
+    }
+    CORO_END();
+}
+
+struct waiter {
+    coro_frame co;
+    int i, rounds;
+    coro_loop *loop;
+    coro_future fut;
+    coro_handle h;
+    long sum;
+};
+
+static CORO_FN(waiter_step)
+{
+    struct waiter *self = CORO_SELF(struct waiter);
+    CORO_BEGIN();
+    for (self->i = 0; self->i < self->rounds; self->i++) {
+        coro_future_init(&self->fut, self->loop);
+        coro_handle_init(&self->h);
+        coro_call_soon(self->loop, &self->h, resolve, &self->fut);
+        CORO_AWAIT(&self->fut);
+        self->sum += CORO_RESULT.u.i;
+    }
+    CORO_END();
+}
+
+static void test_await_and_sleep_allocate_nothing(void **state)
+{
+    (void)state;
+    coro_loop loop;
+    coro_loop_options opt = { counting_alloc, NULL, -1, 0 };
+    assert_int_equal(coro_loop_init(&loop, &opt), 0);
+
+    struct worker w = { .rounds = 200, .loop = &loop };
+    struct waiter f = { .rounds = 200, .loop = &loop };
+    coro_task tw, tf;
+    coro_frame_init(&w.co, worker_step);
+    coro_frame_init(&f.co, waiter_step);
+    assert_int_equal(coro_task_init(&tw, &loop, &w.co), 0);
+    assert_int_equal(coro_task_init(&tf, &loop, &f.co), 0);
+    assert_int_equal(coro_loop_run_until_complete(&loop, coro_task_future(&tw)), 0);
+    assert_int_equal(coro_loop_run_until_complete(&loop, coro_task_future(&tf)), 0);
+
+    assert_int_equal(w.sum, 7 * 200);
+    assert_int_equal(f.sum, 200);
+    assert_true(w.calls_after_warmup > 0);
+    assert_int_equal(calls, w.calls_after_warmup); /* nothing since round 1 */
+    assert_int_equal(loop.slab_allocs, w.slab_after_warmup);
+    assert_int_equal(coro_loop_close(&loop), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_await_and_sleep_allocate_nothing),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
