@@ -681,8 +681,12 @@ typedef struct coro_fd {
 int coro_fd_init(coro_fd *w, coro_loop *loop, int fd);
 /* A future that completes (result: CORO_READABLE or CORO_WRITABLE, plus
  * both on ERR/HUP) once the fd is readable / writable: await it. Waiting
- * again while a wait is pending returns the same future. NULL on error
- * (NULL w, detached watcher, selector failure). */
+ * again while a wait is pending returns the same future. If the selector
+ * refuses the fd, the future is returned already failed with its -errno
+ * (EPERM for a regular file, EEXIST for a second watcher of the same fd).
+ * NULL only for a NULL or detached watcher or a closed loop.
+ * One watcher per fd, one waiting task per direction (as asyncio allows one
+ * reader and one writer per fd); detach before closing the fd. */
 coro_future *coro_fd_wait_readable(coro_fd *w);
 coro_future *coro_fd_wait_writable(coro_fd *w);
 /* Stop watching: unregister (no event for it is ever delivered after this,

@@ -28,10 +28,13 @@
  * them), touch a future's fields (public future API only), or re-arm the
  * selector from coro__fd_ready.
  *
- * A caveat, as with asyncio's one reader per fd: the next wait of a direction
- * re-initialises its future, so one task per direction at a time; a second
- * task must not start a wait between the first one's completion and its
- * resumption.
+ * Caveats for callers:
+ *   - as with asyncio's one reader per fd: the next wait of a direction
+ *     re-initialises its future, so one task per direction at a time; a
+ *     second task must not start a wait between the first one's completion
+ *     and its resumption (the task's wakeup reads the future when it runs);
+ *   - detach before closing the fd, re-initialising the watcher or freeing
+ *     it, and keep the storage alive until the waiters it cancelled resumed.
  */
 #include "coro_int.h"
 
@@ -50,8 +53,7 @@ int coro_fd_init(coro_fd *w, coro_loop *loop, int fd)
     w->loop = NULL;
     w->fd = fd;
     w->armed = w->wanted = 0;
-    if ((rc = coro_future_init(&w->rfut, loop)) < 0 ||
-        (rc = coro_future_init(&w->wfut, loop)) < 0)
+    if ((rc = coro_future_init(&w->rfut, loop)) < 0 || (rc = coro_future_init(&w->wfut, loop)) < 0)
         return rc;
     w->loop = loop;
     return 0;
@@ -77,15 +79,27 @@ static coro_future *wait_for(coro_fd *w, unsigned dir)
     f = dir_future(w, dir);
     if (coro_future_done(f) && coro_future_init(f, w->loop) < 0)
         return NULL;
-    if (arm(w, dir) < 0)
-        return NULL; /* f stays pending and unwanted: the next wait retries */
+    int rc = arm(w, dir);
+    if (rc < 0) {
+        /* the awaiting code gets the selector's reason (EPERM for a
+         * regular file, EEXIST for a second watcher on the fd, ...) */
+        if (!coro_future_done(f))
+            coro_future_set_error(f, rc);
+        return f;
+    }
     w->wanted |= dir;
     return f;
 }
 
-coro_future *coro_fd_wait_readable(coro_fd *w) { return wait_for(w, CORO_READABLE); }
+coro_future *coro_fd_wait_readable(coro_fd *w)
+{
+    return wait_for(w, CORO_READABLE);
+}
 
-coro_future *coro_fd_wait_writable(coro_fd *w) { return wait_for(w, CORO_WRITABLE); }
+coro_future *coro_fd_wait_writable(coro_fd *w)
+{
+    return wait_for(w, CORO_WRITABLE);
+}
 
 /* Deliver `events` to direction `dir`: the directions that fired with
  * nobody waiting (to disarm), i.e. `dir` or 0. */

@@ -31,12 +31,15 @@
 
 typedef struct sel_state {
     int epfd;
-    unsigned cap;              /* size of `events` */
-    int nbatch;                /* events in the batch being dispatched */
+    unsigned cap; /* size of `events` */
+    int nbatch;   /* events in the batch being dispatched */
     struct epoll_event *events;
 } sel_state;
 
-const char *coro__sel_name(void) { return "epoll"; }
+const char *coro__sel_name(void)
+{
+    return "epoll";
+}
 
 int coro__sel_init(coro_loop *loop)
 {
@@ -101,8 +104,7 @@ static int sel_del(coro_loop *loop, sel_state *s, coro_fd *w)
     struct epoll_event ev = { 0 }; /* non-NULL for kernels before 2.6.9 */
     /* The fd may be closed already (EBADF), or gone from the set because
      * its last descriptor was closed (ENOENT): it is unwatched either way. */
-    if (epoll_ctl(s->epfd, EPOLL_CTL_DEL, w->fd, &ev) < 0 && errno != ENOENT &&
-        errno != EBADF)
+    if (epoll_ctl(s->epfd, EPOLL_CTL_DEL, w->fd, &ev) < 0 && errno != ENOENT && errno != EBADF)
         return -errno;
     if (loop->nwatched > 0)
         loop->nwatched--;
@@ -121,11 +123,17 @@ int coro__sel_set(coro_loop *loop, coro_fd *w, unsigned old_events, unsigned new
         return old_events ? sel_del(loop, s, w) : 0;
     ev.events = to_epoll(new_events);
     ev.data.ptr = w;
-    if (epoll_ctl(s->epfd, op, w->fd, &ev) < 0)
-        return -errno;
-    if (op == EPOLL_CTL_ADD)
-        loop->nwatched++;
-    return 0;
+    if (epoll_ctl(s->epfd, op, w->fd, &ev) == 0) {
+        loop->nwatched += op == EPOLL_CTL_ADD;
+        return 0;
+    }
+    /* ENOENT on MOD: the kernel dropped the fd when its last descriptor was
+     * closed (and the number may have been reused): register it afresh,
+     * still counted once. */
+    if (op == EPOLL_CTL_MOD && errno == ENOENT &&
+        epoll_ctl(s->epfd, EPOLL_CTL_ADD, w->fd, &ev) == 0)
+        return 0;
+    return -errno;
 }
 
 void coro__sel_forget(coro_loop *loop, coro_fd *w)

@@ -38,12 +38,15 @@
 
 typedef struct sel_state {
     int kq;
-    unsigned cap;          /* size of `events` */
-    int nbatch;            /* events in the batch being dispatched */
+    unsigned cap; /* size of `events` */
+    int nbatch;   /* events in the batch being dispatched */
     struct kevent *events;
 } sel_state;
 
-const char *coro__sel_name(void) { return "kqueue"; }
+const char *coro__sel_name(void)
+{
+    return "kqueue";
+}
 
 int coro__sel_init(coro_loop *loop)
 {

@@ -32,13 +32,16 @@
 typedef struct sel_state {
     struct pollfd *pfds;
     coro_fd **ws;
-    int *map;               /* fd -> index in pfds, or -1 */
-    unsigned n;             /* entries in use */
-    unsigned pcap, wcap;    /* capacities of pfds and ws */
-    unsigned mcap;          /* capacity of map */
+    int *map;            /* fd -> index in pfds, or -1 */
+    unsigned n;          /* entries in use */
+    unsigned pcap, wcap; /* capacities of pfds and ws */
+    unsigned mcap;       /* capacity of map */
 } sel_state;
 
-const char *coro__sel_name(void) { return "poll"; }
+const char *coro__sel_name(void)
+{
+    return "poll";
+}
 
 int coro__sel_init(coro_loop *loop)
 {
@@ -183,8 +186,11 @@ int coro__sel_set(coro_loop *loop, coro_fd *w, unsigned old_events, unsigned new
             remove_at(loop, s, (unsigned)i);
         return 0;
     }
-    if (i < 0)
+    if (i < 0) {
+        if (w->fd >= 0 && (unsigned)w->fd < s->mcap && s->map[w->fd] >= 0)
+            return -EEXIST; /* another watcher has this fd, as epoll says */
         return add(loop, s, w, new_events);
+    }
     s->pfds[i].events = to_poll(new_events);
     s->pfds[i].revents &= (short)(s->pfds[i].events | POLLERR | POLLHUP | POLLNVAL);
     return 0;
