@@ -448,7 +448,8 @@ int coro_loop_close(coro_loop *loop);
 /* Close (if needed) and free a loop from coro_loop_new. NULL is a no-op. */
 void coro_loop_free(coro_loop *loop);
 
-/* Run until coro_loop_stop. Returns 0, CORO_ERUNNING if already running,
+/* Run until coro_loop_stop. Returns 0, CORO_ERUNNING if this loop or
+ * another one is already running on this thread,
  * CORO_ECLOSED if closed, CORO_EINVAL for NULL. */
 int coro_loop_run_forever(coro_loop *loop);
 /* Run until `fut` is done (a task is a future: pass coro_task_future(t)).
@@ -458,6 +459,10 @@ int coro_loop_run_forever(coro_loop *loop);
 int coro_loop_run_until_complete(coro_loop *loop, coro_future *fut);
 /* Stop after the current pass (asyncio's stop). NULL is a no-op. */
 void coro_loop_stop(coro_loop *loop);
+/* The loop running on this thread, or NULL (asyncio.get_running_loop; the
+ * one per-thread pointer coro keeps, set only while a loop runs). Lets a
+ * coroutine started by coro_run spawn tasks on its loop. */
+coro_loop *coro_get_running_loop(void);
 /* 1 while the loop runs, 0 otherwise. */
 int coro_loop_is_running(const coro_loop *loop);
 /* 1 after close, 0 otherwise. */
@@ -640,8 +645,10 @@ int coro_task_cancelled(const coro_task *t);
 int coro_task_result(coro_task *t, coro_value *out);
 
 /* Request cancellation (asyncio Task.cancel): the future it waits on is
- * cancelled, or its next suspension point receives CORO_ECANCELLED. Counts
- * the request. Returns 1 if the task was pending, 0 if done (or NULL). */
+ * cancelled (a task it awaits is itself cancelled: the request travels down
+ * the chain), or its next suspension point receives CORO_ECANCELLED. Counts
+ * the request. Returns 1 if the task was pending, 0 if done (or NULL).
+ * coro_future_cancel on a task's future is the same call. */
 int coro_task_cancel(coro_task *t);
 /* How many cancel requests are outstanding (Task.cancelling). */
 int coro_task_cancelling(const coro_task *t);
@@ -649,7 +656,8 @@ int coro_task_cancelling(const coro_task *t);
  * Does nothing once the task is done. */
 int coro_task_uncancel(coro_task *t);
 
-/* The running task of `loop`, or NULL outside any task (current_task). */
+/* The running task of `loop` (NULL: the loop running on this thread), or
+ * NULL outside any task (asyncio.current_task). */
 coro_task *coro_current_task(const coro_loop *loop);
 /* Name a task (the string is copied). 0, CORO_EINVAL, CORO_ENOMEM. */
 int coro_task_set_name(coro_task *t, const char *name);

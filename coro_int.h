@@ -77,8 +77,9 @@ void *coro__realloc(coro_loop *loop, void *p, size_t osize, size_t nsize);
 void coro__ready_push(coro_loop *loop, coro__node *n);
 void coro__report(coro_loop *loop, const char *message, int error, coro_task *task);
 int64_t coro__clock_ns(void);
-/* Debug mode: report the callback that started at t0 if it was slow. */
-void coro__check_slow(coro_loop *loop, int64_t t0, coro_task *task);
+/* Debug mode: report the callback that started at t0 (0: not timed) if it
+ * was slow; `line` is the task's resume point when the step began. */
+void coro__check_slow(coro_loop *loop, int64_t t0, coro_task *task, int line);
 
 /* ---- heap.c: the timer heap ---- */
 int coro__heap_push(coro_loop *loop, coro__timer *t, int64_t when);

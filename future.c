@@ -107,6 +107,8 @@ int coro_future_set_error(coro_future *f, int err)
 
 int coro_future_cancel(coro_future *f)
 {
+    if (f && (f->flags & FUT_F_TASK)) /* asyncio: _fut_waiter.cancel() is Task.cancel() */
+        return coro_task_cancel((coro_task *)(void *)f);
     if (check_pending(f) != 0)
         return 0;
     f->state = FUT_CANCELLED;
@@ -185,7 +187,7 @@ static void done_node_run(coro__node *n)
     int64_t t0 = loop->debug ? coro__clock_ns() : 0;
     d->fn(d->fut, d->arg); /* may free a caller-owned d */
     if (loop->debug)
-        coro__check_slow(loop, t0, NULL);
+        coro__check_slow(loop, t0, NULL, 0);
     if (flags & DONE_F_ALLOCATED)
         coro__free(loop, d, sizeof *d);
 }

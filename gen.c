@@ -28,8 +28,12 @@ static bool bad_child(const coro_frame *child)
 int coro__drive(coro_frame **cur, coro_value *io)
 {
     coro_frame *f = *cur;
+    bool unstarted_throw = f->resume == 0 && io->tag == CORO_ERROR;
     for (;;) {
-        int st = f->step(f, io);
+        /* an error thrown into a frame that never ran fails it at once:
+         * the body does not start (Python's throw into a new coroutine) */
+        int st = unstarted_throw ? CORO__DONE : f->step(f, io);
+        unstarted_throw = false;
         if (st == CORO__CALL) {
             coro_frame *child = io->u.p;
             if (bad_child(child)) {
@@ -117,13 +121,7 @@ int coro_gen_throw(coro_gen *g, int err, coro_value *out)
 {
     if (!g || !g->current || err >= 0)
         return CORO_EINVAL;
-    if (g->done)
-        return CORO_ESTATE;
-    if (not_started(g)) { /* the body never ran: it just fails */
-        coro_value io = coro_error(err);
-        return finish(g, &io, out);
-    }
-    return resume(g, coro_error(err), out);
+    return resume(g, coro_error(err), out); /* an unstarted body never runs */
 }
 
 int coro_gen_close(coro_gen *g)

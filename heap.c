@@ -156,6 +156,8 @@ void coro__heap_run_due(coro_loop *loop, int64_t now)
         if (e.t)
             coro__ready_push(loop, &e.t->node);
     }
+    while (loop->heap_len > 0 && loop->heap[0].t == NULL)
+        pop_top(loop); /* tombstones that surfaced */
 }
 
 void coro__heap_fini(coro_loop *loop)

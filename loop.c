@@ -7,13 +7,15 @@
  *   1. when the ready queue is empty, or CORO__POLL_EVERY callbacks ran since
  *      the last poll: drop cancelled timers, compute the timeout (0 when work
  *      is ready or stop was called, else the nearest deadline rounded UP to
- *      the millisecond, else forever), poll (I/O callbacks join the queue),
- *      read the clock, and move due timers to the queue in deadline order;
- *   2. run exactly the callbacks that were queued when the pass began, FIFO;
+ *      the millisecond, else forever), poll (I/O callbacks join the queue);
+ *   2. when a timer is armed: read the clock and move the due timers to the
+ *      queue in deadline order (every pass, busy or not);
+ *   3. run exactly the callbacks that were queued when the pass began, FIFO;
  *      what they schedule runs in the next pass.
  * So a yield through a busy loop costs no system call (the poll is skipped
- * while callbacks are ready, and made without one when no fd is watched),
- * yet a ready fd waits at most CORO__POLL_EVERY callbacks.
+ * while callbacks are ready, and made without one when no fd is watched;
+ * the clock is read through the vDSO, and only when a timer is armed), yet
+ * a ready fd waits at most CORO__POLL_EVERY callbacks.
  *
  * Invariants: a node is on the ready queue at most once; the queue and the
  * heap only hold intrusive nodes, so scheduling never allocates (except a
@@ -193,10 +195,20 @@ static void poll_phase(coro_loop *loop)
 
 static void run_once(coro_loop *loop)
 {
-    if (!loop->ready_head || loop->since_poll >= CORO__POLL_EVERY)
+    if (!loop->ready_head || loop->since_poll >= CORO__POLL_EVERY) {
         poll_phase(loop);
+    } else if (loop->heap_len > 0) { /* busy: no poll, but due timers join */
+        loop->now = coro__clock_ns();
+        coro__heap_run_due(loop, loop->now);
+    }
     run_ready(loop);
 }
+
+/* asyncio's _running_loop: the one piece of per-thread state, set only
+ * while a loop runs on this thread, so a coroutine can find its loop. */
+static _Thread_local coro_loop *running_loop;
+
+coro_loop *coro_get_running_loop(void) { return running_loop; }
 
 int coro_loop_run_forever(coro_loop *loop)
 {
@@ -204,12 +216,14 @@ int coro_loop_run_forever(coro_loop *loop)
         return CORO_EINVAL;
     if (loop->state == LOOP_CLOSED)
         return CORO_ECLOSED;
-    if (loop->state == LOOP_RUNNING)
-        return CORO_ERUNNING;
+    if (loop->state == LOOP_RUNNING || running_loop)
+        return CORO_ERUNNING; /* this loop, or another on this thread */
     loop->state = LOOP_RUNNING;
+    running_loop = loop;
     do {
         run_once(loop);
     } while (!loop->stopping);
+    running_loop = NULL;
     loop->stopping = 0;
     loop->state = LOOP_IDLE;
     return 0;
@@ -291,7 +305,7 @@ static void handle_run(coro__node *n)
         if (rc < 0)
             coro__report(loop, "Exception in callback", rc, NULL);
         if (loop->debug)
-            coro__check_slow(loop, t0, NULL);
+            coro__check_slow(loop, t0, NULL, 0);
     }
     if (flags & HANDLE_F_ALLOCATED)
         coro__free(loop, h, sizeof *h);
@@ -425,28 +439,29 @@ void coro_loop_call_exception_handler(coro_loop *loop, const coro_exception_cont
         default_handler(loop, ctx, NULL);
 }
 
-static void report_ex(coro_loop *loop, const char *msg, int err, coro_task *task, double secs)
+static void report_ex(coro_loop *loop, const char *msg, int err, coro_task *task, int line,
+                      double secs)
 {
     char buf[32];
-    coro_exception_context c = { msg, err, task, NULL, 0, secs };
-    if (task) {
+    coro_exception_context c = { msg, err, task, NULL, line, secs };
+    if (task)
         c.task_name = coro__task_name(task, buf, sizeof buf);
-        c.resume_line = coro_task_resume_line(task);
-    }
     coro_loop_call_exception_handler(loop, &c);
 }
 
 void coro__report(coro_loop *loop, const char *message, int error, coro_task *task)
 {
-    report_ex(loop, message, error, task, 0);
+    report_ex(loop, message, error, task, coro_task_resume_line(task), 0);
 }
 
-void coro__check_slow(coro_loop *loop, int64_t t0, coro_task *task)
+void coro__check_slow(coro_loop *loop, int64_t t0, coro_task *task, int line)
 {
+    if (t0 == 0)
+        return; /* debug mode was switched on during the callback: not timed */
     int64_t dt = coro__clock_ns() - t0;
     if (dt >= loop->slow_ns)
         report_ex(loop, task ? "Executing task was slow" : "Executing callback was slow", 0, task,
-                  (double)dt / 1e9);
+                  line, (double)dt / 1e9);
 }
 
 void coro_loop_set_debug(coro_loop *loop, int on)

@@ -326,6 +326,7 @@ static void task_run(coro_task *t, coro_value *io)
 {
     coro_loop *loop = t->fut.loop;
     int64_t t0 = loop->debug ? coro__clock_ns() : 0;
+    int line = t->current->resume;
     if (must_cancel(t)) { /* __step: a pending cancel wins */
         t->fut.tflags &= (uint8_t)~TASK_F_MUST_CANCEL;
         if (!(io->tag == CORO_ERROR && io->u.i == CORO_ECANCELLED))
@@ -343,7 +344,7 @@ static void task_run(coro_task *t, coro_value *io)
     }
     loop->current = NULL;
     if (loop->debug)
-        coro__check_slow(loop, t0, t);
+        coro__check_slow(loop, t0, t, line);
 }
 
 static void task_step(coro__node *n)
@@ -392,9 +393,7 @@ int coro_task_uncancel(coro_task *t)
     int n = cancel_count(t);
     if (t->fut.state != FUT_PENDING || n == 0)
         return n;
-    set_cancel_count(t, --n);
-    if (n == 0)
-        t->fut.tflags &= (uint8_t)~TASK_F_MUST_CANCEL; /* asyncio 3.13 */
+    set_cancel_count(t, --n); /* a cancel already delivered stays (3.12) */
     return n;
 }
 
@@ -403,7 +402,12 @@ int coro_task_uncancel(coro_task *t)
 int coro_task_done(const coro_task *t) { return t && t->fut.state != FUT_PENDING; }
 int coro_task_cancelled(const coro_task *t) { return t && t->fut.state == FUT_CANCELLED; }
 int coro_task_result(coro_task *t, coro_value *out) { return coro_future_result(t ? &t->fut : NULL, out); }
-coro_task *coro_current_task(const coro_loop *loop) { return loop ? loop->current : NULL; }
+coro_task *coro_current_task(const coro_loop *loop)
+{
+    if (!loop)
+        loop = coro_get_running_loop();
+    return loop ? loop->current : NULL;
+}
 
 int coro_task_resume_line(const coro_task *t)
 {

@@ -1,0 +1,940 @@
+/*
+ * examples/tour.c - the asyncio tutorial scenes, retold in C (`make demo`).
+ *
+ * Each scene prints the asyncio code it retells, what the C side does, and
+ * the measured time beside every line ([+0.300 s] is the time since the
+ * scene's clock started). Sleeps are scaled down ten times (3 s -> 0.3 s).
+ *
+ *   ./build/examples/tour          the whole tour (about 3 seconds)
+ *   ./build/examples/tour 1 8 gen  only the scenes named (1 2 3 4 5 7 8 gen)
+ *
+ * Reading the coroutines below, remember the WARNING at the top of coro.h:
+ * a C local dies at every suspension point (CORO_AWAIT, CORO_YIELD,
+ * CORO_SLEEP), so whatever must live across one is a field of the frame
+ * (self->i, never a local i); one suspension point per source line; none
+ * inside a `switch`.
+ */
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L
+#endif
+
+#include "coro.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#if defined(__GNUC__) || defined(__clang__)
+#define PRINTF_LIKE(a, b) __attribute__((format(printf, a, b)))
+#else
+#define PRINTF_LIKE(a, b)
+#endif
+
+/* ======================================================================== */
+/* Printing and timing                                                      */
+/* ======================================================================== */
+
+static double clock_t0; /* the scene's clock (the tour's, not the library's) */
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void clock_start(void) { clock_t0 = now(); }
+static double elapsed(void) { return now() - clock_t0; }
+
+static void scene(const char *num, const char *title)
+{
+    char head[96];
+    int n = snprintf(head, sizeof head, "== %s%s%s ", num, *num ? ". " : "", title);
+    printf("\n%s", head);
+    for (; n < 78; n++)
+        putchar('=');
+    printf("\n");
+}
+
+/* The asyncio code a part retells: one line per argument, NULL-terminated. */
+static void python(const char *first, ...)
+{
+    va_list ap;
+    va_start(ap, first);
+    for (const char *s = first; s; s = va_arg(ap, const char *))
+        printf("  %s %s\n", s == first ? "asyncio:" : "        ", s);
+    va_end(ap);
+}
+
+static void part(const char *title) { printf("\n  %s\n", title); }
+
+/* A line of output with the scene clock beside it. */
+PRINTF_LIKE(1, 2) static void say(const char *fmt, ...)
+{
+    va_list ap;
+    printf("    [+%.3f s]  ", elapsed());
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    putchar('\n');
+}
+
+/* A line of output without the clock. */
+PRINTF_LIKE(1, 2) static void note(const char *fmt, ...)
+{
+    va_list ap;
+    printf("    ");
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    putchar('\n');
+}
+
+static void total(const char *why)
+{
+    printf("    total %.3f s   <- %s\n", elapsed(), why);
+}
+
+/* 1234567 -> "1,234,567" */
+static const char *grouped(long v, char *buf, size_t len)
+{
+    char tmp[32];
+    int n = snprintf(tmp, sizeof tmp, "%ld", v), o = 0;
+    for (int i = 0; i < n && (size_t)o + 2 < len; i++) {
+        if (i > 0 && (n - i) % 3 == 0)
+            buf[o++] = ',';
+        buf[o++] = tmp[i];
+    }
+    buf[o] = '\0';
+    return buf;
+}
+
+static const char *task_name(coro_loop *loop, char *buf, size_t len)
+{
+    return coro_task_get_name(coro_current_task(loop), buf, len);
+}
+
+/* asyncio.run(main()) for a main that creates tasks. coro_run makes its loop
+ * privately, and coro_spawn needs the loop, so a main that spawns is given
+ * ours in a frame field. */
+static int run_main(coro_frame *main, coro_loop *loop, const coro_loop_options *opt)
+{
+    coro_task task;
+    int rc = coro_loop_init(loop, opt);
+    if (rc != 0)
+        return rc;
+    rc = coro_task_init(&task, loop, main);
+    if (rc == 0)
+        rc = coro_loop_run_until_complete(loop, coro_task_future(&task));
+    coro_loop_close(loop);
+    if (rc != 0)
+        printf("    the scene failed: %s (%d)\n", coro_strerror(rc), rc);
+    return rc;
+}
+
+#define SLOW 0.3 /* asyncio.sleep(3), scaled down */
+
+/* ======================================================================== */
+/* Scene 1: blocking vs concurrent                                          */
+/* ======================================================================== */
+
+/* async def find_square(n):
+ *     print(f"square of {n} is {n * n}")
+ *     await asyncio.sleep(3)                                                 */
+struct find_square {
+    coro_frame co;
+    int n;
+};
+
+static CORO_FN(find_square_step)
+{
+    struct find_square *self = CORO_SELF(struct find_square);
+    CORO_BEGIN();
+    say("find_square(%d): square of %d is %d", self->n, self->n, self->n * self->n);
+    CORO_SLEEP(SLOW);
+    CORO_END();
+}
+
+/* find_square(n): builds the coroutine, runs nothing. */
+static coro_frame *find_square_init(struct find_square *f, int n)
+{
+    coro_frame_init(&f->co, find_square_step);
+    f->n = n;
+    return &f->co;
+}
+
+/* async def find_root(n):
+ *     print(f"square root of {n} is {math.sqrt(n)}")
+ *     await asyncio.sleep(3)                                                 */
+struct find_root {
+    coro_frame co;
+    int n;
+};
+
+static CORO_FN(find_root_step)
+{
+    struct find_root *self = CORO_SELF(struct find_root);
+    CORO_BEGIN();
+    say("find_root(%d):   square root of %d is %.1f", self->n, self->n, sqrt(self->n));
+    CORO_SLEEP(SLOW);
+    CORO_END();
+}
+
+static coro_frame *find_root_init(struct find_root *f, int n)
+{
+    coro_frame_init(&f->co, find_root_step);
+    f->n = n;
+    return &f->co;
+}
+
+/* async def sleeper(): await asyncio.sleep(3) */
+struct sleeper {
+    coro_frame co;
+    double seconds;
+};
+
+static CORO_FN(sleeper_step)
+{
+    struct sleeper *self = CORO_SELF(struct sleeper);
+    CORO_BEGIN();
+    CORO_SLEEP(self->seconds);
+    CORO_END();
+}
+
+#define HUNDRED 100
+
+struct scene1 {
+    coro_frame co;
+    coro_loop *loop;
+    struct find_square sq; /* child frames live inside the parent's frame */
+    struct find_root rt;
+    coro_task *t1, *t2;
+    coro_task *tasks[HUNDRED];
+    int i;
+};
+
+static CORO_FN(scene1_step)
+{
+    struct scene1 *self = CORO_SELF(struct scene1);
+    CORO_BEGIN();
+
+    part("a) one after the other: each await is a plain child frame (yield from)");
+    python("await find_square(4)", "await find_root(16)                       # 6 s", NULL);
+    clock_start();
+    CORO_AWAIT(find_square_init(&self->sq, 4));
+    CORO_AWAIT(find_root_init(&self->rt, 16));
+    total("the sum of the two sleeps: ~0.6 s");
+
+    part("b) as two tasks: coro_spawn, then await each");
+    python("t1 = asyncio.create_task(find_square(4))",
+           "t2 = asyncio.create_task(find_root(16))",
+           "await t1; await t2                        # 3 s", NULL);
+    clock_start();
+    self->t1 = coro_spawn(self->loop, find_square_init(&self->sq, 4));
+    self->t2 = coro_spawn(self->loop, find_root_init(&self->rt, 16));
+    if (!self->t1 || !self->t2)
+        CORO_RAISE(CORO_ENOMEM);
+    CORO_AWAIT(self->t1);
+    CORO_AWAIT(self->t2);
+    coro_task_release(self->t1);
+    coro_task_release(self->t2);
+    total("both fast parts at +0.000, one sleep: ~0.3 s");
+
+    part("c) a hundred sleepers as tasks");
+    python("tasks = [asyncio.create_task(sleeper()) for _ in range(100)]",
+           "for t in tasks: await t                   # still 3 s", NULL);
+    clock_start();
+    for (self->i = 0; self->i < HUNDRED; self->i++) {
+        struct sleeper *s = CORO_FRAME_NEW(self->loop, struct sleeper, sleeper_step);
+        if (!s)
+            CORO_RAISE(CORO_ENOMEM);
+        s->seconds = SLOW;
+        self->tasks[self->i] = coro_spawn(self->loop, &s->co); /* owns s from here */
+        if (!self->tasks[self->i])
+            CORO_RAISE(CORO_ENOMEM);
+    }
+    for (self->i = 0; self->i < HUNDRED; self->i++) {
+        CORO_AWAIT(self->tasks[self->i]);
+        coro_task_release(self->tasks[self->i]);
+    }
+    total("100 tasks sleeping side by side: still ~0.3 s");
+    CORO_END();
+}
+
+static void scene1(void)
+{
+    struct scene1 m;
+    coro_loop loop;
+    scene("1", "Blocking vs concurrent");
+    coro_frame_init(&m.co, scene1_step);
+    m.loop = &loop;
+    run_main(&m.co, &loop, NULL);
+}
+
+/* ======================================================================== */
+/* Scene 2: awaiting a coroutine directly is `yield from`                   */
+/* ======================================================================== */
+
+/* async def work(name, seconds):
+ *     print(name, "runs in", asyncio.current_task().get_name())
+ *     await asyncio.sleep(seconds)                                           */
+struct work {
+    coro_frame co;
+    coro_loop *loop;
+    const char *name;
+    double seconds;
+};
+
+static CORO_FN(work_step)
+{
+    struct work *self = CORO_SELF(struct work);
+    char buf[32];
+    CORO_BEGIN();
+    say("%s runs in %s, awaits sleep(%.1f)", self->name, task_name(self->loop, buf, sizeof buf),
+        self->seconds);
+    CORO_SLEEP(self->seconds);
+    say("%s done", self->name);
+    CORO_END();
+}
+
+static coro_frame *work_init(struct work *f, coro_loop *loop, const char *name, double seconds)
+{
+    coro_frame_init(&f->co, work_step);
+    f->loop = loop;
+    f->name = name;
+    f->seconds = seconds;
+    return &f->co;
+}
+
+struct scene2 {
+    coro_frame co;
+    coro_loop *loop;
+    struct work f1, f2;
+    coro_task *t1, *t2;
+};
+
+static CORO_FN(scene2_step)
+{
+    struct scene2 *self = CORO_SELF(struct scene2);
+    char buf[32];
+    CORO_BEGIN();
+    note("main runs in %s", task_name(self->loop, buf, sizeof buf));
+
+    part("a) await the coroutines: they run inside main's task, one after the other");
+    python("await f1()        # sleeps 1 s", "await f2()        # sleeps 2 s: 3 s in all", NULL);
+    clock_start();
+    CORO_AWAIT(work_init(&self->f1, self->loop, "f1", 0.1));
+    CORO_AWAIT(work_init(&self->f2, self->loop, "f2", 0.2));
+    total("the sum, 0.1 + 0.2 s: awaiting is not running together");
+
+    part("b) wrap them in tasks first: each runs in its own task, beside main");
+    python("t1 = asyncio.create_task(f1()); t2 = asyncio.create_task(f2())",
+           "await t1; await t2                        # 2 s", NULL);
+    clock_start();
+    self->t1 = coro_spawn(self->loop, work_init(&self->f1, self->loop, "f1", 0.1));
+    self->t2 = coro_spawn(self->loop, work_init(&self->f2, self->loop, "f2", 0.2));
+    if (!self->t1 || !self->t2)
+        CORO_RAISE(CORO_ENOMEM);
+    CORO_AWAIT(self->t1);
+    CORO_AWAIT(self->t2);
+    coro_task_release(self->t1);
+    coro_task_release(self->t2);
+    total("the longest, 0.2 s: only a task runs beside its caller");
+    CORO_END();
+}
+
+static void scene2(void)
+{
+    struct scene2 m;
+    coro_loop loop;
+    scene("2", "Awaiting a coroutine is `yield from`, not a task");
+    coro_frame_init(&m.co, scene2_step);
+    m.loop = &loop;
+    run_main(&m.co, &loop, NULL);
+}
+
+/* ======================================================================== */
+/* Scene 3: what a coroutine object is                                      */
+/* ======================================================================== */
+
+/* async def brew():
+ *     print("boil the water"); await asyncio.sleep(0)
+ *     print("steep the tea");  await asyncio.sleep(0)
+ *     print("pour");           return "a cup of tea"
+ * CORO_YIELD(coro_none()) is sleep(0): one loop pass inside a task, and a
+ * bare yield to whoever drives the frame by hand. */
+struct brew {
+    coro_frame co;
+    int cups;
+};
+
+static CORO_FN(brew_step)
+{
+    struct brew *self = CORO_SELF(struct brew);
+    CORO_BEGIN();
+    note("  | the body runs: boil the water");
+    CORO_YIELD(coro_none());
+    note("  | the body runs: steep the tea");
+    CORO_YIELD(coro_none());
+    note("  | the body runs: pour");
+    self->cups++;
+    CORO_RETURN(coro_ptr("a cup of tea"));
+    CORO_END();
+}
+
+static coro_frame *brew_init(struct brew *f)
+{
+    coro_frame_init(&f->co, brew_step);
+    f->cups = 0;
+    return &f->co;
+}
+
+static void show_resume(const char *what, int32_t resume, int done)
+{
+#ifdef CORO_LABELS
+    const char *form = "a label offset: LABELS=1";
+#else
+    const char *form = "the line of tour.c it resumes at";
+#endif
+    if (resume == 0)
+        note("%-32s f.co.resume = %d   (not started)", what, resume);
+    else if (done)
+        note("%-32s f.co.resume = %d  (done)", what, resume);
+    else
+        note("%-32s f.co.resume = %d (%s)", what, resume, form);
+}
+
+static void scene3(void)
+{
+    struct brew f;
+    coro_gen g;
+    coro_value out;
+    scene("3", "What a coroutine object is");
+    python("c = brew()        # builds a coroutine object: nothing runs",
+           "c.send(None)      # steps it to its next await", NULL);
+    printf("\n");
+    brew_init(&f);
+    show_resume("brew_init(&f): nothing printed", f.co.resume, 0);
+    note("sizeof(struct brew) = %zu bytes: the %zu-byte coro_frame header, then the fields",
+         sizeof f, sizeof f.co);
+    coro_gen_init(&g, &f.co);
+    for (int step = 1;; step++) {
+        char what[48];
+        int rc = coro_gen_next(&g, &out);
+        if (rc == 1) {
+            snprintf(what, sizeof what, "coro_gen_next #%d -> 1 (yielded)", step);
+            show_resume(what, f.co.resume, 0);
+            continue;
+        }
+        snprintf(what, sizeof what, "coro_gen_next #%d -> %d (returned)", step, rc);
+        show_resume(what, f.co.resume, g.done);
+        if (rc == 0 && out.tag == CORO_PTR)
+            note("the return value: \"%s\" (StopIteration.value)", (const char *)out.u.p);
+        break;
+    }
+}
+
+/* ======================================================================== */
+/* Scene 4: gather returns results in argument order                        */
+/* ======================================================================== */
+
+/* async def fetch_user(uid):
+ *     await asyncio.sleep(0.1)   # the simulated request
+ *     return uid * 100           # the user record, say                      */
+struct fetch_user {
+    coro_frame co;
+    int uid;
+    double delay;
+};
+
+static CORO_FN(fetch_user_step)
+{
+    struct fetch_user *self = CORO_SELF(struct fetch_user);
+    CORO_BEGIN();
+    CORO_SLEEP(self->delay);
+    say("fetch_user(%d) done after %.2f s", self->uid, self->delay);
+    CORO_RETURN(coro_int(self->uid * 100));
+    CORO_END();
+}
+
+#define NUSERS 3
+
+struct scene4 {
+    coro_frame co;
+    coro_loop *loop;
+    struct fetch_user fetch[NUSERS];
+    coro_task *tasks[NUSERS];
+    int64_t results[NUSERS];
+    int i;
+};
+
+static CORO_FN(scene4_step)
+{
+    static const double delay[NUSERS] = { 0.10, 0.05, 0.08 };
+    struct scene4 *self = CORO_SELF(struct scene4);
+    CORO_BEGIN();
+    python("users = await asyncio.gather(fetch_user(1), fetch_user(2), fetch_user(3))", NULL);
+    note("gather by hand: one task per argument, then await them in argument order");
+    printf("\n");
+    clock_start();
+    for (self->i = 0; self->i < NUSERS; self->i++) {
+        struct fetch_user *f = &self->fetch[self->i];
+        coro_frame_init(&f->co, fetch_user_step);
+        f->uid = self->i + 1;
+        f->delay = delay[self->i];
+        self->tasks[self->i] = coro_spawn(self->loop, &f->co);
+        if (!self->tasks[self->i])
+            CORO_RAISE(CORO_ENOMEM);
+    }
+    for (self->i = 0; self->i < NUSERS; self->i++) {
+        CORO_AWAIT(self->tasks[self->i]);
+        self->results[self->i] = CORO_RESULT.u.i;
+        coro_task_release(self->tasks[self->i]);
+    }
+    say("users = [%lld, %lld, %lld]   (argument order, not completion order)",
+        (long long)self->results[0], (long long)self->results[1], (long long)self->results[2]);
+    total("the slowest request, 0.1 s, not the sum");
+    CORO_END();
+}
+
+static void scene4(void)
+{
+    struct scene4 m;
+    coro_loop loop;
+    scene("4", "gather returns results in order");
+    coro_frame_init(&m.co, scene4_step);
+    m.loop = &loop;
+    run_main(&m.co, &loop, NULL);
+}
+
+/* ======================================================================== */
+/* Scene 5: a resource used with `async with` (try/finally)                 */
+/* ======================================================================== */
+
+#define E_BAD_REPLY (CORO_EUSER - 1) /* an application error code */
+
+/* One operation on the connection: it takes a moment. */
+struct conn_op {
+    coro_frame co;
+    const char *what;
+    double seconds;
+};
+
+static CORO_FN(conn_op_step)
+{
+    struct conn_op *self = CORO_SELF(struct conn_op);
+    CORO_BEGIN();
+    say("conn.%s() ...", self->what);
+    CORO_SLEEP(self->seconds);
+    say("conn.%s() done", self->what);
+    CORO_END();
+}
+
+static coro_frame *conn_op_init(struct conn_op *f, const char *what)
+{
+    coro_frame_init(&f->co, conn_op_step);
+    f->what = what;
+    f->seconds = 0.05;
+    return &f->co;
+}
+
+/* async with open_connection() as conn:       # __aenter__: open
+ *     await gather(conn.send(), conn.receive())
+ *     if bad: raise BadReply                   # __aexit__: close, always  */
+struct session {
+    coro_frame co;
+    coro_loop *loop;
+    int bad_reply;
+    int opened;
+    struct conn_op open, send, receive, close;
+    coro_task *ts, *tr;
+};
+
+static CORO_FN(session_step)
+{
+    struct session *self = CORO_SELF(struct session);
+    CORO_BEGIN();
+    CORO_AWAIT(conn_op_init(&self->open, "open"));
+    self->opened = 1;
+    self->ts = coro_spawn(self->loop, conn_op_init(&self->send, "send"));
+    self->tr = coro_spawn(self->loop, conn_op_init(&self->receive, "receive"));
+    if (!self->ts || !self->tr)
+        CORO_RAISE(CORO_ENOMEM);
+    CORO_AWAIT(self->ts);
+    CORO_AWAIT(self->tr);
+    if (self->bad_reply) {
+        say("the body raises BadReply");
+        CORO_RAISE(E_BAD_REPLY);
+    }
+    say("the body is done");
+    CORO_FINALLY; /* __aexit__: runs on return, on error and on cancellation */
+    coro_task_release(self->ts);
+    coro_task_release(self->tr);
+    if (self->opened)
+        CORO_AWAIT(conn_op_init(&self->close, "close"));
+    CORO_END();
+}
+
+struct scene5 {
+    coro_frame co;
+    coro_loop *loop;
+    struct session s;
+    int err;
+};
+
+static coro_frame *session_init(struct session *s, coro_loop *loop, int bad_reply)
+{
+    memset(s, 0, sizeof *s);
+    coro_frame_init(&s->co, session_step);
+    s->loop = loop;
+    s->bad_reply = bad_reply;
+    return &s->co;
+}
+
+static CORO_FN(scene5_step)
+{
+    struct scene5 *self = CORO_SELF(struct scene5);
+    CORO_BEGIN();
+    python("async with open_connection() as conn:     # open",
+           "    await gather(conn.send(), conn.receive())",
+           "                                          # close: always, also on error", NULL);
+
+    part("a) the body succeeds");
+    clock_start();
+    CORO_AWAIT_ERR(session_init(&self->s, self->loop, 0), self->err);
+    total("open 0.05 + send||receive 0.05 + close 0.05 s");
+
+    part("b) the body fails: CORO_FINALLY still closes, the error reaches the caller");
+    python("try: async with ...: raise BadReply", "except BadReply: ...", NULL);
+    clock_start();
+    CORO_AWAIT_ERR(session_init(&self->s, self->loop, 1), self->err);
+    say("the caller catches: %s", self->err == E_BAD_REPLY ? "BadReply (E_BAD_REPLY)"
+                                                          : coro_strerror(self->err));
+    total("the same 0.15 s, close included");
+    CORO_END();
+}
+
+static void scene5(void)
+{
+    struct scene5 m;
+    coro_loop loop;
+    scene("5", "A resource used with `async with`");
+    coro_frame_init(&m.co, scene5_step);
+    m.loop = &loop;
+    run_main(&m.co, &loop, NULL);
+}
+
+/* ======================================================================== */
+/* Scene 7: when async does not help                                        */
+/* ======================================================================== */
+
+#define CRUNCH 0.06 /* seconds of CPU work per call (1 s in the tutorial) */
+
+/* def crunch(): ...pure computation, no await...  (the spin is on the CPU) */
+static double crunch(double seconds)
+{
+    double stop = now() + seconds, acc = 0;
+    long i = 0;
+    while (now() < stop)
+        for (int k = 0; k < 1000; k++, i++)
+            acc += sqrt((double)i);
+    return acc;
+}
+
+/* async def crunch_task(): crunch() */
+struct crunch_task {
+    coro_frame co;
+};
+
+static CORO_FN(crunch_step)
+{
+    CORO_BEGIN();
+    crunch(CRUNCH);
+    CORO_END();
+}
+
+static void slow_report(coro_loop *loop, const coro_exception_context *c, void *arg)
+{
+    (void)loop;
+    (void)arg;
+    say("debug: %s [%s] took %.3f s", c->message, c->task_name ? c->task_name : "callback",
+        c->seconds);
+}
+
+struct scene7 {
+    coro_frame co;
+    coro_loop *loop;
+    struct crunch_task work[3];
+    coro_task *tasks[3];
+    int i;
+};
+
+static CORO_FN(scene7_step)
+{
+    struct scene7 *self = CORO_SELF(struct scene7);
+    CORO_BEGIN();
+    python("asyncio.run(main(), debug=True)            # or PYTHONASYNCIODEBUG=1",
+           "tasks = [asyncio.create_task(crunch_task()) for _ in range(3)]",
+           "for t in tasks: await t                   # 3 x 1 s: nothing suspends", NULL);
+    coro_loop_set_exception_handler(self->loop, slow_report, NULL);
+    printf("\n");
+    clock_start();
+    for (self->i = 0; self->i < 3; self->i++) {
+        coro_frame_init(&self->work[self->i].co, crunch_step);
+        self->tasks[self->i] = coro_spawn(self->loop, &self->work[self->i].co);
+        if (!self->tasks[self->i])
+            CORO_RAISE(CORO_ENOMEM);
+    }
+    for (self->i = 0; self->i < 3; self->i++) {
+        CORO_AWAIT(self->tasks[self->i]);
+        coro_task_release(self->tasks[self->i]);
+    }
+    total("3 x 0.06 s: tasks share one thread, and these never let go of it");
+    note("debug mode (options.debug = 1, coro_loop_set_debug, or CORO_DEBUG=1) names each");
+    note("task that held the loop longer than slow_callback_ns (here 50 ms), as asyncio does");
+    CORO_END();
+}
+
+static void scene7(void)
+{
+    struct scene7 m;
+    coro_loop loop;
+    coro_loop_options opt = { 0 };
+    opt.debug = 1;                          /* asyncio.run(main(), debug=True) */
+    opt.slow_callback_ns = 50 * 1000000LL; /* loop.slow_callback_duration = 0.05 */
+    scene("7", "When async does not help: CPU-bound work");
+    coro_frame_init(&m.co, scene7_step);
+    m.loop = &loop;
+    run_main(&m.co, &loop, &opt);
+}
+
+/* ======================================================================== */
+/* Scene 8: memory                                                          */
+/* ======================================================================== */
+
+#define MILLION 1000000L
+
+/* The resident set, from /proc/self/statm (0 where there is none). */
+static long rss_bytes(void)
+{
+    long size = 0, resident = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (!f)
+        return 0;
+    if (fscanf(f, "%ld %ld", &size, &resident) != 2)
+        resident = 0;
+    fclose(f);
+    return resident * sysconf(_SC_PAGESIZE);
+}
+
+struct million;
+
+/* async def nap(): await asyncio.sleep(0.2) -- and count itself done */
+struct nap {
+    coro_frame co;
+    struct million *m;
+};
+
+struct million {
+    coro_frame co;
+    coro_loop *loop;
+    coro_future all_done; /* set by the last nap to finish */
+    long left;
+    long i;
+    long rss0, rss1;
+    double spawned;
+};
+
+static CORO_FN(nap_step)
+{
+    struct nap *self = CORO_SELF(struct nap);
+    CORO_BEGIN();
+    CORO_SLEEP(0.2);
+    if (--self->m->left == 0)
+        coro_future_set_result(&self->m->all_done, coro_none());
+    CORO_END();
+}
+
+static CORO_FN(million_step)
+{
+    struct million *self = CORO_SELF(struct million);
+    char a[32], b[32];
+    CORO_BEGIN();
+    coro_future_init(&self->all_done, self->loop);
+    self->left = MILLION;
+    self->rss0 = rss_bytes();
+    clock_start();
+    for (self->i = 0; self->i < MILLION; self->i++) {
+        struct nap *n = CORO_FRAME_NEW(self->loop, struct nap, nap_step);
+        if (!n)
+            CORO_RAISE(CORO_ENOMEM);
+        n->m = self;
+        coro_task *t = coro_spawn(self->loop, &n->co);
+        if (!t)
+            CORO_RAISE(CORO_ENOMEM);
+        coro_task_release(t); /* fire and forget: freed once done */
+    }
+    self->spawned = elapsed();
+    CORO_YIELD(coro_none()); /* one loop pass: every task takes its first step and sleeps */
+    self->rss1 = rss_bytes();
+    say("%s tasks spawned (%.2f s) and all asleep", grouped(MILLION, a, sizeof a),
+        self->spawned);
+    say("resident set %.1f MB -> %.1f MB: %ld bytes per sleeping task", (double)self->rss0 / 1e6,
+        (double)self->rss1 / 1e6, (self->rss1 - self->rss0) / MILLION);
+    note("            = the task (%zu B) + its frame in the slab (%zu B)", sizeof(coro_task),
+         (sizeof(struct nap) + 15) / 16 * 16);
+    note("              + its timer-heap entry + its slot in the loop's list of tasks");
+    CORO_AWAIT(&self->all_done);
+    say("all %s finished (%s left)", grouped(MILLION, a, sizeof a),
+        grouped(self->left, b, sizeof b));
+    total("a million concurrent sleeps of 0.2 s, on one thread");
+    CORO_END();
+}
+
+/* One line of the memory table: a label, a size, what it is. */
+static void row(const char *label, const char *approx, size_t v, const char *unit, const char *text)
+{
+    char value[32];
+    snprintf(value, sizeof value, "%s%zu %s", approx, v, unit);
+    note("%-18s %8s   %s", label, value, text);
+}
+
+static void scene8(void)
+{
+    struct million m;
+    coro_loop loop;
+    pthread_attr_t attr;
+    size_t stack = 0;
+    char buf[32];
+
+    scene("8", "Memory");
+    python("async def nap(): await asyncio.sleep(0.2)",
+           "for _ in range(1_000_000): asyncio.create_task(nap())", NULL);
+    printf("\n");
+    if (pthread_attr_init(&attr) == 0) {
+        pthread_attr_getstacksize(&attr, &stack);
+        pthread_attr_destroy(&attr);
+    }
+    row("one thread", "", stack / 1024, "KB", "pthread's default stack (reserved: ulimit -s)");
+    row("one asyncio task", "~", 1, "KB", "the figure usually quoted for asyncio (Task + coro)");
+    row("one coro task", "", sizeof(coro_task), "B ", "sizeof(coro_task), plus its frame:");
+    row("", "", sizeof(struct nap), "B ", "sizeof(struct nap): a coro_frame header + one field");
+    row("", "", sizeof(coro_frame), "B ", "sizeof(coro_frame): the header every frame starts with");
+    printf("\n");
+    note("spawning %s tasks (coro_frame_new + coro_spawn + coro_task_release),",
+         grouped(MILLION, buf, sizeof buf));
+    note("each awaiting sleep(0.2):");
+    coro_frame_init(&m.co, million_step);
+    m.loop = &loop;
+    if (run_main(&m.co, &loop, NULL) == 0)
+        note("after coro_loop_close: resident set %.1f MB", (double)rss_bytes() / 1e6);
+}
+
+/* ======================================================================== */
+/* Generators: send                                                         */
+/* ======================================================================== */
+
+/* def averager():
+ *     total = count = 0; avg = None
+ *     try:
+ *         while True:
+ *             x = yield avg
+ *             total += x; count += 1; avg = total / count
+ *     finally:
+ *         print("closed after", count, "values")                            */
+struct averager {
+    coro_frame co;
+    double total;
+    int count;
+    coro_value avg;
+};
+
+static double as_double(coro_value v) { return v.tag == CORO_DOUBLE ? v.u.d : (double)v.u.i; }
+
+static CORO_FN(averager_step)
+{
+    struct averager *self = CORO_SELF(struct averager);
+    CORO_BEGIN();
+    self->avg = coro_none();
+    for (;;) {
+        CORO_YIELD(self->avg); /* x = yield avg; CORO_RESULT is x */
+        self->total += as_double(CORO_RESULT);
+        self->count++;
+        self->avg = coro_double(self->total / self->count);
+    }
+    CORO_FINALLY;
+    note("  | finally: the averager closes after %d values", self->count);
+    CORO_END();
+}
+
+static void show_step(const char *call, int rc, coro_value v)
+{
+    if (rc != 1)
+        note("%-18s -> %d: %s", call, rc, coro_strerror(rc));
+    else if (v.tag == CORO_NONE)
+        note("%-18s -> None", call);
+    else
+        note("%-18s -> %.2f", call, v.u.d);
+}
+
+static void scene_gen(void)
+{
+    static const double values[] = { 10, 30, 5, 15 };
+    struct averager f;
+    coro_gen g;
+    coro_value out = coro_none();
+    char call[32];
+
+    scene("", "Generators: a running average with send");
+    python("def averager(): ... x = yield avg ...     # the generator below",
+           "g = averager(); next(g); g.send(10); g.send(30); ...; g.close()", NULL);
+    printf("\n");
+    coro_frame_init(&f.co, averager_step);
+    f.total = 0;
+    f.count = 0;
+    coro_gen_init(&g, &f.co);
+    show_step("coro_gen_next", coro_gen_next(&g, &out), out);
+    for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
+        int rc = coro_gen_send(&g, coro_double(values[i]), &out);
+        snprintf(call, sizeof call, "coro_gen_send(%g)", values[i]);
+        show_step(call, rc, out);
+    }
+    int rc = coro_gen_close(&g);
+    note("%-18s -> %d (%s: the cancel thrown in ran the finally)", "coro_gen_close", rc,
+         rc == 0 ? "closed" : coro_strerror(rc));
+}
+
+/* ======================================================================== */
+
+static const struct {
+    const char *name;
+    void (*run)(void);
+} scenes[] = {
+    { "1", scene1 }, { "2", scene2 }, { "3", scene3 }, { "4", scene4 },
+    { "5", scene5 }, { "7", scene7 }, { "8", scene8 }, { "gen", scene_gen },
+};
+
+int main(int argc, char **argv)
+{
+    size_t n = sizeof scenes / sizeof scenes[0];
+    double t0 = now();
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    printf("coro tour: the asyncio tutorial scenes in C (sleeps scaled down 10x: 3 s -> 0.3 s)\n");
+    for (size_t i = 0; i < n; i++) {
+        int wanted = argc < 2;
+        for (int a = 1; a < argc; a++)
+            wanted |= strcmp(argv[a], scenes[i].name) == 0;
+        if (wanted)
+            scenes[i].run();
+    }
+    printf("\ntour done in %.2f s\n", now() - t0);
+    if (argc < 2)
+        printf("(not shown yet: scene 6, concurrent fetches from a loopback server, and\n"
+               " to_thread in scene 7; they wait for the network and thread-pool modules)\n");
+    return 0;
+}

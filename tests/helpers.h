@@ -1,0 +1,221 @@
+/*
+ * tests/helpers.h - what the core's cmocka tests share.
+ *
+ *   tlog     an ordered event log: callbacks and coroutines append small
+ *            integers, the test compares the whole sequence (TLOG_EXPECT);
+ *   talloc   a counting allocator with the coro_alloc_fn (realloc) shape:
+ *            live bytes, a check that every osize the library passes is the
+ *            size it allocated, and failure injection (fail the Nth call,
+ *            or every call from the Nth on);
+ *   texc     an exception handler that counts what it receives;
+ *   run_one_pass / run_for
+ *            drive a loop for exactly one iteration, or for a while.
+ *
+ * Everything is static inline so each test program takes what it uses and
+ * nothing else (no unused-function warnings under -Werror).
+ */
+#ifndef CORO_TESTS_HELPERS_H
+#define CORO_TESTS_HELPERS_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "coro.h"
+
+/* ---- the event log ---- */
+
+#define TLOG_MAX 512
+
+typedef struct tlog {
+    int n;
+    int ev[TLOG_MAX];
+} tlog;
+
+static inline void tlog_add(tlog *l, int v)
+{
+    assert_true(l->n < TLOG_MAX);
+    l->ev[l->n++] = v;
+}
+
+static inline void tlog_print(const char *what, const int *ev, int n)
+{
+    print_error("%s (%d):", what, n);
+    for (int i = 0; i < n; i++)
+        print_error(" %d", ev[i]);
+    print_error("\n");
+}
+
+static inline void tlog_expect(const tlog *l, const int *want, int n)
+{
+    int same = l->n == n;
+    for (int i = 0; same && i < n; i++)
+        same = l->ev[i] == want[i];
+    if (!same) {
+        tlog_print("got ", l->ev, l->n);
+        tlog_print("want", want, n);
+        fail_msg("the event log differs");
+    }
+}
+
+#define TLOG_EXPECT(l, ...)                                                     \
+    do {                                                                        \
+        const int want_[] = { __VA_ARGS__ };                                    \
+        tlog_expect((l), want_, (int)(sizeof want_ / sizeof want_[0]));         \
+    } while (0)
+
+/* A coro_callback that logs (int)(intptr_t)arg. Pass the log through a
+ * struct when a test needs both. */
+typedef struct tlog_arg {
+    tlog *log;
+    int value;
+} tlog_arg;
+
+static inline int tlog_cb(void *arg)
+{
+    tlog_arg *a = arg;
+    tlog_add(a->log, a->value);
+    return 0;
+}
+
+/* ---- the counting allocator ---- */
+
+#define TALLOC_HDR 16u
+
+typedef struct talloc {
+    size_t live;     /* bytes allocated and not freed */
+    long calls;      /* allocation calls (nsize > 0) so far */
+    long fail_at;    /* fail the call with this number (1-based); 0: never */
+    int persistent;  /* fail every call from fail_at on, not just that one */
+    long failures;   /* calls failed on purpose */
+    long bad_osize;  /* frees or reallocs that passed a wrong osize */
+} talloc;
+
+static inline void *talloc_fn(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+    talloc *a = ud;
+    char *base = ptr ? (char *)ptr - TALLOC_HDR : NULL;
+    size_t old = 0;
+    if (base) {
+        memcpy(&old, base, sizeof old);
+        if (old != osize)
+            a->bad_osize++;
+    }
+    if (nsize == 0) {
+        if (base) {
+            a->live -= old;
+            free(base);
+        }
+        return NULL;
+    }
+    a->calls++;
+    if (a->fail_at > 0 && (a->calls == a->fail_at || (a->persistent && a->calls > a->fail_at))) {
+        a->failures++;
+        return NULL;
+    }
+    char *nb = realloc(base, nsize + TALLOC_HDR);
+    if (!nb)
+        return NULL;
+    memcpy(nb, &nsize, sizeof nsize);
+    a->live = a->live - old + nsize;
+    return nb + TALLOC_HDR;
+}
+
+static inline coro_loop_options talloc_options(talloc *a)
+{
+    coro_loop_options o;
+    memset(&o, 0, sizeof o);
+    o.alloc = talloc_fn;
+    o.alloc_ud = a;
+    o.debug = -1;
+    return o;
+}
+
+/* ---- the exception handler ---- */
+
+typedef struct texc {
+    int count;            /* every call */
+    int slow;             /* "... was slow" */
+    int never_retrieved;  /* "... never retrieved" */
+    int destroyed_pending;/* "... destroyed but it is pending" */
+    int callback_errors;  /* "Exception in callback" */
+    int last_error;
+    double last_seconds;
+    coro_task *last_task;
+    char last_message[128];
+    char last_task_name[64];
+} texc;
+
+static inline void texc_handler(coro_loop *loop, const coro_exception_context *c, void *arg)
+{
+    texc *x = arg;
+    (void)loop;
+    assert_non_null(c);
+    assert_non_null(c->message);
+    x->count++;
+    if (strstr(c->message, "slow"))
+        x->slow++;
+    if (strstr(c->message, "never retrieved"))
+        x->never_retrieved++;
+    if (strstr(c->message, "destroyed but it is pending"))
+        x->destroyed_pending++;
+    if (strstr(c->message, "Exception in callback"))
+        x->callback_errors++;
+    x->last_error = c->error;
+    x->last_seconds = c->seconds;
+    x->last_task = c->task;
+    snprintf(x->last_message, sizeof x->last_message, "%s", c->message);
+    snprintf(x->last_task_name, sizeof x->last_task_name, "%s", c->task_name ? c->task_name : "");
+}
+
+/* ---- driving the loop ---- */
+
+/* Exactly one iteration: stop() before run_forever makes asyncio's loop run
+ * one pass (polling without blocking) and return. */
+static inline void run_one_pass(coro_loop *loop)
+{
+    coro_loop_stop(loop);
+    assert_int_equal(coro_loop_run_forever(loop), 0);
+}
+
+static inline int stop_cb(void *arg)
+{
+    coro_loop_stop(arg);
+    return 0;
+}
+
+/* Run the loop for about `seconds` (a timer stops it). */
+static inline void run_for(coro_loop *loop, double seconds)
+{
+    coro_handle h;
+    coro_handle_init(&h);
+    assert_int_equal(coro_call_later(loop, &h, seconds, stop_cb, loop), 0);
+    assert_int_equal(coro_loop_run_forever(loop), 0);
+    coro_handle_cancel(&h);
+}
+
+/* Busy-wait (no sleep: the point is to take CPU time in a callback). */
+static inline int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static inline void spin_ns(int64_t ns)
+{
+    int64_t t0 = mono_ns();
+    while (mono_ns() - t0 < ns) {
+    }
+}
+
+#define MS (1000000LL)
+
+#endif /* CORO_TESTS_HELPERS_H */
