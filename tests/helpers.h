@@ -96,6 +96,7 @@ typedef struct talloc {
     int persistent;  /* fail every call from fail_at on, not just that one */
     long failures;   /* calls failed on purpose */
     long bad_osize;  /* frees or reallocs that passed a wrong osize */
+    size_t last_nsize; /* the size asked for by the last allocation call */
 } talloc;
 
 static inline void *talloc_fn(void *ud, void *ptr, size_t osize, size_t nsize)
@@ -116,6 +117,7 @@ static inline void *talloc_fn(void *ud, void *ptr, size_t osize, size_t nsize)
         return NULL;
     }
     a->calls++;
+    a->last_nsize = nsize;
     if (a->fail_at > 0 && (a->calls == a->fail_at || (a->persistent && a->calls > a->fail_at))) {
         a->failures++;
         return NULL;

@@ -8,6 +8,15 @@
  * (NULL where it returns a pointer), never crash, close the loop with 0 and
  * leave no byte allocated (the allocator counts live bytes, and checks that
  * every free passes the size that was allocated).
+ *
+ * Small objects come from the loop's slab (mem.c), which calls the
+ * allocator only to get a new chunk: so the plain walk fails the slab's
+ * refills, not each object. The third walk makes every object site meet a
+ * failing refill in turn: it warms the loop up (task list and timer heap
+ * allocated), fills the current chunk so that exactly `leave` bytes remain,
+ * then fails every allocation from there on, for leave = 0, 16, 32, ...
+ * (the chunk header size and the 16-byte grain are mem.c's; were they to
+ * change, the sweep still runs, only less precisely aimed).
  */
 #include "helpers.h"
 
@@ -39,11 +48,17 @@ static CORO_FN(worker_step)
 
 #define NWORKERS 3
 
+/* What the boss found, outside its frame (the frame is freed with its task). */
+struct boss_out {
+    int nomem, ok;
+    int64_t sum;
+};
+
 struct boss {
     coro_frame co;
     coro_task *kids[NWORKERS];
-    int i, err, nomem, ok;
-    int64_t sum;
+    struct boss_out *out;
+    int i, err;
 };
 
 static CORO_FN(boss_step)
@@ -55,15 +70,15 @@ static CORO_FN(boss_step)
             continue;
         CORO_AWAIT_ERR(self->kids[self->i], self->err);
         if (self->err == CORO_ENOMEM)
-            self->nomem++;
+            self->out->nomem++;
         else if (self->err != 0)
             CORO_RAISE(self->err); /* anything else is a failure of the test */
         else
-            self->sum += CORO_RESULT.u.i;
+            self->out->sum += CORO_RESULT.u.i;
         if (self->err == 0)
-            self->ok++;
+            self->out->ok++;
     }
-    CORO_RETURN(coro_int(self->sum));
+    CORO_RETURN(coro_int(self->out->sum));
     CORO_END();
 }
 
@@ -98,9 +113,60 @@ static void quiet_handler(coro_loop *loop, const coro_exception_context *c, void
         assert_non_null(c->task_name);
 }
 
-/* One run of the scenario. Returns 1 when it completed with no failure
- * injected (the walk is over). */
-static int scenario(long fail_at, int persistent)
+/* ---- the slab sweep's preparation ---- */
+
+static CORO_FN(filler_step)
+{
+    CORO_BEGIN();
+    CORO_END();
+}
+
+struct napper {
+    coro_frame co;
+};
+
+static CORO_FN(napper_step)
+{
+    CORO_BEGIN();
+    CORO_SLEEP(0.0001);
+    CORO_END();
+}
+
+/* A caller-owned task that sleeps: the loop's task list and timer heap get
+ * their arrays, and no slab object is used. */
+static void warm_up(coro_loop *loop)
+{
+    struct napper n;
+    coro_task t;
+    coro_frame_init(&n.co, napper_step);
+    assert_int_equal(coro_task_init(&t, loop, &n.co), 0);
+    assert_int_equal(coro_loop_run_until_complete(loop, coro_task_future(&t)), 0);
+}
+
+#define CHUNK_HDR 16 /* mem.c */
+
+/* Leave about `leave` bytes in the slab's current chunk. */
+static void fill_slab(coro_loop *loop, talloc *a, size_t leave)
+{
+    long calls = a->calls;
+    while (a->calls == calls) /* up to the start of a fresh chunk */
+        assert_non_null(coro_frame_new(loop, 32, filler_step));
+    size_t left = a->last_nsize - CHUNK_HDR - 32;
+    if (leave >= left)
+        return;
+    size_t fill = left - leave;
+    if (fill % 32) { /* 48 + 32k covers every multiple of 16 from 48 on */
+        assert_non_null(coro_frame_new(loop, 48, filler_step));
+        fill -= fill >= 48 ? 48 : fill;
+    }
+    for (; fill >= 32; fill -= 32)
+        assert_non_null(coro_frame_new(loop, 32, filler_step));
+    assert_int_equal(a->calls, calls + 1); /* all in that one chunk */
+}
+
+/* One run of the scenario. With leave >= 0, the slab sweep (see the top).
+ * Returns 1 when it completed with no failure injected (the walk is over). */
+static int scenario(long fail_at, int persistent, long leave)
 {
     talloc a = { 0 };
     a.fail_at = fail_at;
@@ -118,6 +184,12 @@ static int scenario(long fail_at, int persistent)
         return 0;
     }
     coro_loop_set_exception_handler(&loop, quiet_handler, NULL);
+    if (leave >= 0) {
+        warm_up(&loop);
+        fill_slab(&loop, &a, (size_t)leave);
+        a.fail_at = a.calls + 1;
+        a.persistent = 1;
+    }
 
     struct counts n = { 0, 0, 0 };
     coro_task *kids[NWORKERS] = { NULL };
@@ -138,16 +210,17 @@ static int scenario(long fail_at, int persistent)
         ENOMEM_OR_OK(rc);
         callbacks += rc == 0;
     }
-    char buf[32];
-    if (kids[1]) /* a default name: allocated on first use, or written to buf */
-        assert_true(coro_task_get_name(kids[1], buf, sizeof buf)[0] != '\0');
-
+    struct boss_out bo = { 0, 0, 0 };
     struct boss *b = CORO_FRAME_NEW(&loop, struct boss, boss_step);
     coro_task *bt = NULL;
     if (b) {
         memcpy(b->kids, kids, sizeof kids);
-        bt = coro_spawn(&loop, &b->co);
+        b->out = &bo;
+        bt = coro_spawn(&loop, &b->co); /* owns b from here, even on failure */
     }
+    char buf[32];
+    if (bt) /* a default name: allocated on first use, or written to buf */
+        assert_true(coro_task_get_name(bt, buf, sizeof buf)[0] != '\0');
     rc = coro_call_soon(&loop, NULL, soon_cb, &n);
     ENOMEM_OR_OK(rc);
     soon += rc == 0;
@@ -168,16 +241,22 @@ static int scenario(long fail_at, int persistent)
         assert_int_equal(rc, 0);
         coro_value v;
         assert_int_equal(coro_task_result(bt, &v), 0);
-        assert_int_equal(b->ok + b->nomem, spawned);
-        if (b->ok == NWORKERS)
+        assert_int_equal(bo.ok + bo.nomem, spawned);
+        if (bo.ok == NWORKERS)
             assert_int_equal(v.u.i, 10 + 20 + 30);
     }
     /* let the rest finish: workers without a boss, timers, callbacks */
     for (int i = 0; i < 20; i++)
         run_one_pass(&loop);
-    int64_t until = mono_ns() + 50 * MS;
-    while ((n.later < later || n.done < callbacks) && mono_ns() < until)
+    int64_t until = mono_ns() + 200 * MS;
+    for (;;) {
+        int pending = n.later < later || n.done < callbacks;
+        for (int i = 0; i < NWORKERS; i++)
+            pending |= kids[i] && !coro_task_done(kids[i]);
+        if (!pending || mono_ns() > until)
+            break;
         run_one_pass(&loop);
+    }
     assert_int_equal(n.soon, soon);
     assert_int_equal(n.later, later);
     assert_int_equal(n.done, callbacks);
@@ -199,7 +278,8 @@ static int scenario(long fail_at, int persistent)
         assert_int_equal(spawned, NWORKERS);
         assert_int_equal(named, NWORKERS);
         assert_non_null(bt);
-        assert_int_equal(b->ok, NWORKERS);
+        assert_int_equal(bo.ok, NWORKERS);
+        assert_int_equal(bo.sum, 60);
         assert_int_equal(n.done, NWORKERS + 1);
         assert_int_equal(n.soon + n.later, 2);
     }
@@ -213,10 +293,11 @@ static void walk(int persistent)
 {
     long n;
     for (n = 1; n < 10000; n++)
-        if (scenario(n, persistent))
+        if (scenario(n, persistent, -1))
             break;
     assert_true(n > 5); /* the scenario allocates more than that */
     assert_true(n < 10000);
+    print_message("walked %ld allocation calls (%s)\n", n - 1, persistent ? "from N on" : "the Nth");
 }
 
 static void test_oom_every_site_once(void **state)
@@ -237,13 +318,27 @@ static void test_oom_every_site_from_then_on(void **state)
     assert_int_equal(coro_loop_close(&loop), 0);
 }
 
+static void test_oom_every_slab_object(void **state)
+{
+    (void)state;
+    coro_loop loop;
+    assert_int_equal(coro_loop_init(&loop, NULL), 0);
+    int completed = 0;
+    for (long leave = 0; leave <= 1600; leave += 16)
+        completed += scenario(0, 1, leave);
+    print_message("slab sweep: %d of 101 runs completed without a failure\n", completed);
+    assert_true(completed > 0);    /* the scenario fits in 1600 bytes... */
+    assert_true(completed < 100);  /* ...but not in a few */
+    assert_int_equal(coro_loop_close(&loop), 0);
+}
+
 /* No failure at all: the same scenario with a counting allocator. */
 static void test_no_oom_baseline(void **state)
 {
     (void)state;
     coro_loop loop;
     assert_int_equal(coro_loop_init(&loop, NULL), 0);
-    assert_int_equal(scenario(0, 0), 1);
+    assert_int_equal(scenario(0, 0, -1), 1);
     assert_int_equal(coro_loop_close(&loop), 0);
 }
 
@@ -301,6 +396,7 @@ int main(void)
         cmocka_unit_test(test_no_oom_baseline),
         cmocka_unit_test(test_oom_every_site_once),
         cmocka_unit_test(test_oom_every_site_from_then_on),
+        cmocka_unit_test(test_oom_every_slab_object),
         cmocka_unit_test(test_loop_new_and_free),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
