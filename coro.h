@@ -323,6 +323,7 @@ typedef struct coro_gen {
     coro_frame *root;    /* private */
     coro_frame *current; /* private: innermost frame (yield from) */
     int done;            /* read-only: 1 once the generator finished */
+    int running;         /* private: inside send/throw (no re-entry) */
 } coro_gen;
 
 /* Bind a generator consumer to a frame (freshly initialised). `g` and `root`
@@ -332,7 +333,8 @@ int coro_gen_init(coro_gen *g, coro_frame *root);
  * (ignored at the first resume). Returns 1 when it yielded (the value in
  * *out), 0 when it returned (StopIteration; the return value in *out), or a
  * negative error when it failed (or CORO_ESTATE when it had already
- * finished, CORO_EINVAL when it tried to await or sleep: only tasks can).
+ * finished, CORO_EINVAL when it tried to await or sleep: only tasks can, or
+ * when called from inside the generator itself: "already executing").
  * `out` may be NULL. */
 int coro_gen_send(coro_gen *g, coro_value send, coro_value *out);
 /* next(g): coro_gen_send with CORO_NONE. */
@@ -550,7 +552,9 @@ void coro_future_free(coro_future *f);
 /* Mark done with a result / an error (err < 0, not CORO_ECANCELLED: use
  * cancel). Done callbacks are scheduled (never called inline) in
  * registration order. Returns 0, CORO_ESTATE if already done, CORO_EINVAL
- * for NULL or a bad error code, CORO_ECLOSED if the loop is closed. */
+ * for NULL, a bad error code or a task's future (a task sets its own
+ * result, as asyncio's Task refuses set_result), CORO_ECLOSED if the loop
+ * is closed. */
 int coro_future_set_result(coro_future *f, coro_value v);
 int coro_future_set_error(coro_future *f, int err);
 /* Cancel: returns 1 if the future was pending and is now cancelled, 0 if it

@@ -37,6 +37,8 @@ enum { FUT_PENDING = 0, FUT_RESULT, FUT_ERROR, FUT_CANCELLED };
 #define FUT_F_RELEASED 0x08u  /* task: nobody holds it; free when done */
 #define FUT_F_NAMED 0x10u     /* task: has an entry in loop->names */
 #define FUT_F_LISTED 0x20u    /* task: in loop->tasks (aux is its index) */
+#define FUT_F_PINNED 0x40u    /* task: run_until_complete holds it: don't free */
+#define FUT_F_FREEING 0x80u   /* task: its free is queued on the ready queue */
 /* task flags (future.tflags) */
 #define TASK_F_MUST_CANCEL 0x01u
 #define TASK_F_SLEEPING 0x02u /* u.timer is in the heap */
@@ -100,6 +102,10 @@ int coro__future_outcome(coro_future *f, coro_value *io);
 void coro__tasks_fini(coro_loop *loop);
 int coro__cancel_all_tasks(coro_loop *loop);
 const char *coro__task_name(const coro_task *t, char *buf, size_t len);
+/* Hold a task's memory while run_until_complete waits on it (asyncio keeps
+ * a reference); unpin frees it if it was released meanwhile. */
+void coro__task_pin(coro_future *f);
+void coro__task_unpin(coro_future *f);
 
 /* ---- gen.c: the frame driver (yield from) ---- */
 /* Resume the chain whose innermost frame is *cur with *io until a frame

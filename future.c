@@ -79,6 +79,8 @@ static int check_pending(const coro_future *f)
 
 int coro_future_set_result(coro_future *f, coro_value v)
 {
+    if (f && (f->flags & FUT_F_TASK))
+        return CORO_EINVAL; /* a task sets its own result */
     int rc = check_pending(f);
     if (rc != 0)
         return rc;
@@ -93,6 +95,8 @@ int coro_future_set_result(coro_future *f, coro_value v)
 
 int coro_future_set_error(coro_future *f, int err)
 {
+    if (f && (f->flags & FUT_F_TASK))
+        return CORO_EINVAL;
     int rc = check_pending(f);
     if (rc != 0)
         return rc;

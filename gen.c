@@ -70,6 +70,7 @@ int coro_gen_init(coro_gen *g, coro_frame *root)
     g->root = root;
     g->current = root;
     g->done = 0;
+    g->running = 0;
     root->parent = NULL;
     root->flags |= CORO__F_RUNNING;
     return 0;
@@ -94,18 +95,19 @@ static int resume(coro_gen *g, coro_value in, coro_value *out)
         return CORO_EINVAL;
     if (g->done)
         return CORO_ESTATE;
+    if (g->running)
+        return CORO_EINVAL; /* ValueError: generator already executing */
     coro_value io = in;
-    for (;;) {
-        int st = coro__drive(&g->current, &io);
-        if (st == CORO__DONE)
-            return finish(g, &io, out);
-        if (st == CORO__YIELD) {
-            if (out)
-                *out = io;
-            return 1;
-        }
+    int st;
+    g->running = 1;
+    while ((st = coro__drive(&g->current, &io)) != CORO__DONE && st != CORO__YIELD)
         io = coro_error(CORO_EINVAL); /* await/sleep: only a task can */
-    }
+    g->running = 0;
+    if (st == CORO__DONE)
+        return finish(g, &io, out);
+    if (out)
+        *out = io;
+    return 1;
 }
 
 int coro_gen_send(coro_gen *g, coro_value send, coro_value *out)
@@ -126,7 +128,7 @@ int coro_gen_throw(coro_gen *g, int err, coro_value *out)
 
 int coro_gen_close(coro_gen *g)
 {
-    if (!g || !g->current)
+    if (!g || !g->current || g->running)
         return CORO_EINVAL;
     if (g->done)
         return 0;

@@ -277,6 +277,7 @@ int coro_loop_run_until_complete(coro_loop *loop, coro_future *fut)
     struct until u = { loop, 0 };
     coro_done_node node; /* on this stack: take it back before returning */
     coro_future_add_done_node(fut, &node, stop_when_done, &u);
+    coro__task_pin(fut); /* a released task must outlive this call */
     int rc = coro_loop_run_forever(loop);
     if (!u.ran) {
         if (coro_future_done(fut))
@@ -284,11 +285,11 @@ int coro_loop_run_until_complete(coro_loop *loop, coro_future *fut)
         else
             coro__future_remove_node(fut, &node.node);
     }
-    if (rc != 0)
-        return rc;
-    if (!coro_future_done(fut))
-        return CORO_ESTATE; /* stopped before the future completed */
-    return coro_future_error(fut);
+    if (rc == 0)
+        rc = coro_future_done(fut) ? coro_future_error(fut)
+                                   : CORO_ESTATE; /* stopped before it completed */
+    coro__task_unpin(fut);
+    return rc;
 }
 
 /* ---- callbacks and timers ---- */

@@ -236,13 +236,35 @@ static void task_free(coro_task *t)
     coro__free(loop, t, sizeof *t);
 }
 
-static void task_free_node(coro__node *n) { task_free(CORO__CONTAINER(n, coro_task, u.timer.node)); }
+static void task_free_node(coro__node *n)
+{
+    coro_task *t = CORO__CONTAINER(n, coro_task, u.timer.node);
+    t->fut.flags &= (uint8_t)~FUT_F_FREEING;
+    if (!(t->fut.flags & FUT_F_PINNED)) /* else coro__task_unpin frees it */
+        task_free(t);
+}
 
 /* After the done callbacks (FIFO): they may still read the task. */
 static void schedule_free(coro_task *t)
 {
+    t->fut.flags |= FUT_F_FREEING;
     t->u.timer.node.run = task_free_node;
     coro__ready_push(t->fut.loop, &t->u.timer.node);
+}
+
+void coro__task_pin(coro_future *f)
+{
+    if (f->flags & FUT_F_TASK)
+        f->flags |= FUT_F_PINNED;
+}
+
+void coro__task_unpin(coro_future *f)
+{
+    if (!(f->flags & FUT_F_PINNED))
+        return;
+    f->flags &= (uint8_t)~FUT_F_PINNED;
+    if ((f->flags & FUT_F_RELEASED) && f->state != FUT_PENDING && !(f->flags & FUT_F_FREEING))
+        schedule_free((coro_task *)(void *)f);
 }
 
 void coro_task_release(coro_task *t)

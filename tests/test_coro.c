@@ -353,6 +353,57 @@ static void test_gen_send_through_yield_from(void **state)
     assert_int_equal(coro_loop_close(&loop), 0);
 }
 
+/* ---- a generator cannot be resumed from inside itself ----
+ * Python: ValueError "generator already executing" (and the same for
+ * send/throw/close).
+ *
+ * BUG: gen.c resume() has no "executing" state: a next() from inside the
+ * body drives the same frame again from its last resume point (here the
+ * start), so the body runs again, nested (without the depth guard below it
+ * would recurse until the stack overflows). Fix: mark the consumer running
+ * (e.g. a flag in coro_gen set around coro__drive in resume(), checked by
+ * send/next/throw/close) and return CORO_EINVAL (ValueError) while it is. */
+struct reentrant {
+    coro_frame co;
+    coro_gen *g;
+    int depth, rc_next, rc_throw, rc_close;
+};
+
+static CORO_FN(reentrant_step)
+{
+    struct reentrant *self = CORO_SELF(struct reentrant);
+    CORO_BEGIN();
+    if (++self->depth < 3) { /* a guard: the bug must not overflow the stack */
+        self->rc_next = coro_gen_next(self->g, NULL);
+        self->rc_throw = coro_gen_throw(self->g, E1, NULL);
+        self->rc_close = coro_gen_close(self->g);
+    }
+    CORO_YIELD(coro_int(self->depth));
+    CORO_END();
+}
+
+static void test_gen_already_executing(void **state)
+{
+    (void)state;
+    coro_loop loop;
+    assert_int_equal(coro_loop_init(&loop, NULL), 0);
+    struct reentrant r = { .depth = 0 };
+    coro_gen g;
+    coro_value v;
+    coro_frame_init(&r.co, reentrant_step);
+    r.g = &g;
+    assert_int_equal(coro_gen_init(&g, &r.co), 0);
+    assert_int_equal(coro_gen_next(&g, &v), 1);
+    assert_int_equal(r.depth, 1); /* BUG: the body ran again from inside */
+    assert_true(r.rc_next == CORO_EINVAL || r.rc_next == CORO_ESTATE);
+    assert_true(r.rc_throw == CORO_EINVAL || r.rc_throw == CORO_ESTATE);
+    assert_true(r.rc_close == CORO_EINVAL || r.rc_close == CORO_ESTATE);
+    assert_int_equal(v.u.i, 1);
+    assert_int_equal(g.done, 0);
+    assert_int_equal(coro_gen_next(&g, NULL), 0); /* it still works */
+    assert_int_equal(coro_loop_close(&loop), 0);
+}
+
 /* ---- only tasks can sleep or wait on a pending future ---- */
 
 struct gen_waits {
@@ -985,6 +1036,7 @@ int main(void)
         cmocka_unit_test(test_gen_close),
         cmocka_unit_test(test_gen_yield_from),
         cmocka_unit_test(test_gen_send_through_yield_from),
+        cmocka_unit_test(test_gen_already_executing),
         cmocka_unit_test(test_gen_cannot_sleep_or_wait),
         cmocka_unit_test(test_await_64_deep),
         cmocka_unit_test(test_error_through_three_levels),

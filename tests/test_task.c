@@ -284,6 +284,41 @@ static void test_future_cancel_on_a_task(void **state)
     assert_int_equal(coro_loop_close(&loop), 0);
 }
 
+/* A task's outcome is its coroutine's: asyncio's Task.set_result and
+ * Task.set_exception raise RuntimeError ("Task does not support
+ * set_result operation").
+ *
+ * BUG: future.c coro_future_set_result() / coro_future_set_error() accept a
+ * task's future: the task is marked done with that value and its done
+ * callbacks are scheduled while its coroutine still sleeps in the heap;
+ * when the timer fires, task_step runs a done task and task_finish
+ * completes it a second time (overwriting the result, scheduling the
+ * callbacks again). Fix: refuse futures with FUT_F_TASK in both (return
+ * CORO_EINVAL, asyncio's RuntimeError being a misuse of the API), as
+ * coro_future_free already does. */
+static void test_set_result_on_task_refused(void **state)
+{
+    (void)state;
+    coro_loop loop;
+    assert_int_equal(coro_loop_init(&loop, NULL), 0);
+    struct waiter w;
+    coro_task t;
+    coro_value v;
+    waiter_init(&w, ON_SLEEP);
+    w.secs = 0.002;
+    assert_int_equal(coro_task_init(&t, &loop, &w.co), 0);
+    run_one_pass(&loop);
+    assert_true(coro_future_set_result(coro_task_future(&t), coro_int(99)) < 0); /* BUG: 0 */
+    assert_true(coro_future_set_error(coro_task_future(&t), E1) < 0);
+    assert_int_equal(coro_task_done(&t), 0);
+    run_for(&loop, 0.02);
+    assert_int_equal(coro_task_done(&t), 1);
+    assert_int_equal(w.resumed, 1);
+    assert_int_equal(coro_task_result(&t, &v), 0);
+    assert_int_equal(v.tag, CORO_NONE); /* its own outcome, not 99 */
+    assert_int_equal(coro_loop_close(&loop), 0);
+}
+
 /* ---- 16. cancellation travels down the await chain ---- */
 
 struct chain {
@@ -1060,6 +1095,7 @@ int main(void)
         cmocka_unit_test(test_cancel_inner_future_cancels_task),
         cmocka_unit_test(test_cancel_task_cancels_awaited_task),
         cmocka_unit_test(test_future_cancel_on_a_task),
+        cmocka_unit_test(test_set_result_on_task_refused),
         cmocka_unit_test(test_cancel_travels_down_the_chain),
         cmocka_unit_test(test_task_catching_cancel),
         cmocka_unit_test(test_task_cancels_itself),
