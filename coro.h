@@ -537,7 +537,7 @@ struct coro_future {
     uint8_t tag;     /* the result's tag */
     uint8_t flags;   /* retrieved, is-task, allocated, ... */
     uint8_t tflags;  /* task flags */
-    uint32_t aux;    /* task: index in the loop's task list */
+    uint32_t aux;    /* task: index in the loop's task list, cancel count */
 };
 
 /* Initialise a pending future in caller-owned storage. */
@@ -623,6 +623,7 @@ struct coro_task {
  * schedule its first step (asyncio.create_task). Returns 0, CORO_EINVAL
  * (NULL, or `root` already running), CORO_ECLOSED, CORO_ENOMEM. */
 int coro_task_init(coro_task *t, coro_loop *loop, coro_frame *root);
+/* A loop holds at most 16,777,215 live tasks (CORO_ENOMEM beyond). */
 /* Allocate a task for `root` and schedule it. A root from coro_frame_new is
  * owned by the task from here on (even when this fails), and freed when the
  * task is done. Returns NULL on failure (NULL loop/root, closed loop, out
@@ -654,7 +655,8 @@ int coro_task_result(coro_task *t, coro_value *out);
  * the request. Returns 1 if the task was pending, 0 if done (or NULL).
  * coro_future_cancel on a task's future is the same call. */
 int coro_task_cancel(coro_task *t);
-/* How many cancel requests are outstanding (Task.cancelling). */
+/* How many cancel requests are outstanding (Task.cancelling); counts up to
+ * 4095 and stays there. */
 int coro_task_cancelling(const coro_task *t);
 /* Lower that count by one, not below 0, and return it (Task.uncancel).
  * Does nothing once the task is done. */

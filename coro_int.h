@@ -44,7 +44,13 @@ enum { FUT_PENDING = 0, FUT_RESULT, FUT_ERROR, FUT_CANCELLED };
 #define TASK_F_SLEEPING 0x02u /* u.timer is in the heap */
 #define TASK_F_WAITING 0x04u  /* u.w is on a future */
 #define TASK_F_SCHEDULED 0x08u /* its node is on the ready queue */
-#define TASK_F_COUNT_SHIFT 4   /* bits 4..7: cancel requests, saturating at 15 */
+/* The cancel-request count (cancelling()) is 12 bits, saturating at 4095:
+ * its low 4 bits are tflags bits 4..7, its high 8 bits the top of aux,
+ * whose low 24 bits are the task's index in loop->tasks. */
+#define TASK_F_COUNT_SHIFT 4
+#define TASK_COUNT_MAX 4095
+#define TASK_INDEX_BITS 24
+#define TASK_INDEX_MASK ((1u << TASK_INDEX_BITS) - 1)
 
 /* handle flags */
 #define HANDLE_F_READY 0x01u

@@ -36,17 +36,30 @@ static void task_run(coro_task *t, coro_value *io);
 
 static bool must_cancel(const coro_task *t) { return t->fut.tflags & TASK_F_MUST_CANCEL; }
 
-static int cancel_count(const coro_task *t) { return t->fut.tflags >> TASK_F_COUNT_SHIFT; }
+static int cancel_count(const coro_task *t)
+{
+    return (int)((t->fut.tflags >> TASK_F_COUNT_SHIFT) | (t->fut.aux >> TASK_INDEX_BITS) << 4);
+}
 
 static void set_cancel_count(coro_task *t, int n)
 {
-    t->fut.tflags = (uint8_t)((t->fut.tflags & 0x0fu) | (n << TASK_F_COUNT_SHIFT));
+    t->fut.tflags = (uint8_t)((t->fut.tflags & 0x0fu) | ((n & 0xf) << TASK_F_COUNT_SHIFT));
+    t->fut.aux = (t->fut.aux & TASK_INDEX_MASK) | ((uint32_t)n >> 4) << TASK_INDEX_BITS;
+}
+
+static uint32_t list_index(const coro_task *t) { return t->fut.aux & TASK_INDEX_MASK; }
+
+static void set_list_index(coro_task *t, uint32_t i)
+{
+    t->fut.aux = (t->fut.aux & ~TASK_INDEX_MASK) | i;
 }
 
 /* ---- the list of live tasks ---- */
 
 static int list_add(coro_loop *loop, coro_task *t)
 {
+    if (loop->ntasks >= TASK_INDEX_MASK)
+        return CORO_ENOMEM;
     if (loop->ntasks == loop->tasks_cap) {
         uint32_t cap = loop->tasks_cap ? loop->tasks_cap * 2 : 64;
         coro_task **a = coro__realloc(loop, loop->tasks, loop->tasks_cap * sizeof *a, cap * sizeof *a);
@@ -55,7 +68,7 @@ static int list_add(coro_loop *loop, coro_task *t)
         loop->tasks = a;
         loop->tasks_cap = cap;
     }
-    t->fut.aux = loop->ntasks;
+    set_list_index(t, loop->ntasks);
     loop->tasks[loop->ntasks++] = t;
     t->fut.flags |= FUT_F_LISTED;
     return 0;
@@ -66,8 +79,8 @@ static void list_remove(coro_loop *loop, coro_task *t)
     if (!(t->fut.flags & FUT_F_LISTED))
         return;
     coro_task *last = loop->tasks[--loop->ntasks];
-    loop->tasks[t->fut.aux] = last;
-    last->fut.aux = t->fut.aux;
+    loop->tasks[list_index(t)] = last;
+    set_list_index(last, list_index(t));
     t->fut.flags &= (uint8_t)~FUT_F_LISTED;
 }
 
@@ -393,7 +406,7 @@ int coro_task_cancel(coro_task *t)
 {
     if (!t || t->fut.state != FUT_PENDING)
         return 0;
-    if (cancel_count(t) < 15)
+    if (cancel_count(t) < TASK_COUNT_MAX)
         set_cancel_count(t, cancel_count(t) + 1);
     if ((t->fut.tflags & TASK_F_WAITING) && coro_future_cancel(t->u.w.waiter))
         return 1; /* its wakeup will throw the cancel in */

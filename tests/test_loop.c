@@ -263,12 +263,11 @@ static void test_timer_never_early(void **state)
 
 /* ---- timers are checked on every pass, as asyncio's _run_once does ----
  *
- * BUG: loop.c run_once() only runs poll_phase() (which is where due timers
- * move to the ready queue) when the ready queue is empty or after
- * CORO__POLL_EVERY callbacks. asyncio's _run_once moves every due timer to
- * the ready queue on every iteration, so while the ready queue never empties
- * (tasks doing sleep(0), self-rescheduling callbacks) a due timer here waits
- * up to 1024 callbacks instead of one pass. */
+ * Regression (a bug until 8d4b9d7): loop.c run_once() moved due timers to
+ * the ready queue only in poll_phase(), that is when the ready queue was
+ * empty or after CORO__POLL_EVERY callbacks, so while the queue never
+ * emptied (tasks doing sleep(0), self-rescheduling callbacks) a due timer
+ * waited up to 1024 callbacks instead of one pass. */
 
 struct busy {
     coro_loop *loop;
@@ -313,7 +312,7 @@ static void test_due_timer_joins_next_pass(void **state)
     assert_int_equal(coro_call_soon(&loop, NULL, tlog_cb, &a), 0);
     assert_int_equal(coro_call_later(&loop, NULL, 0, tlog_cb, &b), 0);
     run_one_pass(&loop);
-    TLOG_EXPECT(&log, 1, 2); /* BUG: only 1 runs (see above) */
+    TLOG_EXPECT(&log, 1, 2);
     assert_int_equal(coro_loop_close(&loop), 0);
 }
 
@@ -329,7 +328,7 @@ static void test_busy_queue_does_not_hold_timers(void **state)
     assert_int_equal(coro_call_soon(&loop, NULL, busy_cb, &bz), 0);
     assert_int_equal(coro_loop_run_forever(&loop), 0);
     assert_int_equal(bz.fired, 1);
-    if (bz.passes_overdue > 3) /* BUG: up to 1024 */
+    if (bz.passes_overdue > 3) /* it was up to 1024 */
         fail_msg("the due timer waited %d passes", bz.passes_overdue);
     assert_int_equal(coro_loop_close(&loop), 0);
 }
@@ -700,23 +699,13 @@ static void test_coro_run(void **state)
  * cleanup start one more short task through call_soon (asyncio.run returns
  * main's result all the same).
  *
- * BUG (round 2): a use after free. task.c coro__cancel_all_tasks() calls
- * coro_loop_run_until_complete() on a released task; the task's done
- * callbacks and then its free are queued together by task_finish(), so the
- * pass that runs run_until_complete's stop callback also frees the task,
- * and loop.c coro_loop_run_until_complete() then reads fut->state and
- * writes fut->flags (coro_future_error) in freed slab memory. Here a
- * callback queued later in that same pass spawns a task, which the slab
- * (LIFO) puts in the freed slot: run_until_complete sees a pending future,
- * returns CORO_ESTATE, and coro_run returns CORO_ESTATE instead of 0.
- * (Rounds 0 and 1 pass, but round 1 reads freed memory as well: a build of
- * mem.c that poisons freed objects makes it fail.) Fix: let
- * run_until_complete take the outcome in its done callback (stop_when_done
- * stores coro_future_error(f) in struct until) and not touch `fut` after
- * run_forever once that callback ran; or free released tasks one pass
- * later. Also worth having: poison freed slab objects under
- * -fsanitize=address (__asan_poison_memory_region) so the sanitizer runs
- * catch such reads. */
+ * Regression, round 2 (a use after free until 29133a8): coro_run's
+ * shutdown ran run_until_complete on released tasks, and the pass that ran
+ * its stop callback also freed the task, which run_until_complete read
+ * afterwards. A callback queued later in that pass spawns a task that the
+ * slab (LIFO) puts in the freed slot, which made coro_run return
+ * CORO_ESTATE. (Round 1 read freed memory too, silently: slab memory is not
+ * poisoned, so the sanitizers do not see such reads.) */
 
 struct child {
     coro_frame co;
@@ -795,7 +784,7 @@ static void test_coro_run_cancels_leftovers(void **state)
         coro_frame_init(&s.co, spawner_step);
         int64_t t0 = mono_ns();
         int rc = coro_run(&s.co, &v, &o);
-        if (rc != 0) /* BUG: CORO_ESTATE in round 2 (see above) */
+        if (rc != 0) /* it was CORO_ESTATE in round 2 (see above) */
             fail_msg("round %d: coro_run returned %d (%s)", round, rc, coro_strerror(rc));
         assert_true(mono_ns() - t0 < 5000 * MS);
         assert_non_null(s.seen);
@@ -925,6 +914,44 @@ static void test_debug_slow_callback(void **state)
     assert_int_equal(coro_loop_close(&loop), 0);
 }
 
+/* ---- debug mode from the environment (PYTHONASYNCIODEBUG's CORO_DEBUG) ---- */
+
+static void test_debug_from_environment(void **state)
+{
+    (void)state;
+    coro_loop loop;
+    const char *saved = getenv("CORO_DEBUG");
+    char keep[64] = "";
+    if (saved)
+        snprintf(keep, sizeof keep, "%s", saved);
+    coro_loop_options on = { .debug = 1 }, off = { .debug = -1 }, env = { .debug = 0 };
+
+    setenv("CORO_DEBUG", "1", 1);
+    assert_int_equal(coro_loop_init(&loop, NULL), 0);
+    assert_int_equal(coro_loop_get_debug(&loop), 1);
+    assert_int_equal(coro_loop_close(&loop), 0);
+    assert_int_equal(coro_loop_init(&loop, &env), 0);
+    assert_int_equal(coro_loop_get_debug(&loop), 1);
+    assert_int_equal(coro_loop_close(&loop), 0);
+    assert_int_equal(coro_loop_init(&loop, &off), 0); /* -1: off whatever the environment */
+    assert_int_equal(coro_loop_get_debug(&loop), 0);
+    assert_int_equal(coro_loop_close(&loop), 0);
+
+    unsetenv("CORO_DEBUG");
+    assert_int_equal(coro_loop_init(&loop, &on), 0);
+    assert_int_equal(coro_loop_get_debug(&loop), 1);
+    assert_int_equal(coro_loop_close(&loop), 0);
+    assert_int_equal(coro_loop_init(&loop, NULL), 0);
+    assert_int_equal(coro_loop_get_debug(&loop), 0);
+    coro_loop_set_debug(&loop, 5);
+    assert_int_equal(coro_loop_get_debug(&loop), 1);
+    coro_loop_set_debug(NULL, 1);
+    assert_int_equal(coro_loop_get_debug(NULL), 0);
+    if (saved)
+        setenv("CORO_DEBUG", keep, 1);
+    assert_int_equal(coro_loop_close(&loop), 0);
+}
+
 /* ---- strerror ---- */
 
 static void test_strerror(void **state)
@@ -966,6 +993,7 @@ int main(void)
         cmocka_unit_test(test_coro_run_cancels_leftovers),
         cmocka_unit_test(test_running_loop),
         cmocka_unit_test(test_debug_slow_callback),
+        cmocka_unit_test(test_debug_from_environment),
         cmocka_unit_test(test_strerror),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -225,16 +225,10 @@ static void test_cancel_inner_future_cancels_task(void **state)
  * that task (asyncio: Task.cancel -> self._fut_waiter.cancel(), and for a
  * Task that is Task.cancel again).
  *
- * BUG: task.c coro_task_cancel() cancels its waiter with coro_future_cancel()
- * and future.c coro_future_cancel() does not know about tasks: it marks the
- * inner task's future CANCELLED on the spot (callbacks scheduled) while the
- * inner task is still sleeping in the heap, its coroutine never told: its
- * cleanup never runs, it is not "pending" any more (so neither coro_run's
- * cancel-all nor the debug report sees it), and when its timer fires it
- * steps a task whose future is already done and completes it a second time.
- * Fix: coro_future_cancel() on a future with FUT_F_TASK must do what
- * coro_task_cancel() does (e.g. call it), so the cancel travels into the
- * inner task and its future completes only when its coroutine finishes. */
+ * Regression (a bug until 8d4b9d7): coro_future_cancel() did not know
+ * about tasks and marked the inner task's future CANCELLED on the spot
+ * while its coroutine still slept: its cleanup never ran, and its timer
+ * later stepped a task that was already done. */
 static void test_cancel_task_cancels_awaited_task(void **state)
 {
     (void)state;
@@ -255,17 +249,17 @@ static void test_cancel_task_cancels_awaited_task(void **state)
     assert_int_equal(coro_task_init(&to, &loop, &outer.co), 0);
     run_one_pass(&loop);
     assert_int_equal(coro_task_cancel(&to), 1);
-    assert_int_equal(coro_task_done(&ti), 0); /* BUG: already marked cancelled */
+    assert_int_equal(coro_task_done(&ti), 0); /* the inner task ends by itself */
     assert_int_equal(coro_loop_run_until_complete(&loop, coro_task_future(&to)), CORO_ECANCELLED);
     assert_int_equal(coro_task_cancelled(&ti), 1);
-    assert_int_equal(inner.fin, 1); /* BUG: the inner cleanup never ran */
+    assert_int_equal(inner.fin, 1); /* its cleanup ran */
     TLOG_EXPECT(&log, 2, 1);
     assert_int_equal(loop.heap_len - loop.heap_dead, 0); /* no live timer left */
     assert_int_equal(coro_loop_close(&loop), 0);
 }
 
 /* The same through the Future API: coro_future_cancel(coro_task_future(t))
- * is Task.cancel in asyncio (the method is overridden). BUG: see above. */
+ * is Task.cancel in asyncio (the method is overridden). See above. */
 static void test_future_cancel_on_a_task(void **state)
 {
     (void)state;
@@ -278,7 +272,7 @@ static void test_future_cancel_on_a_task(void **state)
     assert_int_equal(coro_task_init(&t, &loop, &w.co), 0);
     run_one_pass(&loop);
     assert_int_equal(coro_future_cancel(coro_task_future(&t)), 1);
-    assert_int_equal(coro_task_done(&t), 0); /* BUG: done at once, coroutine still asleep */
+    assert_int_equal(coro_task_done(&t), 0); /* not done before its coroutine */
     assert_int_equal(coro_loop_run_until_complete(&loop, coro_task_future(&t)), CORO_ECANCELLED);
     assert_int_equal(w.fin, 1);
     assert_int_equal(coro_loop_close(&loop), 0);
@@ -288,14 +282,9 @@ static void test_future_cancel_on_a_task(void **state)
  * Task.set_exception raise RuntimeError ("Task does not support
  * set_result operation").
  *
- * BUG: future.c coro_future_set_result() / coro_future_set_error() accept a
- * task's future: the task is marked done with that value and its done
- * callbacks are scheduled while its coroutine still sleeps in the heap;
- * when the timer fires, task_step runs a done task and task_finish
- * completes it a second time (overwriting the result, scheduling the
- * callbacks again). Fix: refuse futures with FUT_F_TASK in both (return
- * CORO_EINVAL, asyncio's RuntimeError being a misuse of the API), as
- * coro_future_free already does. */
+ * Regression (a bug until 29133a8): set_result / set_error accepted a
+ * task's future and completed the task while its coroutine still slept; the
+ * timer then stepped a done task and completed it a second time. */
 static void test_set_result_on_task_refused(void **state)
 {
     (void)state;
@@ -308,8 +297,8 @@ static void test_set_result_on_task_refused(void **state)
     w.secs = 0.002;
     assert_int_equal(coro_task_init(&t, &loop, &w.co), 0);
     run_one_pass(&loop);
-    assert_true(coro_future_set_result(coro_task_future(&t), coro_int(99)) < 0); /* BUG: 0 */
-    assert_true(coro_future_set_error(coro_task_future(&t), E1) < 0);
+    assert_int_equal(coro_future_set_result(coro_task_future(&t), coro_int(99)), CORO_EINVAL);
+    assert_int_equal(coro_future_set_error(coro_task_future(&t), E1), CORO_EINVAL);
     assert_int_equal(coro_task_done(&t), 0);
     run_for(&loop, 0.02);
     assert_int_equal(coro_task_done(&t), 1);
@@ -479,13 +468,9 @@ static void test_task_cancels_itself(void **state)
  * never started, which raises at once: no line of the body runs, not even
  * its finally (its try was never entered).
  *
- * BUG: task.c task_run() puts CORO_ECANCELLED in *io and resumes the root
- * frame at resume point 0, but CORO_BEGIN ignores *io: the body runs as if
- * nothing happened and the cancel is lost (the task here even finishes
- * with its result). Fix: in task_run(), when must_cancel is set and the
- * frame has not started (t->current->resume == 0 && !t->current->parent),
- * finish the task as cancelled without calling the step (what gen.c's
- * coro_gen_throw already does for a generator that never started). */
+ * Regression (a bug until 8d4b9d7): the cancel was put in *io and the
+ * root resumed at resume point 0, where CORO_BEGIN ignores *io: the body
+ * ran as if nothing happened and the task finished with its result. */
 struct starter {
     coro_frame co;
     int ran, fin;
@@ -514,7 +499,7 @@ static void test_cancel_before_first_step(void **state)
     assert_int_equal(coro_task_cancel(&t), 1);
     assert_int_equal(coro_loop_run_until_complete(&loop, coro_task_future(&t)), CORO_ECANCELLED);
     assert_int_equal(coro_task_cancelled(&t), 1);
-    assert_int_equal(s.ran, 0); /* BUG: the body ran */
+    assert_int_equal(s.ran, 0); /* the body never ran */
     assert_int_equal(s.fin, 0);
     assert_int_equal(coro_loop_close(&loop), 0);
 }
@@ -602,16 +587,42 @@ static void test_uncancel_counts(void **state)
     assert_int_equal(coro_loop_close(&loop), 0);
 }
 
+/* cancelling() is a count, not a flag with a ceiling.
+ *
+ * BUG (minor): task.c keeps the count in 4 bits of future.tflags
+ * (TASK_F_COUNT_SHIFT, "saturating at 15"): the 16th and later requests are
+ * not counted, so after 20 cancel() and 15 uncancel() the task reports 0
+ * outstanding requests where asyncio reports 5 (and asyncio.timeout /
+ * TaskGroup, which compare uncancel() with the count they saw, would then
+ * take a foreign cancel for their own). Fix: a wider counter (e.g. a
+ * uint16_t next to `aux`, or spare bits of the task). */
+static void test_cancelling_counts_past_15(void **state)
+{
+    (void)state;
+    coro_loop loop;
+    assert_int_equal(coro_loop_init(&loop, NULL), 0);
+    struct waiter w;
+    coro_task t;
+    waiter_init(&w, ON_SLEEP);
+    w.secs = 10;
+    assert_int_equal(coro_task_init(&t, &loop, &w.co), 0);
+    run_one_pass(&loop);
+    for (int i = 1; i <= 20; i++)
+        assert_int_equal(coro_task_cancel(&t), 1);
+    assert_int_equal(coro_task_cancelling(&t), 20); /* BUG: 15 */
+    for (int i = 19; i >= 5; i--)
+        assert_int_equal(coro_task_uncancel(&t), i);
+    assert_int_equal(coro_task_cancelling(&t), 5);
+    assert_int_equal(coro_loop_run_until_complete(&loop, coro_task_future(&t)), CORO_ECANCELLED);
+    assert_int_equal(coro_loop_close(&loop), 0);
+}
+
 /* asyncio.sleep is a future the cancel cancels: an uncancel() after the
  * cancel() cannot take that back, so the task still ends cancelled.
  *
- * BUG: task.c coro_task_cancel() delivers the cancel of a sleeping task only
- * through TASK_F_MUST_CANCEL (timer removed, step scheduled), and
- * coro_task_uncancel() clears TASK_F_MUST_CANCEL when the count reaches 0:
- * the sleep then returns early and normally, as if it had slept its time.
- * Fix: mark the wakeup itself as cancelled (a flag task_step turns into
- * CORO_ECANCELLED, which uncancel does not touch), as the cancelled waiter
- * future does for a task waiting on a future. */
+ * Regression (a bug until 8d4b9d7): uncancel() cleared the pending cancel
+ * of a sleeping task when the count reached 0, and the sleep returned early
+ * and normally, as if it had slept its time. */
 static void test_uncancel_after_cancel_of_sleep(void **state)
 {
     (void)state;
@@ -627,7 +638,7 @@ static void test_uncancel_after_cancel_of_sleep(void **state)
     assert_int_equal(coro_task_uncancel(&t), 0);
     run_for(&loop, 0.005);
     assert_int_equal(coro_task_done(&t), 1);
-    assert_int_equal(w.resumed, 0); /* BUG: the sleep returned normally */
+    assert_int_equal(w.resumed, 0); /* the sleep did not return normally */
     assert_int_equal(coro_task_cancelled(&t), 1);
     assert_int_equal(coro_loop_close(&loop), 0);
 }
@@ -1103,6 +1114,7 @@ int main(void)
         cmocka_unit_test(test_cancelling_and_uncancel),
         cmocka_unit_test(test_uncancel_counts),
         cmocka_unit_test(test_uncancel_after_cancel_of_sleep),
+        cmocka_unit_test(test_cancelling_counts_past_15),
         cmocka_unit_test(test_sleep_zero_one_step),
         cmocka_unit_test(test_current_task_interleaved),
         cmocka_unit_test(test_await_task_result_and_error),
