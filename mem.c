@@ -24,6 +24,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Under AddressSanitizer, memory in a chunk that is not handed out is
+ * poisoned, so a use after coro__free is reported like a use after free(). */
+#if defined(__SANITIZE_ADDRESS__)
+#define CORO_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CORO_ASAN 1
+#endif
+#endif
+#ifdef CORO_ASAN
+#include <sanitizer/asan_interface.h>
+#define POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define POISON(p, n) ((void)(p), (void)(n))
+#define UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
 #define SLAB_GRAIN 16u
 #define SLAB_MAX 512u
 #define SLAB_CLASSES (SLAB_MAX / SLAB_GRAIN)
@@ -87,6 +105,7 @@ void coro__mem_fini(coro_loop *loop)
     while (s->chunks) {
         struct chunk *c = s->chunks;
         s->chunks = c->next;
+        UNPOISON(c, c->size);
         coro__realloc(loop, c, c->size, 0);
     }
     while (s->bigs) {
@@ -112,6 +131,7 @@ static int slab_refill(coro_loop *loop, struct slab *s, size_t need)
     /* the tail of the previous chunk is lost: at most SLAB_MAX bytes */
     s->bump = (char *)c + CHUNK_HDR;
     s->bump_left = size - CHUNK_HDR;
+    POISON(s->bump, s->bump_left);
     if (s->next_chunk < CHUNK_MAX)
         s->next_chunk *= 2;
     return 0;
@@ -157,6 +177,7 @@ void *coro__alloc(coro_loop *loop, size_t size)
     size_t k = class_of(size), rounded = (k + 1) * SLAB_GRAIN;
     void *p = s->free[k];
     if (p) {
+        UNPOISON(p, rounded);
         s->free[k] = *(void **)p;
     } else {
         if (s->bump_left < rounded && slab_refill(loop, s, rounded) != 0)
@@ -164,6 +185,7 @@ void *coro__alloc(coro_loop *loop, size_t size)
         p = s->bump;
         s->bump += rounded;
         s->bump_left -= rounded;
+        UNPOISON(p, rounded);
     }
     memset(p, 0, rounded);
     return p;
@@ -181,4 +203,5 @@ void coro__free(coro_loop *loop, void *p, size_t size)
     size_t k = class_of(size);
     *(void **)p = s->free[k];
     s->free[k] = p;
+    POISON(p, (k + 1) * SLAB_GRAIN);
 }

@@ -17,11 +17,14 @@
 #ifndef CORO_TESTS_HELPERS_H
 #define CORO_TESTS_HELPERS_H
 
+/* cmocka needs these first, in this order */
+/* clang-format off */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
+/* clang-format on */
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,10 +68,10 @@ static inline void tlog_expect(const tlog *l, const int *want, int n)
     }
 }
 
-#define TLOG_EXPECT(l, ...)                                                     \
-    do {                                                                        \
-        const int want_[] = { __VA_ARGS__ };                                    \
-        tlog_expect((l), want_, (int)(sizeof want_ / sizeof want_[0]));         \
+#define TLOG_EXPECT(l, ...)                                             \
+    do {                                                                \
+        const int want_[] = { __VA_ARGS__ };                            \
+        tlog_expect((l), want_, (int)(sizeof want_ / sizeof want_[0])); \
     } while (0)
 
 /* A coro_callback that logs (int)(intptr_t)arg. Pass the log through a
@@ -90,12 +93,12 @@ static inline int tlog_cb(void *arg)
 #define TALLOC_HDR 16u
 
 typedef struct talloc {
-    size_t live;     /* bytes allocated and not freed */
-    long calls;      /* allocation calls (nsize > 0) so far */
-    long fail_at;    /* fail the call with this number (1-based); 0: never */
-    int persistent;  /* fail every call from fail_at on, not just that one */
-    long failures;   /* calls failed on purpose */
-    long bad_osize;  /* frees or reallocs that passed a wrong osize */
+    size_t live;       /* bytes allocated and not freed */
+    long calls;        /* allocation calls (nsize > 0) so far */
+    long fail_at;      /* fail the call with this number (1-based); 0: never */
+    int persistent;    /* fail every call from fail_at on, not just that one */
+    long failures;     /* calls failed on purpose */
+    long bad_osize;    /* frees or reallocs that passed a wrong osize */
     size_t last_nsize; /* the size asked for by the last allocation call */
 } talloc;
 
@@ -143,11 +146,11 @@ static inline coro_loop_options talloc_options(talloc *a)
 /* ---- the exception handler ---- */
 
 typedef struct texc {
-    int count;            /* every call */
-    int slow;             /* "... was slow" */
-    int never_retrieved;  /* "... never retrieved" */
-    int destroyed_pending;/* "... destroyed but it is pending" */
-    int callback_errors;  /* "Exception in callback" */
+    int count;             /* every call */
+    int slow;              /* "... was slow" */
+    int never_retrieved;   /* "... never retrieved" */
+    int destroyed_pending; /* "... destroyed but it is pending" */
+    int callback_errors;   /* "Exception in callback" */
     int last_error;
     double last_seconds;
     coro_task *last_task;

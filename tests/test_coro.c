@@ -161,7 +161,7 @@ static void test_gen_throw(void **state)
     assert_int_equal(coro_gen_next(&g, NULL), 1);
     assert_int_equal(coro_gen_next(&g, NULL), 1); /* suspended at yield 1 */
     assert_int_equal(coro_gen_throw(&g, E7, &v), E7);
-    TLOG_EXPECT(&log, 100, -1); /* no 101: the yield raised; cleanup ran */
+    TLOG_EXPECT(&log, 100, -1);   /* no 101: the yield raised; cleanup ran */
     assert_int_equal(v.u.i, -99); /* out untouched on failure */
     assert_int_equal(g.done, 1);
     assert_int_equal(coro_gen_throw(&g, E7, NULL), CORO_ESTATE);
@@ -722,7 +722,8 @@ static void test_cancel_runs_cleanup(void **state)
         TLOG_EXPECT(&log, 20); /* the child sleeps */
         int64_t t0 = mono_ns();
         assert_int_equal(coro_task_cancel(&t), 1);
-        assert_int_equal(coro_loop_run_until_complete(&loop, coro_task_future(&t)), CORO_ECANCELLED);
+        assert_int_equal(coro_loop_run_until_complete(&loop, coro_task_future(&t)),
+                         CORO_ECANCELLED);
         assert_true(mono_ns() - t0 < 5000 * MS); /* did not sit out the 10 s */
         TLOG_EXPECT(&log, 20, 29, 19);
         assert_int_equal(coro_task_cancelled(&t), 1);
@@ -930,10 +931,17 @@ static void check_same(coro_value a, coro_value b)
 {
     assert_int_equal(a.tag, b.tag);
     switch (a.tag) {
-    case CORO_INT: assert_true(a.u.i == b.u.i); break;
-    case CORO_DOUBLE: assert_true(a.u.d == b.u.d); break;
-    case CORO_PTR: assert_ptr_equal(a.u.p, b.u.p); break;
-    default: break;
+    case CORO_INT:
+        assert_true(a.u.i == b.u.i);
+        break;
+    case CORO_DOUBLE:
+        assert_true(a.u.d == b.u.d);
+        break;
+    case CORO_PTR:
+        assert_ptr_equal(a.u.p, b.u.p);
+        break;
+    default:
+        break;
     }
 }
 

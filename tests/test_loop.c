@@ -959,8 +959,9 @@ static void test_strerror(void **state)
     (void)state;
     coro_loop loop;
     assert_int_equal(coro_loop_init(&loop, NULL), 0);
-    const int codes[] = { 0, CORO_ENOMEM, CORO_EINVAL, CORO_ETIMEDOUT, CORO_ECANCELLED,
-                          CORO_ESTATE, CORO_ERUNNING, CORO_ECLOSED, CORO_EUSER, E1, 12345, -4999 };
+    const int codes[] = { 0,           CORO_ENOMEM,   CORO_EINVAL,  CORO_ETIMEDOUT, CORO_ECANCELLED,
+                          CORO_ESTATE, CORO_ERUNNING, CORO_ECLOSED, CORO_EUSER,     E1,
+                          12345,       -4999 };
     for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
         const char *s = coro_strerror(codes[i]);
         assert_non_null(s);

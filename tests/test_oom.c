@@ -20,11 +20,11 @@
  */
 #include "helpers.h"
 
-#define ENOMEM_OR_OK(rc)                                                        \
-    do {                                                                        \
-        int rc_ = (rc);                                                         \
-        if (rc_ != 0 && rc_ != CORO_ENOMEM)                                     \
-            fail_msg("%s returned %d (N=%ld)", #rc, rc_, g_fail_at);            \
+#define ENOMEM_OR_OK(rc)                                             \
+    do {                                                             \
+        int rc_ = (rc);                                              \
+        if (rc_ != 0 && rc_ != CORO_ENOMEM)                          \
+            fail_msg("%s returned %d (N=%ld)", #rc, rc_, g_fail_at); \
     } while (0)
 
 static long g_fail_at;
@@ -297,7 +297,8 @@ static void walk(int persistent)
             break;
     assert_true(n > 5); /* the scenario allocates more than that */
     assert_true(n < 10000);
-    print_message("walked %ld allocation calls (%s)\n", n - 1, persistent ? "from N on" : "the Nth");
+    print_message("walked %ld allocation calls (%s)\n", n - 1,
+                  persistent ? "from N on" : "the Nth");
 }
 
 static void test_oom_every_site_once(void **state)
@@ -327,8 +328,8 @@ static void test_oom_every_slab_object(void **state)
     for (long leave = 0; leave <= 1600; leave += 16)
         completed += scenario(0, 1, leave);
     print_message("slab sweep: %d of 101 runs completed without a failure\n", completed);
-    assert_true(completed > 0);    /* the scenario fits in 1600 bytes... */
-    assert_true(completed < 100);  /* ...but not in a few */
+    assert_true(completed > 0);   /* the scenario fits in 1600 bytes... */
+    assert_true(completed < 100); /* ...but not in a few */
     assert_int_equal(coro_loop_close(&loop), 0);
 }
 

@@ -51,11 +51,11 @@ enum { ON_FUTURE = 1, ON_TASK, ON_CHILD, ON_SLEEP };
 
 struct waiter {
     coro_frame co;
-    int on;            /* ON_* */
-    int catch_;        /* AWAIT_ERR, and return 42 after an error */
-    coro_future *fut;  /* ON_FUTURE */
-    coro_task *task;   /* ON_TASK */
-    double secs;       /* ON_SLEEP, and the child's sleep for ON_CHILD */
+    int on;           /* ON_* */
+    int catch_;       /* AWAIT_ERR, and return 42 after an error */
+    coro_future *fut; /* ON_FUTURE */
+    coro_task *task;  /* ON_TASK */
+    double secs;      /* ON_SLEEP, and the child's sleep for ON_CHILD */
     struct sleeper child;
     int err, fin, resumed;
     tlog *log;
@@ -451,7 +451,8 @@ static void test_task_cancels_itself(void **state)
         coro_frame_init(&s.co, selfcancel_step);
         assert_int_equal(coro_task_init(&t, &loop, &s.co), 0);
         int64_t t0 = mono_ns();
-        assert_int_equal(coro_loop_run_until_complete(&loop, coro_task_future(&t)), CORO_ECANCELLED);
+        assert_int_equal(coro_loop_run_until_complete(&loop, coro_task_future(&t)),
+                         CORO_ECANCELLED);
         assert_true(mono_ns() - t0 < 5000 * MS);
         assert_int_equal(s.rc, 1);
         assert_int_equal(coro_task_cancelled(&t), 1);
@@ -589,13 +590,10 @@ static void test_uncancel_counts(void **state)
 
 /* cancelling() is a count, not a flag with a ceiling.
  *
- * BUG (minor): task.c keeps the count in 4 bits of future.tflags
- * (TASK_F_COUNT_SHIFT, "saturating at 15"): the 16th and later requests are
- * not counted, so after 20 cancel() and 15 uncancel() the task reports 0
- * outstanding requests where asyncio reports 5 (and asyncio.timeout /
- * TaskGroup, which compare uncancel() with the count they saw, would then
- * take a foreign cancel for their own). Fix: a wider counter (e.g. a
- * uint16_t next to `aux`, or spare bits of the task). */
+ * Regression (a bug until 3bf41dd): the count lived in 4 bits and
+ * saturated at 15, so after 20 cancel() and 15 uncancel() the task reported
+ * 0 outstanding requests where asyncio reports 5 (asyncio.timeout and
+ * TaskGroup compare uncancel() with the count they saw). */
 static void test_cancelling_counts_past_15(void **state)
 {
     (void)state;
@@ -609,7 +607,7 @@ static void test_cancelling_counts_past_15(void **state)
     run_one_pass(&loop);
     for (int i = 1; i <= 20; i++)
         assert_int_equal(coro_task_cancel(&t), 1);
-    assert_int_equal(coro_task_cancelling(&t), 20); /* BUG: 15 */
+    assert_int_equal(coro_task_cancelling(&t), 20);
     for (int i = 19; i >= 5; i--)
         assert_int_equal(coro_task_uncancel(&t), i);
     assert_int_equal(coro_task_cancelling(&t), 5);
@@ -874,6 +872,12 @@ static void test_task_names(void **state)
     assert_string_equal(coro_task_get_name(&t1, b1, sizeof b1), "worker-2");
     assert_int_equal(coro_task_set_name(&t2, "after"), 0);
     assert_string_equal(coro_task_get_name(&t2, b1, sizeof b1), "after");
+    /* the same storage for a new task: a new task, a new (default) name */
+    coro_frame f3 = CORO_FRAME_INIT(nothing_step);
+    assert_int_equal(coro_task_init(&t2, &loop, &f3), 0);
+    assert_int_equal(sscanf(coro_task_get_name(&t2, b1, sizeof b1), "Task-%u", &n2), 1);
+    assert_true(n2 != n1);
+    assert_int_equal(coro_loop_run_until_complete(&loop, coro_task_future(&t2)), 0);
     assert_int_equal(coro_loop_close(&loop), 0);
 }
 
@@ -933,7 +937,8 @@ static void test_spawn_and_release(void **state)
     struct read_result rr = { 0, -1, 0 };
     coro_task *gone = coro_spawn(&loop, &new_spawned(&loop, sizeof(struct spawned), 8, 0)->co);
     assert_non_null(gone);
-    assert_int_equal(coro_future_add_done_callback(coro_task_future(gone), read_result_done, &rr), 0);
+    assert_int_equal(coro_future_add_done_callback(coro_task_future(gone), read_result_done, &rr),
+                     0);
     coro_task_release(gone);
     coro_task_release(gone); /* twice: a no-op */
     assert_int_equal(loop.ntasks, 2);
@@ -953,6 +958,33 @@ static void test_spawn_and_release(void **state)
     /* one never released: close frees it */
     assert_non_null(coro_spawn(&loop, &new_spawned(&loop, sizeof(struct spawned), 9, 0)->co));
     assert_int_equal(loop.ntasks, 1);
+    assert_int_equal(coro_loop_close(&loop), 0);
+}
+
+/* Releasing a task from its own done callback, while run_until_complete
+ * waits for it: the result is still there for run_until_complete, and the
+ * task is freed afterwards. */
+static void release_done(coro_future *f, void *arg)
+{
+    (void)arg;
+    coro_task_release((coro_task *)(void *)f); /* a task is its future */
+}
+
+static void test_release_from_done_callback(void **state)
+{
+    (void)state;
+    coro_loop loop;
+    assert_int_equal(coro_loop_init(&loop, NULL), 0);
+    for (int err = 0; err >= E1; err += E1) {
+        coro_task *t = coro_spawn(&loop, &new_spawned(&loop, sizeof(struct spawned), 6, err)->co);
+        assert_non_null(t);
+        assert_ptr_equal(coro_task_future(t), (coro_future *)(void *)t);
+        assert_int_equal(coro_future_add_done_callback(coro_task_future(t), release_done, NULL), 0);
+        assert_int_equal(coro_loop_run_until_complete(&loop, coro_task_future(t)), err);
+        run_one_pass(&loop);
+        run_one_pass(&loop);
+        assert_int_equal(loop.ntasks, 0);
+    }
     assert_int_equal(coro_loop_close(&loop), 0);
 }
 
@@ -1121,6 +1153,7 @@ int main(void)
         cmocka_unit_test(test_task_bad_arguments),
         cmocka_unit_test(test_task_names),
         cmocka_unit_test(test_spawn_and_release),
+        cmocka_unit_test(test_release_from_done_callback),
         cmocka_unit_test(test_frame_new_ownership),
         cmocka_unit_test(test_error_never_retrieved),
         cmocka_unit_test(test_destroyed_but_pending),
