@@ -68,6 +68,10 @@ extern "C" {
 #define CORO_ESTATE (-4002)         /* asyncio InvalidStateError */
 #define CORO_ERUNNING (-4003)       /* the loop is already running */
 #define CORO_ECLOSED (-4004)        /* the loop (or watcher) is closed */
+#define CORO_EFULL (-4005)          /* asyncio QueueFull */
+#define CORO_EEMPTY (-4006)         /* asyncio QueueEmpty */
+#define CORO_ESHUTDOWN (-4007)      /* asyncio QueueShutDown */
+#define CORO_EBROKEN (-4008)        /* asyncio BrokenBarrierError */
 #define CORO_EUSER (-5000)          /* first code free for applications; codes
                                        at or below it are the user's own */
 
@@ -672,6 +676,24 @@ int coro_task_set_name(coro_task *t, const char *name);
 const char *coro_task_get_name(const coro_task *t, char *buf, size_t len);
 /* The innermost frame's resume point: where the task will continue. */
 int coro_task_resume_line(const coro_task *t);
+
+/* ------------------------------------------------------------------------ */
+/* Waiters: how every primitive parks a task without allocating             */
+/* ------------------------------------------------------------------------ */
+
+/* A future some task awaits, linked on a primitive's FIFO of waiters.
+ * Embedded in the operation frames below (coro_lock_acquire_op, ...), so a
+ * wait allocates nothing. All fields private. */
+typedef struct coro_waiter {
+    coro_future fut;
+    struct coro_waiter *prev, *next;
+    struct coro_waitq *q; /* the queue it is on, or NULL */
+} coro_waiter;
+
+/* A FIFO of waiters (asyncio's collections.deque of futures). Private. */
+typedef struct coro_waitq {
+    coro_waiter *head, *tail;
+} coro_waitq;
 
 /* ------------------------------------------------------------------------ */
 /* File descriptors: awaitable readiness                                    */

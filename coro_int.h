@@ -132,6 +132,22 @@ int coro__sel_poll(coro_loop *loop, int timeout_ms);
 void coro__sel_forget(coro_loop *loop, coro_fd *w);
 const char *coro__sel_name(void);
 
+/* ---- waiters (waitq.c): the FIFO every primitive parks tasks on ---- */
+/* Initialise w's future on `loop` and append it to q. 0 or CORO_E*. */
+int coro__waitq_push(coro_waitq *q, coro_waiter *w, coro_loop *loop);
+/* Unlink w if it is on a queue (O(1); safe to call twice). */
+void coro__waitq_remove(coro_waiter *w);
+/* The first waiter whose future is still pending, or NULL (cancelled ones
+ * are skipped, not removed: their frames remove them). */
+coro_waiter *coro__waitq_first_pending(coro_waitq *q);
+/* Wake the first pending waiter with `v` (unlinking it); 1 if one woke. */
+int coro__waitq_wake_first(coro_waitq *q, coro_value v);
+/* Wake every pending waiter with `v`; returns how many. */
+int coro__waitq_wake_all(coro_waitq *q, coro_value v);
+/* Fail every pending waiter with `err` (cancel for CORO_ECANCELLED). */
+int coro__waitq_fail_all(coro_waitq *q, int err);
+static inline bool coro__waitq_empty(const coro_waitq *q) { return q->head == NULL; }
+
 /* ---- fd.c ---- */
 void coro__fd_ready(coro_fd *w, unsigned events);
 

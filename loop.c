@@ -40,6 +40,10 @@ const char *coro_strerror(int err)
     case CORO_ESTATE: return "invalid state";
     case CORO_ERUNNING: return "loop already running";
     case CORO_ECLOSED: return "closed";
+    case CORO_EFULL: return "queue full";
+    case CORO_EEMPTY: return "queue empty";
+    case CORO_ESHUTDOWN: return "queue shut down";
+    case CORO_EBROKEN: return "barrier broken";
     default: break;
     }
     if (err < 0 && err > -4000)
