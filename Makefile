@@ -13,7 +13,7 @@
 #   bench-net      the same with BENCH_SUITE=net (the network suite)
 #   bench-build    build the benchmarks only
 #   check-deps     make sure cmocka is there (installs it when run as root)
-#   install        coro.h to $(PREFIX)/include, the libraries to $(PREFIX)/lib
+#   install        coro.h (and its parts) to $(PREFIX)/include, the libraries to $(PREFIX)/lib
 #   uninstall      remove what install put there
 #   clean          remove build/ and bench/out/
 #
@@ -305,9 +305,12 @@ bench-run: bench-bins
 
 # ---- install -------------------------------------------------------------------
 
+# coro.h and the parts it includes (users include coro.h only)
+PUBLIC_HEADERS := coro.h coro_sync.h coro_queue.h coro_group.h
+
 install: $(LIB_A) $(LIB_SO)
 	install -d $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR)
-	install -m 644 coro.h $(DESTDIR)$(INCLUDEDIR)/coro.h
+	install -m 644 $(PUBLIC_HEADERS) $(DESTDIR)$(INCLUDEDIR)/
 	install -m 644 $(LIB_A) $(DESTDIR)$(LIBDIR)/libcoro.a
 	install -m 755 $(LIB_SO) $(DESTDIR)$(LIBDIR)/libcoro.so.$(VERSION)
 	ln -sf libcoro.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libcoro.so.$(MAJOR)
@@ -316,7 +319,7 @@ install: $(LIB_A) $(LIB_SO)
 	    ldconfig; fi
 
 uninstall:
-	rm -f $(DESTDIR)$(INCLUDEDIR)/coro.h $(DESTDIR)$(LIBDIR)/libcoro.a \
+	rm -f $(PUBLIC_HEADERS:%=$(DESTDIR)$(INCLUDEDIR)/%) $(DESTDIR)$(LIBDIR)/libcoro.a \
 	      $(DESTDIR)$(LIBDIR)/libcoro.so $(DESTDIR)$(LIBDIR)/libcoro.so.$(MAJOR) \
 	      $(DESTDIR)$(LIBDIR)/libcoro.so.$(VERSION)
 

@@ -730,6 +730,10 @@ coro_future *coro_fd_wait_writable(coro_fd *w);
  * Returns 0, CORO_EINVAL for NULL. Safe to call twice. */
 int coro_fd_detach(coro_fd *w);
 
+#include "coro_sync.h"  /* Lock, Event, Condition, Semaphore, Barrier */
+#include "coro_queue.h" /* Queue, LifoQueue, PriorityQueue */
+#include "coro_group.h" /* gather, wait, wait_for, timeout, shield, TaskGroup */
+
 #ifdef __cplusplus
 }
 #endif
