@@ -119,19 +119,11 @@ static const char *task_name(coro_loop *loop, char *buf, size_t len)
     return coro_task_get_name(coro_current_task(loop), buf, len);
 }
 
-/* asyncio.run(main()) for a main that creates tasks. coro_run makes its loop
- * privately, and coro_spawn needs the loop, so a main that spawns is given
- * ours in a frame field. */
-static int run_main(coro_frame *main, coro_loop *loop, const coro_loop_options *opt)
+/* asyncio.run(main()): each scene's main starts with
+ * self->loop = coro_get_running_loop(), to spawn its tasks there. */
+static int run_main(coro_frame *main, const coro_loop_options *opt)
 {
-    coro_task task;
-    int rc = coro_loop_init(loop, opt);
-    if (rc != 0)
-        return rc;
-    rc = coro_task_init(&task, loop, main);
-    if (rc == 0)
-        rc = coro_loop_run_until_complete(loop, coro_task_future(&task));
-    coro_loop_close(loop);
+    int rc = coro_run(main, NULL, opt);
     if (rc != 0)
         printf("    the scene failed: %s (%d)\n", coro_strerror(rc), rc);
     return rc;
@@ -222,6 +214,7 @@ static CORO_FN(scene1_step)
 {
     struct scene1 *self = CORO_SELF(struct scene1);
     CORO_BEGIN();
+    self->loop = coro_get_running_loop(); /* asyncio.get_running_loop() */
 
     part("a) one after the other: each await is a plain child frame (yield from)");
     python("await find_square(4)", "await find_root(16)                       # 6 s", NULL);
@@ -269,11 +262,9 @@ static CORO_FN(scene1_step)
 static void scene1(void)
 {
     struct scene1 m;
-    coro_loop loop;
     scene("1", "Blocking vs concurrent");
     coro_frame_init(&m.co, scene1_step);
-    m.loop = &loop;
-    run_main(&m.co, &loop, NULL);
+    run_main(&m.co, NULL);
 }
 
 /* ======================================================================== */
@@ -323,6 +314,7 @@ static CORO_FN(scene2_step)
     struct scene2 *self = CORO_SELF(struct scene2);
     char buf[32];
     CORO_BEGIN();
+    self->loop = coro_get_running_loop(); /* asyncio.get_running_loop() */
     note("main runs in %s", task_name(self->loop, buf, sizeof buf));
 
     part("a) await the coroutines: they run inside main's task, one after the other");
@@ -351,11 +343,9 @@ static CORO_FN(scene2_step)
 static void scene2(void)
 {
     struct scene2 m;
-    coro_loop loop;
     scene("2", "Awaiting a coroutine is `yield from`, not a task");
     coro_frame_init(&m.co, scene2_step);
-    m.loop = &loop;
-    run_main(&m.co, &loop, NULL);
+    run_main(&m.co, NULL);
 }
 
 /* ======================================================================== */
@@ -478,6 +468,7 @@ static CORO_FN(scene4_step)
     static const double delay[NUSERS] = { 0.10, 0.05, 0.08 };
     struct scene4 *self = CORO_SELF(struct scene4);
     CORO_BEGIN();
+    self->loop = coro_get_running_loop(); /* asyncio.get_running_loop() */
     python("users = await asyncio.gather(fetch_user(1), fetch_user(2), fetch_user(3))", NULL);
     note("gather by hand: one task per argument, then await them in argument order");
     printf("\n");
@@ -505,11 +496,9 @@ static CORO_FN(scene4_step)
 static void scene4(void)
 {
     struct scene4 m;
-    coro_loop loop;
     scene("4", "gather returns results in order");
     coro_frame_init(&m.co, scene4_step);
-    m.loop = &loop;
-    run_main(&m.co, &loop, NULL);
+    run_main(&m.co, NULL);
 }
 
 /* ======================================================================== */
@@ -600,6 +589,7 @@ static CORO_FN(scene5_step)
 {
     struct scene5 *self = CORO_SELF(struct scene5);
     CORO_BEGIN();
+    self->loop = coro_get_running_loop(); /* asyncio.get_running_loop() */
     python("async with open_connection() as conn:     # open",
            "    await gather(conn.send(), conn.receive())",
            "                                          # close: always, also on error", NULL);
@@ -622,11 +612,9 @@ static CORO_FN(scene5_step)
 static void scene5(void)
 {
     struct scene5 m;
-    coro_loop loop;
     scene("5", "A resource used with `async with`");
     coro_frame_init(&m.co, scene5_step);
-    m.loop = &loop;
-    run_main(&m.co, &loop, NULL);
+    run_main(&m.co, NULL);
 }
 
 /* ======================================================================== */
@@ -678,6 +666,7 @@ static CORO_FN(scene7_step)
 {
     struct scene7 *self = CORO_SELF(struct scene7);
     CORO_BEGIN();
+    self->loop = coro_get_running_loop(); /* asyncio.get_running_loop() */
     python("asyncio.run(main(), debug=True)            # or PYTHONASYNCIODEBUG=1",
            "tasks = [asyncio.create_task(crunch_task()) for _ in range(3)]",
            "for t in tasks: await t                   # 3 x 1 s: nothing suspends", NULL);
@@ -703,14 +692,12 @@ static CORO_FN(scene7_step)
 static void scene7(void)
 {
     struct scene7 m;
-    coro_loop loop;
     coro_loop_options opt = { 0 };
     opt.debug = 1;                          /* asyncio.run(main(), debug=True) */
     opt.slow_callback_ns = 50 * 1000000LL; /* loop.slow_callback_duration = 0.05 */
     scene("7", "When async does not help: CPU-bound work");
     coro_frame_init(&m.co, scene7_step);
-    m.loop = &loop;
-    run_main(&m.co, &loop, &opt);
+    run_main(&m.co, &opt);
 }
 
 /* ======================================================================== */
@@ -765,6 +752,7 @@ static CORO_FN(million_step)
     struct million *self = CORO_SELF(struct million);
     char a[32], b[32];
     CORO_BEGIN();
+    self->loop = coro_get_running_loop(); /* asyncio.get_running_loop() */
     coro_future_init(&self->all_done, self->loop);
     self->left = MILLION;
     self->rss0 = rss_bytes();
@@ -807,7 +795,6 @@ static void row(const char *label, const char *approx, size_t v, const char *uni
 static void scene8(void)
 {
     struct million m;
-    coro_loop loop;
     pthread_attr_t attr;
     size_t stack = 0;
     char buf[32];
@@ -830,8 +817,7 @@ static void scene8(void)
          grouped(MILLION, buf, sizeof buf));
     note("each awaiting sleep(0.2):");
     coro_frame_init(&m.co, million_step);
-    m.loop = &loop;
-    if (run_main(&m.co, &loop, NULL) == 0)
+    if (run_main(&m.co, NULL) == 0)
         note("after coro_loop_close: resident set %.1f MB", (double)rss_bytes() / 1e6);
 }
 
