@@ -139,7 +139,7 @@ int coro__waitq_push(coro_waitq *q, coro_waiter *w, coro_loop *loop);
 void coro__waitq_remove(coro_waiter *w);
 /* The first waiter whose future is still pending, or NULL (cancelled ones
  * are skipped, not removed: their frames remove them). */
-coro_waiter *coro__waitq_first_pending(coro_waitq *q);
+coro_waiter *coro__waitq_first_pending(const coro_waitq *q);
 /* Wake the first pending waiter with `v` (unlinking it); 1 if one woke. */
 int coro__waitq_wake_first(coro_waitq *q, coro_value v);
 /* Wake every pending waiter with `v`; returns how many. */

@@ -47,7 +47,7 @@ void coro__waitq_remove(coro_waiter *w)
     w->q = NULL;
 }
 
-coro_waiter *coro__waitq_first_pending(coro_waitq *q)
+coro_waiter *coro__waitq_first_pending(const coro_waitq *q)
 {
     for (coro_waiter *w = q->head; w; w = w->next)
         if (!coro_future_done(&w->fut))
