@@ -12,6 +12,8 @@
 #                  bench/run.sh (results in bench/out/results.jsonl)
 #   bench-net      the same with BENCH_SUITE=net (the network suite)
 #   bench-build    build the benchmarks only
+#   bench-check    the latest micro results against the aims (bench/run.sh check)
+#   bench-docs     rewrite docs/benchmarks.md and its chart from the latest run
 #   check-deps     make sure cmocka is there (installs it when run as root)
 #   install        coro.h (and its parts) to $(PREFIX)/include, the libraries to $(PREFIX)/lib
 #   uninstall      remove what install put there
@@ -168,7 +170,7 @@ CONFIG_DESC = $(strip $(SELECTOR) selector, $(CC) $(if $(SANITIZER),-fsanitize=$
 # ---- targets -------------------------------------------------------------------
 
 .PHONY: all examples demo test test-one test-valgrind check-deps bench bench-net \
-        bench-build bench-bins bench-run install uninstall clean help FORCE
+        bench-build bench-bins bench-run bench-check bench-docs install uninstall clean help FORCE
 
 all: $(LIB_A) $(LIB_SO)
 
@@ -289,6 +291,14 @@ bench:
 
 bench-net:
 	@$(MAKE) --no-print-directory bench BENCH_SUITE=net
+
+# The latest micro run against the aims of BENCHMARKS.md (exits 1 naming each miss).
+bench-check:
+	@BENCH_OUT=$(abspath $(BENCH_OUT)) bash bench/run.sh check
+
+# Rewrite docs/benchmarks.md and docs/bench-micro.png from the latest run.
+bench-docs:
+	@BENCH_OUT=$(abspath $(BENCH_OUT)) bash bench/run.sh docs
 
 bench-build:
 	@$(MAKE) --no-print-directory bench-bins SANITIZER= VALGRIND= NDEBUG=1
