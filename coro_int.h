@@ -43,7 +43,6 @@ enum { FUT_PENDING = 0, FUT_RESULT, FUT_ERROR, FUT_CANCELLED };
 #define TASK_F_MUST_CANCEL 0x01u
 #define TASK_F_SLEEPING 0x02u /* u.timer is in the heap */
 #define TASK_F_WAITING 0x04u  /* u.w is on a future */
-#define TASK_F_SCHEDULED 0x08u /* its node is on the ready queue */
 /* The cancel-request count (cancelling()) is 12 bits, saturating at 4095:
  * its low 4 bits are tflags bits 4..7, its high 8 bits the top of aux,
  * whose low 24 bits are the task's index in loop->tasks. */
@@ -82,7 +81,16 @@ void coro__free(coro_loop *loop, void *p, size_t size);
 void *coro__realloc(coro_loop *loop, void *p, size_t osize, size_t nsize);
 
 /* ---- loop.c ---- */
-void coro__ready_push(coro_loop *loop, coro__node *n);
+/* Append a node to the ready queue (call_soon without the handle). */
+static inline void coro__ready_push(coro_loop *loop, coro__node *n)
+{
+    n->next = NULL;
+    if (loop->ready_tail)
+        loop->ready_tail->next = n;
+    else
+        loop->ready_head = n;
+    loop->ready_tail = n;
+}
 void coro__report(coro_loop *loop, const char *message, int error, coro_task *task);
 int64_t coro__clock_ns(void);
 /* Debug mode: report the callback that started at t0 (0: not timed) if it
@@ -118,6 +126,8 @@ void coro__task_unpin(coro_future *f);
  * suspends for the driver (returns its status, *cur is the suspended frame)
  * or the root returns (CORO__DONE, outcome in *io). */
 int coro__drive(coro_frame **cur, coro_value *io);
+/* The same, once the innermost frame f has already stepped and returned st. */
+int coro__drive_on(coro_frame **cur, coro_frame *f, coro_value *io, int st);
 
 /* ---- selectors/<backend>.c: one small interface ---- */
 int coro__sel_init(coro_loop *loop);

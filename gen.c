@@ -25,25 +25,21 @@ static bool bad_child(const coro_frame *child)
     return !child || !child->step || child->resume != 0 || (child->flags & CORO__F_RUNNING);
 }
 
-int coro__drive(coro_frame **cur, coro_value *io)
+int coro__drive_on(coro_frame **cur, coro_frame *f, coro_value *io, int st)
 {
-    coro_frame *f = *cur;
-    bool unstarted_throw = f->resume == 0 && io->tag == CORO_ERROR;
     for (;;) {
-        /* an error thrown into a frame that never ran fails it at once:
-         * the body does not start (Python's throw into a new coroutine) */
-        int st = unstarted_throw ? CORO__DONE : f->step(f, io);
-        unstarted_throw = false;
         if (st == CORO__CALL) {
             coro_frame *child = io->u.p;
             if (bad_child(child)) {
                 *io = coro_error(CORO_EINVAL); /* thrown back into the caller */
+                st = f->step(f, io);
                 continue;
             }
             child->parent = f;
             child->flags |= CORO__F_RUNNING;
             f = child;
             *io = coro_none();
+            st = f->step(f, io);
             continue;
         }
         if (st != CORO__DONE) {
@@ -58,7 +54,18 @@ int coro__drive(coro_frame **cur, coro_value *io)
             return CORO__DONE;
         }
         f = parent;
+        st = f->step(f, io);
     }
+}
+
+int coro__drive(coro_frame **cur, coro_value *io)
+{
+    coro_frame *f = *cur;
+    /* an error thrown into a frame that never ran fails it at once: the
+     * body does not start (Python's throw into a new coroutine) */
+    if (f->resume == 0 && io->tag == CORO_ERROR)
+        return coro__drive_on(cur, f, io, CORO__DONE);
+    return coro__drive_on(cur, f, io, f->step(f, io));
 }
 
 /* ---- generators ---- */

@@ -142,16 +142,6 @@ int coro_loop_is_closed(const coro_loop *loop) { return !loop || loop->state == 
 
 /* ---- the ready queue ---- */
 
-void coro__ready_push(coro_loop *loop, coro__node *n)
-{
-    n->next = NULL;
-    if (loop->ready_tail)
-        loop->ready_tail->next = n;
-    else
-        loop->ready_head = n;
-    loop->ready_tail = n;
-}
-
 /* Run the callbacks queued when the pass began, and no others. */
 static void run_ready(coro_loop *loop)
 {

@@ -167,7 +167,6 @@ static void task_step(coro__node *n);
 static void schedule_step(coro_task *t)
 {
     t->u.timer.node.run = task_step;
-    t->fut.tflags |= TASK_F_SCHEDULED;
     coro__ready_push(t->fut.loop, &t->u.timer.node);
 }
 
@@ -357,37 +356,63 @@ static bool task_suspend(coro_task *t, int status, coro_value *io)
     return true;
 }
 
+/* The chain stopped with `status`: finish, park, or throw the refusal back
+ * in and drive again. */
+static void task_settle(coro_task *t, int status, coro_value *io)
+{
+    for (;;) {
+        if (status == CORO__DONE) {
+            task_finish(t, io);
+            return;
+        }
+        if (task_suspend(t, status, io))
+            return;
+        status = coro__drive(&t->current, io);
+    }
+}
+
+/* One step, the general way: a pending cancel, debug timing. */
 static void task_run(coro_task *t, coro_value *io)
 {
     coro_loop *loop = t->fut.loop;
-    int64_t t0 = loop->debug ? coro__clock_ns() : 0;
-    int line = t->current->resume;
+    int64_t t0 = 0;
+    int line = 0;
+    if (loop->debug) {
+        t0 = coro__clock_ns();
+        line = t->current->resume;
+    }
     if (must_cancel(t)) { /* __step: a pending cancel wins */
         t->fut.tflags &= (uint8_t)~TASK_F_MUST_CANCEL;
         if (!(io->tag == CORO_ERROR && io->u.i == CORO_ECANCELLED))
             *io = coro_error(CORO_ECANCELLED);
     }
     loop->current = t;
-    for (;;) {
-        int status = coro__drive(&t->current, io);
-        if (status == CORO__DONE) {
-            task_finish(t, io);
-            break;
-        }
-        if (task_suspend(t, status, io))
-            break;
-    }
+    task_settle(t, coro__drive(&t->current, io), io);
     loop->current = NULL;
     if (loop->debug)
         coro__check_slow(loop, t0, t, line);
 }
 
+/* Task.__step. The hot case, a task yielding with sleep(0), is one call of
+ * the innermost frame and one push on the ready queue. */
 static void task_step(coro__node *n)
 {
     coro_task *t = CORO__CONTAINER(n, coro_task, u.timer.node);
+    coro_loop *loop = t->fut.loop;
     coro_value io = coro_none();
-    t->fut.tflags &= (uint8_t)~(TASK_F_SCHEDULED | TASK_F_SLEEPING);
-    task_run(t, &io);
+    t->fut.tflags &= (uint8_t)~TASK_F_SLEEPING;
+    if (loop->debug || must_cancel(t)) {
+        task_run(t, &io);
+        return;
+    }
+    coro_frame *f = t->current;
+    loop->current = t;
+    int status = f->step(f, &io);
+    if (status == CORO__SLEEP && io.u.i <= 0)
+        coro__ready_push(loop, n); /* n->run is task_step already */
+    else
+        task_settle(t, coro__drive_on(&t->current, f, &io, status), &io);
+    loop->current = NULL;
 }
 
 static void task_wakeup(coro__node *n)
