@@ -77,8 +77,11 @@ int coro__mem_init(coro_loop *loop);
 void coro__mem_fini(coro_loop *loop);
 void *coro__alloc(coro_loop *loop, size_t size); /* zeroed; NULL on failure */
 void coro__free(coro_loop *loop, void *p, size_t size);
-/* arrays: straight through the hook */
+/* the loop's own arrays: straight through the hook */
 void *coro__realloc(coro_loop *loop, void *p, size_t osize, size_t nsize);
+/* a module's arrays: realloc shape, released by coro_loop_close if the
+ * module did not free them (nsize 0 frees) */
+void *coro__array_realloc(coro_loop *loop, void *p, size_t osize, size_t nsize);
 
 /* ---- loop.c ---- */
 /* Append a node to the ready queue (call_soon without the handle). */

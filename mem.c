@@ -164,6 +164,36 @@ static void big_free(coro_loop *loop, struct slab *s, void *p)
     coro__realloc(loop, b, sizeof *b + b->size, 0);
 }
 
+/* Arrays that modules grow (a queue's ring): realloc-able, and linked on
+ * the same list as big objects, so coro_loop_close frees what a module
+ * forgot. Not zeroed on growth. */
+void *coro__array_realloc(coro_loop *loop, void *p, size_t osize, size_t nsize)
+{
+    struct slab *s = loop->slab;
+    (void)osize;
+    if (!s)
+        return NULL;
+    if (nsize == 0) {
+        if (p)
+            big_free(loop, s, p);
+        return NULL;
+    }
+    if (!p)
+        return big_alloc(loop, s, nsize);
+    struct big *b = (struct big *)p - 1;
+    struct big *nb = coro__realloc(loop, b, sizeof *b + b->size, sizeof *b + nsize);
+    if (!nb)
+        return NULL;
+    nb->size = nsize;
+    if (nb->prev)
+        nb->prev->next = nb;
+    else
+        s->bigs = nb;
+    if (nb->next)
+        nb->next->prev = nb;
+    return nb + 1;
+}
+
 static size_t class_of(size_t size) { return (size + SLAB_GRAIN - 1) / SLAB_GRAIN - 1; }
 
 void *coro__alloc(coro_loop *loop, size_t size)
