@@ -319,6 +319,182 @@ static struct result bench_memory_per_task(long n)
     return (struct result){ (double)(after - before) / (double)n, 0 };
 }
 
+/* ---- timers: 1M timers with spread deadlines, all fired ---- */
+
+/* As the peers: deadlines 0-99 ms from an LCG (seed 12345), each callback
+ * counts; process CPU time, so the wait for the last deadline is not
+ * counted; the handles are initialised before the clock starts. */
+
+struct timer_count {
+    coro_loop *loop;
+    long fired, n;
+};
+
+static int timer_cb(void *arg)
+{
+    struct timer_count *c = arg;
+    if (++c->fired == c->n)
+        coro_loop_stop(c->loop);
+    return 0;
+}
+
+static int64_t cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static struct result bench_timers(long n)
+{
+    coro_loop *loop = new_loop();
+    coro_handle *hs = malloc((size_t)n * sizeof *hs);
+    struct timer_count c = { loop, 0, n };
+    for (long i = 0; i < n; i++)
+        coro_handle_init(&hs[i]);
+    uint32_t seed = 12345;
+    int64_t c0 = cpu_ns();
+    int64_t now = coro_loop_time_ns(loop);
+    for (long i = 0; i < n; i++) {
+        seed = seed * 1664525u + 1013904223u;
+        coro_call_at(loop, &hs[i], now + (int64_t)((seed >> 8) % 100) * 1000000, timer_cb, &c);
+    }
+    coro_loop_run_forever(loop);
+    int64_t dc = cpu_ns() - c0;
+    if (c.fired != n) {
+        fprintf(stderr, "micro: %ld of %ld timers fired\n", c.fired, n);
+        exit(1);
+    }
+    coro_loop_free(loop);
+    free(hs);
+    return (struct result){ (double)dc / (double)n, 0 };
+}
+
+/* ---- queue_pingpong: a token through two capacity-1 queues ---- */
+
+struct pong {
+    coro_frame co;
+    coro_queue *q1, *q2;
+    long n, i;
+    coro_queue_get_op get;
+    coro_queue_put_op put;
+};
+
+static CORO_FN(pong_step)
+{
+    struct pong *self = CORO_SELF(struct pong);
+    CORO_BEGIN();
+    for (self->i = 0; self->i < self->n; self->i++) {
+        CORO_AWAIT(coro_queue_get(&self->get, self->q1));
+        CORO_AWAIT(coro_queue_put(&self->put, self->q2, CORO_RESULT));
+    }
+    CORO_END();
+}
+
+struct ping {
+    coro_frame co;
+    coro_queue *q1, *q2;
+    long n, i, wrong;
+    coro_queue_get_op get;
+    coro_queue_put_op put;
+};
+
+static CORO_FN(ping_step)
+{
+    struct ping *self = CORO_SELF(struct ping);
+    CORO_BEGIN();
+    for (self->i = 0; self->i < self->n; self->i++) {
+        CORO_AWAIT(coro_queue_put(&self->put, self->q1, coro_int(self->i)));
+        CORO_AWAIT(coro_queue_get(&self->get, self->q2));
+        self->wrong += CORO_RESULT.u.i != self->i;
+    }
+    CORO_END();
+}
+
+static struct result bench_queue_pingpong(long n)
+{
+    coro_loop *loop = new_loop();
+    coro_queue q1, q2;
+    coro_queue_init(&q1, loop, 1);
+    coro_queue_init(&q2, loop, 1);
+    struct ping a = { .q1 = &q1, .q2 = &q2, .n = n };
+    struct pong b = { .q1 = &q1, .q2 = &q2, .n = n };
+    coro_task ta, tb;
+    coro_frame_init(&a.co, ping_step);
+    coro_frame_init(&b.co, pong_step);
+    coro_task_init(&ta, loop, &a.co);
+    coro_task_init(&tb, loop, &b.co);
+    long a0 = alloc_calls;
+    int64_t t0 = now_ns();
+    coro_loop_run_until_complete(loop, coro_task_future(&ta));
+    int64_t dt = now_ns() - t0;
+    long allocs = alloc_calls - a0;
+    if (a.wrong || coro_task_result(&ta, NULL) || coro_task_result(&tb, NULL)) {
+        fprintf(stderr, "micro: queue_pingpong: wrong token or failed task\n");
+        exit(1);
+    }
+    coro_queue_fini(&q1);
+    coro_queue_fini(&q2);
+    coro_loop_free(loop);
+    return (struct result){ (double)dt / (double)n, (double)allocs / (double)n };
+}
+
+/* ---- skynet: 1M leaves, fan-out 10, a task per node ---- */
+
+struct skynet {
+    coro_frame co;
+    int64_t num, size, sum;
+    int i;
+    coro_task *kids[10];
+};
+
+static CORO_FN(skynet_step);
+
+static coro_task *skynet_spawn(coro_loop *loop, int64_t num, int64_t size)
+{
+    struct skynet *f = CORO_FRAME_NEW(loop, struct skynet, skynet_step);
+    if (!f)
+        return NULL;
+    f->num = num;
+    f->size = size;
+    return coro_spawn(loop, &f->co);
+}
+
+static CORO_FN(skynet_step)
+{
+    struct skynet *self = CORO_SELF(struct skynet);
+    CORO_BEGIN();
+    if (self->size == 1)
+        CORO_RETURN(coro_int(self->num));
+    for (self->i = 0; self->i < 10; self->i++)
+        self->kids[self->i] = skynet_spawn(coro_get_running_loop(),
+                                           self->num + self->i * (self->size / 10), self->size / 10);
+    for (self->i = 0; self->i < 10; self->i++) {
+        CORO_AWAIT(self->kids[self->i]);
+        self->sum += CORO_RESULT.u.i;
+        coro_task_release(self->kids[self->i]);
+    }
+    CORO_RETURN(coro_int(self->sum));
+    CORO_END();
+}
+
+static struct result bench_skynet(long n)
+{
+    coro_loop *loop = new_loop();
+    int64_t t0 = now_ns();
+    coro_task *root = skynet_spawn(loop, 0, n);
+    coro_loop_run_until_complete(loop, coro_task_future(root));
+    int64_t dt = now_ns() - t0;
+    coro_value v;
+    if (coro_task_result(root, &v) != 0 || v.u.i != (int64_t)n * (n - 1) / 2) {
+        fprintf(stderr, "micro: skynet sum %lld, want %lld\n", (long long)v.u.i,
+                (long long)n * (n - 1) / 2);
+        exit(1);
+    }
+    coro_loop_free(loop);
+    return (struct result){ (double)dt / (double)n, 0 };
+}
+
 /* ---- the table of benchmarks ---- */
 
 struct bench {
@@ -340,6 +516,9 @@ static const struct bench benches[] = {
     { "call_depth_32", "coro", "ns_per_op", bench_call_depth_32, 1000000, 3 },
     { "spawn", "coro", "ns_per_op", bench_spawn, 1000000, 3 },
     { "memory_per_task", "coro", "bytes_per_task", bench_memory_per_task, 1000000, 1 },
+    { "timers", "coro", "ns_per_op", bench_timers, 1000000, 3 },
+    { "queue_pingpong", "coro", "ns_per_op", bench_queue_pingpong, 2000000, 3 },
+    { "skynet", "coro", "ns_per_op", bench_skynet, 1000000, 3 },
 };
 
 #define NBENCH (sizeof benches / sizeof benches[0])
@@ -355,8 +534,8 @@ static void run_one(const struct bench *b, long n)
     emit(b->name, b->impl, b->metric, best.ns_per_op);
     if (best.allocs_per_op > 0)
         fprintf(stderr, "micro: %s allocated %.6f times per op\n", b->name, best.allocs_per_op);
-    else if (strcmp(b->metric, "ns_per_op") == 0 && b->run != bench_floor && b->run != bench_spawn &&
-             b->run != bench_resume)
+    else if (b->run != bench_floor && b->run != bench_spawn && b->run != bench_resume &&
+             b->run != bench_memory_per_task && b->run != bench_timers && b->run != bench_skynet)
         fprintf(stderr, "micro: %s: 0 allocations in the measured part\n", b->name);
 }
 
