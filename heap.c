@@ -1,5 +1,5 @@
 /*
- * heap.c - the loop's timers: an array-backed binary min-heap.
+ * heap.c - the loop's timers: an array-backed 4-ary min-heap.
  *
  * asyncio keeps TimerHandles in a heapq ordered by deadline; so do we, with
  * integer nanoseconds of CLOCK_MONOTONIC and an insertion sequence that
@@ -37,11 +37,16 @@ static void place(struct coro__heap_entry *h, uint32_t i, struct coro__heap_entr
         e.t->heap_index = i;
 }
 
+/* A 4-ary heap (libev's choice): half the depth of a binary heap, and the
+ * four children of a node are 64 contiguous bytes, one cache line, so a
+ * pop in a heap of a million timers misses the cache half as often. */
+#define ARITY 4u
+
 static void sift_up(struct coro__heap_entry *h, uint32_t i)
 {
     struct coro__heap_entry e = h[i];
     while (i > 0) {
-        uint32_t parent = (i - 1) / 2;
+        uint32_t parent = (i - 1) / ARITY;
         if (!entry_less(&e, &h[parent]))
             break;
         place(h, i, h[parent]);
@@ -54,15 +59,17 @@ static void sift_down(struct coro__heap_entry *h, uint32_t len, uint32_t i)
 {
     struct coro__heap_entry e = h[i];
     for (;;) {
-        uint32_t child = 2 * i + 1;
-        if (child >= len)
+        uint32_t first = ARITY * i + 1, best = first;
+        if (first >= len)
             break;
-        if (child + 1 < len && entry_less(&h[child + 1], &h[child]))
-            child++;
-        if (!entry_less(&h[child], &e))
+        uint32_t end = first + ARITY < len ? first + ARITY : len;
+        for (uint32_t c = first + 1; c < end; c++)
+            if (entry_less(&h[c], &h[best]))
+                best = c;
+        if (!entry_less(&h[best], &e))
             break;
-        place(h, i, h[child]);
-        i = child;
+        place(h, i, h[best]);
+        i = best;
     }
     place(h, i, e);
 }
@@ -130,8 +137,9 @@ static void purge(coro_loop *loop)
     loop->heap_dead = 0;
     for (uint32_t i = 0; i < n; i++)
         h[i].t->heap_index = i;
-    for (uint32_t i = n / 2; i-- > 0;)
-        sift_down(h, n, i);
+    for (uint32_t i = n / ARITY + 1; i-- > 0;)
+        if (i < n)
+            sift_down(h, n, i);
 }
 
 static void drop_dead(coro_loop *loop)
