@@ -415,6 +415,8 @@ struct coro_loop {
     coro_alloc_fn alloc;
     void *alloc_ud;
     coro__node *ready_head, *ready_tail; /* the FIFO of callbacks */
+    uint32_t nready;                     /* nodes on it */
+    uint32_t pass_left;                  /* of those, still to run in this pass */
     struct coro__heap_entry *heap;       /* timers: array-backed min-heap */
     uint32_t heap_len, heap_cap, heap_dead;
     uint32_t timer_seq;
@@ -474,7 +476,8 @@ int coro_loop_is_running(const coro_loop *loop);
 /* 1 after close, 0 otherwise. */
 int coro_loop_is_closed(const coro_loop *loop);
 
-/* The loop's clock, CLOCK_MONOTONIC, read now (asyncio's loop.time()). */
+/* The loop's clock, CLOCK_MONOTONIC, read now (asyncio's loop.time());
+ * `loop` may be NULL: every loop shares the one clock. */
 int64_t coro_loop_time_ns(const coro_loop *loop);
 double coro_loop_time(const coro_loop *loop);
 
@@ -499,8 +502,11 @@ int coro_call_soon(coro_loop *loop, coro_handle *h, coro_callback fn, void *arg)
 int coro_call_later(coro_loop *loop, coro_handle *h, double delay, coro_callback fn, void *arg);
 /* call_at: at absolute loop time `when_ns` (see coro_loop_time_ns). */
 int coro_call_at(coro_loop *loop, coro_handle *h, int64_t when_ns, coro_callback fn, void *arg);
-/* Cancel a scheduled handle: it will never run. Returns 1 if it was
- * scheduled, 0 if it had run, was cancelled or never scheduled (NULL too). */
+/* Cancel a scheduled handle: it will never run, the loop holds no pointer
+ * to it any more (its storage may go, or it may be scheduled again at once).
+ * Returns 1 if it was scheduled, 0 if it had run, was cancelled or never
+ * scheduled (NULL too). O(1) while in the timer heap; O(queue length) once
+ * on the ready queue (a due timer, a call_soon), which is rare. */
 int coro_handle_cancel(coro_handle *h);
 /* Initialise a caller-owned handle as "not scheduled" (optional: a zeroed
  * handle is the same). */

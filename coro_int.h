@@ -54,7 +54,6 @@ enum { FUT_PENDING = 0, FUT_RESULT, FUT_ERROR, FUT_CANCELLED };
 /* handle flags */
 #define HANDLE_F_READY 0x01u
 #define HANDLE_F_TIMER 0x02u
-#define HANDLE_F_CANCELLED 0x04u
 #define HANDLE_F_ALLOCATED 0x08u
 
 /* done node flags */
@@ -93,7 +92,11 @@ static inline void coro__ready_push(coro_loop *loop, coro__node *n)
     else
         loop->ready_head = n;
     loop->ready_tail = n;
+    loop->nready++;
 }
+/* Unlink a node from the ready queue before it runs: O(queue length), for
+ * the rare owner that must take a node back. 1 if it was there. */
+int coro__ready_remove(coro_loop *loop, coro__node *n);
 void coro__report(coro_loop *loop, const char *message, int error, coro_task *task);
 int64_t coro__clock_ns(void);
 /* Debug mode: report the callback that started at t0 (0: not timed) if it

@@ -126,6 +126,7 @@ int coro_loop_close(coro_loop *loop)
     coro__sel_fini(loop);
     coro__mem_fini(loop); /* every node still queued lived in the slab */
     loop->ready_head = loop->ready_tail = NULL;
+    loop->nready = loop->pass_left = 0;
     loop->state = LOOP_CLOSED;
     return 0;
 }
@@ -142,23 +143,42 @@ int coro_loop_is_closed(const coro_loop *loop) { return !loop || loop->state == 
 
 /* ---- the ready queue ---- */
 
-/* Run the callbacks queued when the pass began, and no others. */
+/* Run the callbacks queued when the pass began, and no others: a count,
+ * which coro__ready_remove keeps right when it unlinks one of them. */
 static void run_ready(coro_loop *loop)
 {
-    coro__node *last = loop->ready_tail;
-    if (!last)
-        return;
-    for (;;) {
+    loop->pass_left = loop->nready;
+    while (loop->pass_left > 0) {
         coro__node *n = loop->ready_head;
         loop->ready_head = n->next;
         if (!loop->ready_head)
             loop->ready_tail = NULL;
-        bool was_last = n == last;
+        loop->nready--;
+        loop->pass_left--;
         loop->since_poll++;
         n->run(n); /* may free n */
-        if (was_last)
-            break;
     }
+}
+
+int coro__ready_remove(coro_loop *loop, coro__node *n)
+{
+    coro__node *prev = NULL;
+    uint32_t pos = 0;
+    for (coro__node *p = loop->ready_head; p; prev = p, p = p->next, pos++) {
+        if (p != n)
+            continue;
+        if (prev)
+            prev->next = p->next;
+        else
+            loop->ready_head = p->next;
+        if (loop->ready_tail == p)
+            loop->ready_tail = prev;
+        loop->nready--;
+        if (pos < loop->pass_left)
+            loop->pass_left--;
+        return 1;
+    }
+    return 0;
 }
 
 /* ---- one iteration ---- */
@@ -242,24 +262,6 @@ static void stop_when_done(coro_future *f, void *arg)
     coro_loop_stop(u->loop);
 }
 
-/* Unlink a node from the ready queue: O(n), for the rare caller that must
- * take back a node it owns before it runs. */
-static void ready_remove(coro_loop *loop, coro__node *n)
-{
-    coro__node *prev = NULL;
-    for (coro__node *p = loop->ready_head; p; prev = p, p = p->next) {
-        if (p != n)
-            continue;
-        if (prev)
-            prev->next = p->next;
-        else
-            loop->ready_head = p->next;
-        if (loop->ready_tail == p)
-            loop->ready_tail = prev;
-        return;
-    }
-}
-
 int coro_loop_run_until_complete(coro_loop *loop, coro_future *fut)
 {
     if (!loop || !fut || fut->loop != loop)
@@ -275,7 +277,7 @@ int coro_loop_run_until_complete(coro_loop *loop, coro_future *fut)
     int rc = coro_loop_run_forever(loop);
     if (!u.ran) {
         if (coro_future_done(fut))
-            ready_remove(loop, &node.node);
+            coro__ready_remove(loop, &node.node);
         else
             coro__future_remove_node(fut, &node.node);
     }
@@ -293,15 +295,13 @@ static void handle_run(coro__node *n)
     coro_handle *h = CORO__CONTAINER(n, coro_handle, t.node);
     coro_loop *loop = h->loop;
     unsigned flags = h->flags;
-    h->flags &= ~(HANDLE_F_READY | HANDLE_F_TIMER | HANDLE_F_CANCELLED);
-    if (!(flags & HANDLE_F_CANCELLED)) {
-        int64_t t0 = loop->debug ? coro__clock_ns() : 0;
-        int rc = h->fn(h->arg); /* may reschedule or free a caller-owned h */
-        if (rc < 0)
-            coro__report(loop, "Exception in callback", rc, NULL);
-        if (loop->debug)
-            coro__check_slow(loop, t0, NULL, 0);
-    }
+    h->flags &= ~(HANDLE_F_READY | HANDLE_F_TIMER);
+    int64_t t0 = loop->debug ? coro__clock_ns() : 0;
+    int rc = h->fn(h->arg); /* may reschedule or free a caller-owned h */
+    if (rc < 0)
+        coro__report(loop, "Exception in callback", rc, NULL);
+    if (loop->debug)
+        coro__check_slow(loop, t0, NULL, 0);
     if (flags & HANDLE_F_ALLOCATED)
         coro__free(loop, h, sizeof *h);
 }
@@ -326,7 +326,7 @@ static coro_handle *prepare(coro_loop *loop, coro_handle *h, coro_callback fn, v
     }
     if (h) {
         if (h->flags & (HANDLE_F_READY | HANDLE_F_TIMER))
-            return NULL; /* already scheduled, or cancelled but still queued */
+            return NULL; /* already scheduled */
         h->flags = 0;
     } else {
         h = coro__alloc(loop, sizeof *h);
@@ -389,14 +389,13 @@ int coro_call_later(coro_loop *loop, coro_handle *h, double delay, coro_callback
 
 int coro_handle_cancel(coro_handle *h)
 {
-    if (!h || !(h->flags & (HANDLE_F_READY | HANDLE_F_TIMER)) || (h->flags & HANDLE_F_CANCELLED))
+    if (!h || !(h->flags & (HANDLE_F_READY | HANDLE_F_TIMER)))
         return 0;
-    if ((h->flags & HANDLE_F_TIMER) && h->t.heap_index != CORO__HEAP_NONE) {
-        coro__heap_cancel(h->loop, &h->t); /* out of the heap: free to reuse now */
-        h->flags &= ~HANDLE_F_TIMER;
-        return 1;
-    }
-    h->flags |= HANDLE_F_CANCELLED; /* on the ready queue: skipped when reached */
+    if ((h->flags & HANDLE_F_TIMER) && h->t.heap_index != CORO__HEAP_NONE)
+        coro__heap_cancel(h->loop, &h->t); /* a tombstone: O(1) */
+    else
+        coro__ready_remove(h->loop, &h->t.node); /* queued: take it back */
+    h->flags &= ~(HANDLE_F_READY | HANDLE_F_TIMER);
     return 1;
 }
 
