@@ -415,8 +415,7 @@ struct coro_loop {
     coro_alloc_fn alloc;
     void *alloc_ud;
     coro__node *ready_head, *ready_tail; /* the FIFO of callbacks */
-    uint32_t nready;                     /* nodes on it */
-    uint32_t pass_left;                  /* of those, still to run in this pass */
+    coro__node *pass_last;               /* the last node of the running pass */
     struct coro__heap_entry *heap;       /* timers: array-backed min-heap */
     uint32_t heap_len, heap_cap, heap_dead;
     uint32_t timer_seq;

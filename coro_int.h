@@ -92,7 +92,6 @@ static inline void coro__ready_push(coro_loop *loop, coro__node *n)
     else
         loop->ready_head = n;
     loop->ready_tail = n;
-    loop->nready++;
 }
 /* Unlink a node from the ready queue before it runs: O(queue length), for
  * the rare owner that must take a node back. 1 if it was there. */

@@ -126,7 +126,7 @@ int coro_loop_close(coro_loop *loop)
     coro__sel_fini(loop);
     coro__mem_fini(loop); /* every node still queued lived in the slab */
     loop->ready_head = loop->ready_tail = NULL;
-    loop->nready = loop->pass_left = 0;
+    loop->pass_last = NULL;
     loop->state = LOOP_CLOSED;
     return 0;
 }
@@ -143,28 +143,30 @@ int coro_loop_is_closed(const coro_loop *loop) { return !loop || loop->state == 
 
 /* ---- the ready queue ---- */
 
-/* Run the callbacks queued when the pass began, and no others: a count,
- * which coro__ready_remove keeps right when it unlinks one of them. */
+/* Run the callbacks queued when the pass began, and no others: up to the
+ * node that was last then (coro__ready_remove moves the mark back if it
+ * takes that node away). */
 static void run_ready(coro_loop *loop)
 {
-    loop->pass_left = loop->nready;
-    while (loop->pass_left > 0) {
+    unsigned ran = 0;
+    loop->pass_last = loop->ready_tail;
+    while (loop->pass_last) {
         coro__node *n = loop->ready_head;
         loop->ready_head = n->next;
         if (!loop->ready_head)
             loop->ready_tail = NULL;
-        loop->nready--;
-        loop->pass_left--;
-        loop->since_poll++;
+        if (n == loop->pass_last)
+            loop->pass_last = NULL;
+        ran++;
         n->run(n); /* may free n */
     }
+    loop->since_poll += ran;
 }
 
 int coro__ready_remove(coro_loop *loop, coro__node *n)
 {
     coro__node *prev = NULL;
-    uint32_t pos = 0;
-    for (coro__node *p = loop->ready_head; p; prev = p, p = p->next, pos++) {
+    for (coro__node *p = loop->ready_head; p; prev = p, p = p->next) {
         if (p != n)
             continue;
         if (prev)
@@ -173,9 +175,8 @@ int coro__ready_remove(coro_loop *loop, coro__node *n)
             loop->ready_head = p->next;
         if (loop->ready_tail == p)
             loop->ready_tail = prev;
-        loop->nready--;
-        if (pos < loop->pass_left)
-            loop->pass_left--;
+        if (loop->pass_last == p)
+            loop->pass_last = prev; /* NULL: the pass had nothing after it */
         return 1;
     }
     return 0;
