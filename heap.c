@@ -13,6 +13,10 @@
  * the top are dropped as they surface, and once they are more than half of a
  * heap of more than 100 entries the heap is rebuilt without them
  * (asyncio's _MIN_SCHEDULED_TIMER_HANDLES / _MIN_CANCELLED_TIMER_HANDLES_FRACTION).
+ * Two shortcuts keep a task that arms and cancels without ever yielding
+ * (a timeout around a body that never suspends) from growing the heap: the
+ * last entry is dropped rather than marked, and a full heap that is mostly
+ * tombstones is rebuilt rather than grown.
  *
  * Never: allocate except to grow the array (amortised; never on cancel or fire).
  */
@@ -88,8 +92,12 @@ static int grow(coro_loop *loop)
     return 0;
 }
 
+static void purge(coro_loop *loop);
+
 int coro__heap_push(coro_loop *loop, coro__timer *t, int64_t when)
 {
+    if (loop->heap_len == loop->heap_cap && loop->heap_dead * 2 > loop->heap_len)
+        purge(loop); /* full of tombstones: reuse their room rather than grow */
     if (loop->heap_len == loop->heap_cap && grow(loop) != 0)
         return CORO_ENOMEM;
     t->seq = loop->timer_seq++;
@@ -105,8 +113,12 @@ void coro__heap_cancel(coro_loop *loop, coro__timer *t)
     uint32_t i = t->heap_index;
     if (i == CORO__HEAP_NONE || i >= loop->heap_len || loop->heap[i].t != t)
         return;
-    loop->heap[i].t = NULL;
     t->heap_index = CORO__HEAP_NONE;
+    if (i == loop->heap_len - 1) { /* the last entry: just drop it */
+        loop->heap_len--;
+        return;
+    }
+    loop->heap[i].t = NULL;
     loop->heap_dead++;
 }
 

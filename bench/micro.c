@@ -495,6 +495,62 @@ static struct result bench_skynet(long n)
     return (struct result){ (double)dt / (double)n, 0 };
 }
 
+/* ---- timeout_churn: a timeout that never fires (arm + cancel) ---- */
+
+/* As the peers: asyncio's wait_for(done, 3600) is `async with timeout(3600):
+ * return await fut`, so each op arms the scope's timer, runs a body that
+ * does not suspend, and cancels the timer. coro's wait_for skips the timer
+ * for a future already done, so the row uses the scope itself. */
+struct quick {
+    coro_frame co;
+};
+
+static CORO_FN(quick_step)
+{
+    CORO_BEGIN();
+    CORO_RETURN(coro_int(7));
+    CORO_END();
+}
+
+struct churner {
+    coro_frame co;
+    long n, i, bad;
+    struct quick body;
+    coro_timeout_op to;
+};
+
+static CORO_FN(churner_step)
+{
+    struct churner *self = CORO_SELF(struct churner);
+    CORO_BEGIN();
+    for (self->i = 0; self->i < self->n; self->i++) {
+        coro_frame_init(&self->body.co, quick_step);
+        CORO_AWAIT(coro_timeout(&self->to, 3600, &self->body.co));
+        self->bad += CORO_RESULT.u.i != 7;
+    }
+    CORO_END();
+}
+
+static struct result bench_timeout_churn(long n)
+{
+    coro_loop *loop = new_loop();
+    struct churner c = { .n = n };
+    coro_task t;
+    coro_frame_init(&c.co, churner_step);
+    coro_task_init(&t, loop, &c.co);
+    long a0 = alloc_calls;
+    int64_t t0 = now_ns();
+    coro_loop_run_until_complete(loop, coro_task_future(&t));
+    int64_t dt = now_ns() - t0;
+    long allocs = alloc_calls - a0;
+    if (c.bad || coro_task_result(&t, NULL) != 0 || loop->heap_len > 100) {
+        fprintf(stderr, "micro: timeout_churn: wrong result or timers left\n");
+        exit(1);
+    }
+    coro_loop_free(loop);
+    return (struct result){ (double)dt / (double)n, (double)allocs / (double)n };
+}
+
 /* ---- the table of benchmarks ---- */
 
 struct bench {
@@ -517,6 +573,7 @@ static const struct bench benches[] = {
     { "spawn", "coro", "ns_per_op", bench_spawn, 1000000, 3 },
     { "memory_per_task", "coro", "bytes_per_task", bench_memory_per_task, 1000000, 1 },
     { "timers", "coro", "ns_per_op", bench_timers, 1000000, 3 },
+    { "timeout_churn", "coro", "ns_per_op", bench_timeout_churn, 2000000, 3 },
     { "queue_pingpong", "coro", "ns_per_op", bench_queue_pingpong, 2000000, 3 },
     { "skynet", "coro", "ns_per_op", bench_skynet, 1000000, 3 },
 };

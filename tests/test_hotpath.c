@@ -125,10 +125,60 @@ static void test_await_and_sleep_allocate_nothing(void **state)
     assert_int_equal(coro_loop_close(&loop), 0);
 }
 
+static int nop(void *arg)
+{
+    (void)arg;
+    return 0;
+}
+
+struct churn {
+    coro_loop *loop;
+    coro_handle far, near;
+    int failures;
+};
+
+/* Arm two timers and cancel both, 100k times, inside one callback (no loop
+ * pass in between, as a timeout around a body that never suspends): the
+ * cancelled entries must not make the heap grow. */
+static int churn_cb(void *arg)
+{
+    struct churn *c = arg;
+    for (int i = 0; i < 100000; i++) {
+        c->failures += coro_call_later(c->loop, &c->far, 3600, nop, NULL) != 0;
+        c->failures += coro_call_later(c->loop, &c->near, 1800, nop, NULL) != 0;
+        c->failures += coro_handle_cancel(&c->far) != 1;  /* the last entry */
+        c->failures += coro_handle_cancel(&c->near) != 1; /* a tombstone at the top */
+    }
+    return 0;
+}
+
+static void test_timer_churn_does_not_grow_the_heap(void **state)
+{
+    (void)state;
+    coro_loop loop;
+    coro_loop_options opt = { counting_alloc, NULL, -1, 0 };
+    assert_int_equal(coro_loop_init(&loop, &opt), 0);
+    struct churn c = { .loop = &loop };
+    coro_handle_init(&c.far);
+    coro_handle_init(&c.near);
+    coro_handle h;
+    coro_handle_init(&h);
+    assert_int_equal(coro_call_later(&loop, &h, 7200, nop, NULL), 0); /* the heap exists */
+    long before = calls;
+    assert_int_equal(churn_cb(&c), 0);
+    assert_int_equal(c.failures, 0);
+    assert_int_equal(calls, before);      /* no growth: tombstones were purged */
+    assert_true(loop.heap_cap <= 64);
+    assert_int_equal(loop.heap_len - loop.heap_dead, 1);
+    assert_int_equal(coro_handle_cancel(&h), 1);
+    assert_int_equal(coro_loop_close(&loop), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_await_and_sleep_allocate_nothing),
+        cmocka_unit_test(test_timer_churn_does_not_grow_the_heap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
