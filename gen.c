@@ -105,10 +105,20 @@ static int resume(coro_gen *g, coro_value in, coro_value *out)
     if (g->running)
         return CORO_EINVAL; /* ValueError: generator already executing */
     coro_value io = in;
+    coro_frame *f = g->current;
     int st;
     g->running = 1;
-    while ((st = coro__drive(&g->current, &io)) != CORO__DONE && st != CORO__YIELD)
+    if (f->resume != 0) { /* started: step the innermost frame directly */
+        st = f->step(f, &io);
+        if (st != CORO__YIELD)
+            st = coro__drive_on(&g->current, f, &io, st);
+    } else {
+        st = coro__drive(&g->current, &io);
+    }
+    while (st != CORO__DONE && st != CORO__YIELD) {
         io = coro_error(CORO_EINVAL); /* await/sleep: only a task can */
+        st = coro__drive(&g->current, &io);
+    }
     g->running = 0;
     if (st == CORO__DONE)
         return finish(g, &io, out);

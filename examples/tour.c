@@ -5,8 +5,8 @@
  * the measured time beside every line ([+0.300 s] is the time since the
  * scene's clock started). Sleeps are scaled down ten times (3 s -> 0.3 s).
  *
- *   ./build/examples/tour          the whole tour (about 3 seconds)
- *   ./build/examples/tour 1 8 gen  only the scenes named (1 2 3 4 5 7 8 gen)
+ *   ./build/examples/tour          the whole tour (about 3.5 seconds)
+ *   ./build/examples/tour 1 8 gen  only the scenes named (1 2 3 4 4b 5 7 8 gen)
  *
  * Reading the coroutines below, remember the WARNING at the top of coro.h:
  * a C local dies at every suspension point (CORO_AWAIT, CORO_YIELD,
@@ -433,6 +433,8 @@ static void scene3(void)
 /* Scene 4: gather returns results in argument order                        */
 /* ======================================================================== */
 
+#define E_NOT_FOUND (CORO_EUSER - 2) /* an application error: UserNotFound */
+
 /* async def fetch_user(uid):
  *     await asyncio.sleep(0.1)   # the simulated request
  *     return uid * 100           # the user record, say                      */
@@ -440,6 +442,7 @@ struct fetch_user {
     coro_frame co;
     int uid;
     double delay;
+    int missing; /* raise UserNotFound instead */
 };
 
 static CORO_FN(fetch_user_step)
@@ -447,6 +450,10 @@ static CORO_FN(fetch_user_step)
     struct fetch_user *self = CORO_SELF(struct fetch_user);
     CORO_BEGIN();
     CORO_SLEEP(self->delay);
+    if (self->missing) {
+        say("fetch_user(%d) fails after %.2f s: UserNotFound", self->uid, self->delay);
+        CORO_RAISE(E_NOT_FOUND);
+    }
     say("fetch_user(%d) done after %.2f s", self->uid, self->delay);
     CORO_RETURN(coro_int(self->uid * 100));
     CORO_END();
@@ -454,42 +461,88 @@ static CORO_FN(fetch_user_step)
 
 #define NUSERS 3
 
+/* One gather of the three requests: their frames, their tasks (our
+ * storage: coro_task_init allocates nothing) and the gather's arrays. */
+struct user_round {
+    struct fetch_user fetch[NUSERS];
+    coro_task tasks[NUSERS];
+    CORO_GATHER_OP(g, NUSERS); /* the op, futs[3], results[3], nodes[3] */
+};
+
+/* asyncio wraps gather's coroutines in tasks for us; in C we do it. No
+ * suspension point in here: a plain function. */
+static int user_round_start(struct user_round *r, coro_loop *loop, int missing_uid)
+{
+    static const double delay[NUSERS] = { 0.10, 0.05, 0.08 };
+    for (int i = 0; i < NUSERS; i++) {
+        struct fetch_user *f = &r->fetch[i];
+        coro_frame_init(&f->co, fetch_user_step);
+        f->uid = i + 1;
+        f->delay = delay[i];
+        f->missing = f->uid == missing_uid;
+        int rc = coro_task_init(&r->tasks[i], loop, &f->co);
+        if (rc != 0)
+            return rc;
+        r->g.futs[i] = coro_task_future(&r->tasks[i]);
+    }
+    return 0;
+}
+
+/* "[100, 200, 300]", an error slot as its exception's name. */
+static const char *users_list(const coro_value *v, char *buf, size_t len)
+{
+    size_t o = 0;
+    for (int i = 0; i < NUSERS && o < len; i++) {
+        const char *sep = i ? ", " : "[";
+        if (v[i].tag == CORO_ERROR)
+            o += (size_t)snprintf(buf + o, len - o, "%s%s", sep,
+                                  v[i].u.i == E_NOT_FOUND ? "UserNotFound()"
+                                                          : coro_strerror((int)v[i].u.i));
+        else
+            o += (size_t)snprintf(buf + o, len - o, "%s%lld", sep, (long long)v[i].u.i);
+    }
+    if (o < len)
+        snprintf(buf + o, len - o, "]");
+    return buf;
+}
+
 struct scene4 {
     coro_frame co;
     coro_loop *loop;
-    struct fetch_user fetch[NUSERS];
-    coro_task *tasks[NUSERS];
-    int64_t results[NUSERS];
-    int i;
+    struct user_round round[2];
+    int err;
 };
 
 static CORO_FN(scene4_step)
 {
-    static const double delay[NUSERS] = { 0.10, 0.05, 0.08 };
     struct scene4 *self = CORO_SELF(struct scene4);
+    char buf[96];
     CORO_BEGIN();
     self->loop = coro_get_running_loop(); /* asyncio.get_running_loop() */
+
+    part("a) three requests of 0.10, 0.05 and 0.08 s: one await for the three");
     python("users = await asyncio.gather(fetch_user(1), fetch_user(2), fetch_user(3))", NULL);
-    note("gather by hand: one task per argument, then await them in argument order");
-    printf("\n");
+    note("    C: three tasks, then CORO_AWAIT(CORO_GATHER(&self->g, 0))");
     clock_start();
-    for (self->i = 0; self->i < NUSERS; self->i++) {
-        struct fetch_user *f = &self->fetch[self->i];
-        coro_frame_init(&f->co, fetch_user_step);
-        f->uid = self->i + 1;
-        f->delay = delay[self->i];
-        self->tasks[self->i] = coro_spawn(self->loop, &f->co);
-        if (!self->tasks[self->i])
-            CORO_RAISE(CORO_ENOMEM);
-    }
-    for (self->i = 0; self->i < NUSERS; self->i++) {
-        CORO_AWAIT(self->tasks[self->i]);
-        self->results[self->i] = CORO_RESULT.u.i;
-        coro_task_release(self->tasks[self->i]);
-    }
-    say("users = [%lld, %lld, %lld]   (argument order, not completion order)",
-        (long long)self->results[0], (long long)self->results[1], (long long)self->results[2]);
-    total("the slowest request, 0.1 s, not the sum");
+    self->err = user_round_start(&self->round[0], self->loop, 0);
+    if (self->err)
+        CORO_RAISE(self->err);
+    CORO_AWAIT(CORO_GATHER(&self->round[0].g, 0));
+    say("users = %s   (argument order, not completion order)",
+        users_list(self->round[0].g.results, buf, sizeof buf));
+    total("the slowest request, 0.1 s, not the sum (0.23 s)");
+
+    part("b) user 2 does not exist: return_exceptions=True keeps the other results");
+    python("users = await asyncio.gather(fetch_user(1), fetch_user(2), fetch_user(3),",
+           "                             return_exceptions=True)", NULL);
+    note("    C: the flag CORO_RETURN_ERRORS; a failed slot holds coro_error(code)");
+    clock_start();
+    self->err = user_round_start(&self->round[1], self->loop, 2);
+    if (self->err)
+        CORO_RAISE(self->err);
+    CORO_AWAIT(CORO_GATHER(&self->round[1].g, CORO_RETURN_ERRORS));
+    say("users = %s", users_list(self->round[1].g.results, buf, sizeof buf));
+    total("still 0.1 s: gather waited for all three");
     CORO_END();
 }
 
@@ -502,15 +555,193 @@ static void scene4(void)
 }
 
 /* ======================================================================== */
-/* Scene 5: a resource used with `async with` (try/finally)                 */
+/* Scene 4b: a pipeline over a bounded queue                                */
+/* ======================================================================== */
+
+#define NITEMS 6
+#define QUEUE_MAX 2
+#define MAKE_TIME 0.01 /* the producer makes an item in 10 ms */
+
+struct pipeline; /* the scene's frame: the queue and the counters */
+
+/* async def producer():
+ *     for i in range(1, 7):
+ *         await asyncio.sleep(0.01); await q.put(i)  # waits while q is full
+ *     await q.join(); q.shutdown()                                          */
+struct producer {
+    coro_frame co;
+    struct pipeline *p;
+    coro_queue_put_op put;
+    coro_queue_join_op join;
+    int i;
+    int full;             /* the current put found the queue full */
+    int waits;            /* puts that found the queue full */
+    double asked, waited; /* when the current put began; time spent waiting */
+};
+
+/* async def consumer(name, work):
+ *     while True:
+ *         try: item = await q.get()
+ *         except asyncio.QueueShutDown: return
+ *         await asyncio.sleep(work); q.task_done()                          */
+struct consumer {
+    coro_frame co;
+    struct pipeline *p;
+    const char *name;
+    double work; /* seconds per item */
+    coro_queue_get_op get;
+    int64_t item;
+    int count, err;
+};
+
+struct pipeline {
+    coro_frame co;
+    coro_loop *loop;
+    coro_queue q;
+    struct producer prod;
+    struct consumer cons[2];
+    coro_task tasks[3];
+    CORO_GATHER_OP(g, 3);
+    double last_put;
+    int err;
+};
+
+/* One line of the pipeline: who, what, and how full the queue is now. */
+PRINTF_LIKE(3, 4) static void pipe_line(const char *who, const coro_queue *q, const char *fmt, ...)
+{
+    char what[64];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    say("%-10s  %-36s  queue %zu/%zu", who, what, coro_queue_qsize(q), coro_queue_maxsize(q));
+}
+
+static CORO_FN(producer_step)
+{
+    struct producer *self = CORO_SELF(struct producer);
+    coro_queue *q = &self->p->q;
+    CORO_BEGIN();
+    for (self->i = 1; self->i <= NITEMS; self->i++) {
+        CORO_SLEEP(MAKE_TIME); /* make the item */
+        self->asked = elapsed();
+        self->full = coro_queue_full(q);
+        if (self->full) {
+            pipe_line("producer", q, "item %d ready: put() waits for room", self->i);
+            self->waits++;
+        }
+        CORO_AWAIT(coro_queue_put(&self->put, q, coro_int(self->i)));
+        if (self->full) {
+            self->waited += elapsed() - self->asked;
+            pipe_line("producer", q, "put item %d, after waiting %.3f s", self->i,
+                      elapsed() - self->asked);
+        } else {
+            pipe_line("producer", q, "put item %d", self->i);
+        }
+    }
+    self->p->last_put = elapsed();
+    say("%-10s  all %d put: join() waits for every task_done()", "producer", NITEMS);
+    CORO_AWAIT(coro_queue_join(&self->join, q));
+    say("%-10s  join() returned: %d items processed; shutdown()", "producer", NITEMS);
+    coro_queue_shutdown(q, 0);
+    CORO_RETURN(coro_int(self->waits));
+    CORO_END();
+}
+
+static CORO_FN(consumer_step)
+{
+    struct consumer *self = CORO_SELF(struct consumer);
+    coro_queue *q = &self->p->q;
+    CORO_BEGIN();
+    for (;;) {
+        CORO_AWAIT_ERR(coro_queue_get(&self->get, q), self->err);
+        if (self->err == CORO_ESHUTDOWN)
+            break;
+        if (self->err)
+            CORO_RAISE(self->err);
+        self->item = CORO_RESULT.u.i;
+        self->count++;
+        pipe_line(self->name, q, "got item %lld", (long long)self->item);
+        CORO_SLEEP(self->work); /* process it */
+        coro_queue_task_done(q);
+    }
+    say("%-10s  get(): CORO_ESHUTDOWN (QueueShutDown), returns %d", self->name, self->count);
+    CORO_RETURN(coro_int(self->count));
+    CORO_END();
+}
+
+static CORO_FN(pipeline_step)
+{
+    static const char *names[2] = { "consumer A", "consumer B" };
+    static const double work[2] = { 0.06, 0.09 };
+    struct pipeline *self = CORO_SELF(struct pipeline);
+    CORO_BEGIN();
+    self->loop = coro_get_running_loop(); /* asyncio.get_running_loop() */
+    python("q = asyncio.Queue(maxsize=2)",
+           "async def producer():",
+           "    for i in range(1, 7): await asyncio.sleep(0.01); await q.put(i)",
+           "    await q.join(); q.shutdown()      # every item task_done(), then close",
+           "async def consumer(name, work):",
+           "    while True:",
+           "        try: item = await q.get()",
+           "        except asyncio.QueueShutDown: return",
+           "        await asyncio.sleep(work); q.task_done()",
+           "await asyncio.gather(producer(), consumer('A', 0.06), consumer('B', 0.09))",
+           NULL);
+    printf("\n");
+    self->err = coro_queue_init(&self->q, self->loop, QUEUE_MAX);
+    if (self->err)
+        CORO_RAISE(self->err);
+    clock_start();
+    coro_frame_init(&self->prod.co, producer_step);
+    self->prod.p = self;
+    self->err = coro_task_init(&self->tasks[0], self->loop, &self->prod.co);
+    for (int i = 0; i < 2 && self->err == 0; i++) { /* no await inside: a local is fine */
+        coro_frame_init(&self->cons[i].co, consumer_step);
+        self->cons[i].p = self;
+        self->cons[i].name = names[i];
+        self->cons[i].work = work[i];
+        self->err = coro_task_init(&self->tasks[i + 1], self->loop, &self->cons[i].co);
+    }
+    if (self->err)
+        CORO_RAISE(self->err);
+    for (int i = 0; i < 3; i++)
+        self->g.futs[i] = coro_task_future(&self->tasks[i]);
+    CORO_AWAIT(CORO_GATHER(&self->g, 0));
+    say("gather -> [%lld, %lld, %lld]   (puts that waited, items A took, items B took)",
+        (long long)self->g.results[0].u.i, (long long)self->g.results[1].u.i,
+        (long long)self->g.results[2].u.i);
+    total("the consumers' pace (0.06 and 0.09 s an item), not the producer's");
+    note("backpressure: unhindered, the producer would have put all %d items by +%.2f s;",
+         NITEMS, NITEMS * MAKE_TIME);
+    note("the full queue (maxsize %d) held %d of its puts back, %.3f s in all: its last",
+         QUEUE_MAX, self->prod.waits, self->prod.waited);
+    note("put was at +%.3f s, the producer ran at the consumers' pace", self->last_put);
+    CORO_FINALLY;
+    coro_queue_fini(&self->q); /* nothing waits on it any more */
+    CORO_END();
+}
+
+static void scene4b(void)
+{
+    struct pipeline m;
+    memset(&m, 0, sizeof m);
+    scene("4b", "A pipeline over a bounded queue");
+    coro_frame_init(&m.co, pipeline_step);
+    run_main(&m.co, NULL);
+}
+
+/* ======================================================================== */
+/* Scene 5: a resource used with `async with`                               */
 /* ======================================================================== */
 
 #define E_BAD_REPLY (CORO_EUSER - 1) /* an application error code */
+#define POOL_SIZE 2
+#define STEP 0.05 /* open, send || receive, close: 50 ms each */
 
 /* One operation on the connection: it takes a moment. */
 struct conn_op {
     coro_frame co;
-    const char *what;
     double seconds;
 };
 
@@ -518,100 +749,207 @@ static CORO_FN(conn_op_step)
 {
     struct conn_op *self = CORO_SELF(struct conn_op);
     CORO_BEGIN();
-    say("conn.%s() ...", self->what);
     CORO_SLEEP(self->seconds);
-    say("conn.%s() done", self->what);
     CORO_END();
 }
 
-static coro_frame *conn_op_init(struct conn_op *f, const char *what)
+static coro_frame *conn_op_init(struct conn_op *f, double seconds)
 {
     coro_frame_init(&f->co, conn_op_step);
-    f->what = what;
-    f->seconds = 0.05;
+    f->seconds = seconds;
     return &f->co;
 }
 
-/* async with open_connection() as conn:       # __aenter__: open
- *     await gather(conn.send(), conn.receive())
- *     if bad: raise BadReply                   # __aexit__: close, always  */
-struct session {
+/* pool = asyncio.Semaphore(2): two connections at most. */
+struct pool {
+    coro_semaphore sem;
+    int in_use, peak;
+};
+
+/* The body of `async with pool:`, itself the connection's own `async with`:
+ *     async with open_connection() as conn:   # open; close always
+ *         await gather(conn.send(), conn.receive())
+ *         if bad: raise BadReply                                            */
+struct conn_body {
     coro_frame co;
     coro_loop *loop;
+    struct pool *pool;
+    const char *name;
     int bad_reply;
-    int opened;
-    struct conn_op open, send, receive, close;
-    coro_task *ts, *tr;
+    double io_seconds; /* how long send and receive take */
+    int entered, opened, err;
+    struct conn_op open, close, send, receive;
+    coro_task ts, tr;
+    CORO_GATHER_OP(io, 2);
+};
+
+static CORO_FN(conn_body_step)
+{
+    struct conn_body *self = CORO_SELF(struct conn_body);
+    CORO_BEGIN();
+    self->entered = 1; /* coro_with_semaphore got us a permit */
+    if (++self->pool->in_use > self->pool->peak)
+        self->pool->peak = self->pool->in_use;
+    say("%s  holds a connection            (in use: %d of %d)", self->name, self->pool->in_use,
+        POOL_SIZE);
+    CORO_AWAIT(conn_op_init(&self->open, STEP));
+    self->opened = 1;
+    say("%s  conn.open() done", self->name);
+    self->err = coro_task_init(&self->ts, self->loop, conn_op_init(&self->send, self->io_seconds));
+    if (self->err == 0)
+        self->err = coro_task_init(&self->tr, self->loop,
+                                   conn_op_init(&self->receive, self->io_seconds));
+    if (self->err)
+        CORO_RAISE(self->err);
+    self->io.futs[0] = coro_task_future(&self->ts);
+    self->io.futs[1] = coro_task_future(&self->tr);
+    CORO_AWAIT_ERR(CORO_GATHER(&self->io, 0), self->err);
+    if (self->err) {
+        say("%s  conn.send() || conn.receive(): %s", self->name,
+            self->err == CORO_ECANCELLED ? "cancelled (the deadline)" : coro_strerror(self->err));
+        CORO_RAISE(self->err);
+    }
+    say("%s  conn.send() || conn.receive() done", self->name);
+    if (self->bad_reply) {
+        say("%s  the body raises BadReply", self->name);
+        CORO_RAISE(E_BAD_REPLY);
+    }
+    CORO_FINALLY; /* the connection's __aexit__: on return, error, cancellation */
+    if (self->opened)
+        CORO_AWAIT(conn_op_init(&self->close, STEP));
+    if (self->opened)
+        say("%s  conn.close() done", self->name);
+    CORO_END();
+}
+
+/* async def session(name, bad=False, slow=False):
+ *     async with pool:            # coro_with_semaphore: released always
+ *         <conn_body>                                                       */
+struct session {
+    coro_frame co;
+    struct pool *pool;
+    const char *name;
+    coro_with_semaphore_op with;
+    struct conn_body body;
+    int err;
 };
 
 static CORO_FN(session_step)
 {
     struct session *self = CORO_SELF(struct session);
     CORO_BEGIN();
-    CORO_AWAIT(conn_op_init(&self->open, "open"));
-    self->opened = 1;
-    self->ts = coro_spawn(self->loop, conn_op_init(&self->send, "send"));
-    self->tr = coro_spawn(self->loop, conn_op_init(&self->receive, "receive"));
-    if (!self->ts || !self->tr)
-        CORO_RAISE(CORO_ENOMEM);
-    CORO_AWAIT(self->ts);
-    CORO_AWAIT(self->tr);
-    if (self->bad_reply) {
-        say("the body raises BadReply");
-        CORO_RAISE(E_BAD_REPLY);
-    }
-    say("the body is done");
-    CORO_FINALLY; /* __aexit__: runs on return, on error and on cancellation */
-    coro_task_release(self->ts);
-    coro_task_release(self->tr);
-    if (self->opened)
-        CORO_AWAIT(conn_op_init(&self->close, "close"));
+    if (coro_semaphore_locked(&self->pool->sem))
+        say("%s  waits for a free connection", self->name);
+    CORO_AWAIT_ERR(coro_with_semaphore(&self->with, &self->pool->sem, &self->body.co), self->err);
+    if (self->body.entered)
+        self->pool->in_use--;
+    if (self->err == E_BAD_REPLY)
+        say("%s  gave its connection back; BadReply goes on to the caller", self->name);
+    else if (self->err)
+        say("%s  gave its connection back; \"%s\" goes on to the caller", self->name,
+            coro_strerror(self->err));
+    else
+        say("%s  gave its connection back", self->name);
+    if (self->err)
+        CORO_RAISE(self->err);
     CORO_END();
+}
+
+static coro_frame *session_init(struct session *s, coro_loop *loop, struct pool *pool,
+                                const char *name, int bad_reply, double io_seconds)
+{
+    memset(s, 0, sizeof *s);
+    coro_frame_init(&s->co, session_step);
+    s->pool = pool;
+    s->name = name;
+    coro_frame_init(&s->body.co, conn_body_step);
+    s->body.loop = loop;
+    s->body.pool = pool;
+    s->body.name = name;
+    s->body.bad_reply = bad_reply;
+    s->body.io_seconds = io_seconds;
+    return &s->co;
 }
 
 struct scene5 {
     coro_frame co;
     coro_loop *loop;
-    struct session s;
+    struct pool pool;
+    struct session s[3], slow;
+    coro_task tasks[3];
+    CORO_GATHER_OP(g, 3);
+    coro_wait_for_op wf;
     int err;
 };
 
-static coro_frame *session_init(struct session *s, coro_loop *loop, int bad_reply)
+static const char *outcome(coro_value v, char *buf, size_t len)
 {
-    memset(s, 0, sizeof *s);
-    coro_frame_init(&s->co, session_step);
-    s->loop = loop;
-    s->bad_reply = bad_reply;
-    return &s->co;
+    if (v.tag != CORO_ERROR)
+        snprintf(buf, len, "None");
+    else if (v.u.i == E_BAD_REPLY)
+        snprintf(buf, len, "BadReply()");
+    else
+        snprintf(buf, len, "%s", coro_strerror((int)v.u.i));
+    return buf;
 }
 
 static CORO_FN(scene5_step)
 {
+    static const char *names[3] = { "A", "B", "C" };
     struct scene5 *self = CORO_SELF(struct scene5);
+    char a[24], b[24], c[24];
     CORO_BEGIN();
     self->loop = coro_get_running_loop(); /* asyncio.get_running_loop() */
-    python("async with open_connection() as conn:     # open",
-           "    await gather(conn.send(), conn.receive())",
-           "                                          # close: always, also on error", NULL);
+    self->err = coro_semaphore_init(&self->pool.sem, self->loop, POOL_SIZE);
+    if (self->err)
+        CORO_RAISE(self->err);
+    python("pool = asyncio.Semaphore(2)                   # two connections at most",
+           "async def session(name, bad=False, slow=False):",
+           "    async with pool:                          # coro_with_semaphore",
+           "        async with open_connection() as conn: # open; close always (CORO_FINALLY)",
+           "            await gather(conn.send(), conn.receive())",
+           "            if bad: raise BadReply", NULL);
 
-    part("a) the body succeeds");
+    part("a) three sessions, two connections; B's body fails");
+    python("await gather(session('A'), session('B', bad=True), session('C'),",
+           "             return_exceptions=True)", NULL);
     clock_start();
-    CORO_AWAIT_ERR(session_init(&self->s, self->loop, 0), self->err);
-    total("open 0.05 + send||receive 0.05 + close 0.05 s");
+    for (int i = 0; i < 3 && self->err == 0; i++) { /* no await inside: a local is fine */
+        session_init(&self->s[i], self->loop, &self->pool, names[i], i == 1, STEP);
+        self->err = coro_task_init(&self->tasks[i], self->loop, &self->s[i].co);
+        self->g.futs[i] = coro_task_future(&self->tasks[i]);
+    }
+    if (self->err)
+        CORO_RAISE(self->err);
+    CORO_AWAIT(CORO_GATHER(&self->g, CORO_RETURN_ERRORS));
+    say("gather -> [%s, %s, %s]: the caller gets B's error",
+        outcome(self->g.results[0], a, sizeof a), outcome(self->g.results[1], b, sizeof b),
+        outcome(self->g.results[2], c, sizeof c));
+    total("A and B side by side (0.15 s), then C on a freed connection (0.15 s)");
+    note("at most %d connections in use at once; free again: %d of %d", self->pool.peak,
+         coro_semaphore_value(&self->pool.sem), POOL_SIZE);
 
-    part("b) the body fails: CORO_FINALLY still closes, the error reaches the caller");
-    python("try: async with ...: raise BadReply", "except BadReply: ...", NULL);
+    part("b) a slow session under a deadline: wait_for cancels it, its cleanup runs");
+    python("try: await asyncio.wait_for(session('D', slow=True), timeout=0.08)",
+           "except TimeoutError: ...", NULL);
     clock_start();
-    CORO_AWAIT_ERR(session_init(&self->s, self->loop, 1), self->err);
-    say("the caller catches: %s", self->err == E_BAD_REPLY ? "BadReply (E_BAD_REPLY)"
-                                                          : coro_strerror(self->err));
-    total("the same 0.15 s, close included");
+    CORO_AWAIT_ERR(coro_wait_for(&self->wf, 0.08,
+                                 session_init(&self->slow, self->loop, &self->pool, "D", 0, 1.0)),
+                   self->err);
+    if (self->err == CORO_ETIMEDOUT)
+        say("wait_for -> CORO_ETIMEDOUT: the caller catches TimeoutError");
+    else
+        say("wait_for -> %s (expected CORO_ETIMEDOUT)", coro_strerror(self->err));
+    total("the 0.08 s deadline, then the 0.05 s close it waited for");
+    note("the cleanup ran before wait_for returned: D's connection was closed and given");
+    note("back to the pool (free: %d of %d)", coro_semaphore_value(&self->pool.sem), POOL_SIZE);
     CORO_END();
 }
 
 static void scene5(void)
 {
     struct scene5 m;
+    memset(&m, 0, sizeof m);
     scene("5", "A resource used with `async with`");
     coro_frame_init(&m.co, scene5_step);
     run_main(&m.co, NULL);
@@ -902,7 +1240,7 @@ static const struct {
     void (*run)(void);
 } scenes[] = {
     { "1", scene1 }, { "2", scene2 }, { "3", scene3 }, { "4", scene4 },
-    { "5", scene5 }, { "7", scene7 }, { "8", scene8 }, { "gen", scene_gen },
+    { "4b", scene4b }, { "5", scene5 }, { "7", scene7 }, { "8", scene8 }, { "gen", scene_gen },
 };
 
 int main(int argc, char **argv)
