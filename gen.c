@@ -96,6 +96,24 @@ static int finish(coro_gen *g, coro_value *io, coro_value *out)
     return 0;
 }
 
+/* After the innermost frame stepped with status st: follow the chain until
+ * the generator yields or finishes (await and sleep are refused). */
+static int settle(coro_gen *g, coro_frame *f, coro_value *io, int st, coro_value *out)
+{
+    if (st != CORO__YIELD)
+        st = coro__drive_on(&g->current, f, io, st);
+    while (st != CORO__DONE && st != CORO__YIELD) {
+        *io = coro_error(CORO_EINVAL); /* await/sleep: only a task can */
+        st = coro__drive(&g->current, io);
+    }
+    g->running = 0;
+    if (st == CORO__DONE)
+        return finish(g, io, out);
+    if (out)
+        *out = *io;
+    return 1;
+}
+
 static int resume(coro_gen *g, coro_value in, coro_value *out)
 {
     if (!g || !g->current)
@@ -106,22 +124,24 @@ static int resume(coro_gen *g, coro_value in, coro_value *out)
         return CORO_EINVAL; /* ValueError: generator already executing */
     coro_value io = in;
     coro_frame *f = g->current;
-    int st;
     g->running = 1;
-    if (f->resume != 0) { /* started: step the innermost frame directly */
-        st = f->step(f, &io);
-        if (st != CORO__YIELD)
-            st = coro__drive_on(&g->current, f, &io, st);
-    } else {
-        st = coro__drive(&g->current, &io);
-    }
-    while (st != CORO__DONE && st != CORO__YIELD) {
-        io = coro_error(CORO_EINVAL); /* await/sleep: only a task can */
-        st = coro__drive(&g->current, &io);
-    }
+    if (f->resume == 0) /* not started: a thrown error fails it unrun */
+        return settle(g, f, &io, coro__drive(&g->current, &io), out);
+    return settle(g, f, &io, f->step(f, &io), out);
+}
+
+/* The hot case: a started, idle generator whose step yields. */
+static inline int fast_resume(coro_gen *g, coro_value in, coro_value *out)
+{
+    coro_frame *f;
+    if (!g || g->running || g->done || !(f = g->current) || f->resume == 0)
+        return resume(g, in, out);
+    coro_value io = in;
+    g->running = 1;
+    int st = f->step(f, &io);
+    if (st != CORO__YIELD)
+        return settle(g, f, &io, st, out);
     g->running = 0;
-    if (st == CORO__DONE)
-        return finish(g, &io, out);
     if (out)
         *out = io;
     return 1;
@@ -131,10 +151,10 @@ int coro_gen_send(coro_gen *g, coro_value send, coro_value *out)
 {
     if (g && g->current && not_started(g))
         send = coro_none(); /* the first resume receives nothing */
-    return resume(g, send, out);
+    return fast_resume(g, send, out);
 }
 
-int coro_gen_next(coro_gen *g, coro_value *out) { return coro_gen_send(g, coro_none(), out); }
+int coro_gen_next(coro_gen *g, coro_value *out) { return fast_resume(g, coro_none(), out); }
 
 int coro_gen_throw(coro_gen *g, int err, coro_value *out)
 {
