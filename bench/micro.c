@@ -590,7 +590,8 @@ static void run_one(const struct bench *b, long n)
     }
     emit(b->name, b->impl, b->metric, best.ns_per_op);
     if (best.allocs_per_op > 0)
-        fprintf(stderr, "micro: %s allocated %.6f times per op\n", b->name, best.allocs_per_op);
+        fprintf(stderr, "micro: %s: %.0f allocations in %ld ops (%.2g per op)\n", b->name,
+                best.allocs_per_op * (double)n, n, best.allocs_per_op);
     else if (b->run != bench_floor && b->run != bench_spawn && b->run != bench_resume &&
              b->run != bench_memory_per_task && b->run != bench_timers && b->run != bench_skynet)
         fprintf(stderr, "micro: %s: 0 allocations in the measured part\n", b->name);
