@@ -334,6 +334,87 @@ static void test_oom_every_slab_object(void **state)
 }
 
 /* No failure at all: the same scenario with a counting allocator. */
+/* ---- the task group's spawn under the same sweep ---- */
+
+struct tg_body {
+    coro_frame co;
+    coro_task_group_op *tg;
+    int i, spawned, nomem;
+};
+
+static CORO_FN(tg_body_step)
+{
+    struct tg_body *self = CORO_SELF(struct tg_body);
+    CORO_BEGIN();
+    for (self->i = 0; self->i < NWORKERS; self->i++) {
+        struct napper *n = CORO_FRAME_NEW(coro_get_running_loop(), struct napper, napper_step);
+        int rc = n ? coro_task_group_spawn(self->tg, &n->co, NULL) : CORO_ENOMEM;
+        ENOMEM_OR_OK(rc);
+        self->spawned += rc == 0;
+        self->nomem += rc == CORO_ENOMEM;
+    }
+    CORO_END();
+}
+
+struct tg_main {
+    coro_frame co;
+    coro_task_group_op tg;
+    struct tg_body body;
+    int errs[4], err;
+};
+
+static CORO_FN(tg_main_step)
+{
+    struct tg_main *self = CORO_SELF(struct tg_main);
+    CORO_BEGIN();
+    coro_frame_init(&self->body.co, tg_body_step);
+    self->body.tg = &self->tg;
+    CORO_AWAIT_ERR(coro_task_group(&self->tg, &self->body.co, self->errs, 4), self->err);
+    CORO_END();
+}
+
+/* Every slab refill failing in turn while a task group spawns its children:
+ * each spawn succeeds or says CORO_ENOMEM, the group still ends cleanly
+ * with the children it got, and close leaves nothing behind. */
+static int group_scenario(long leave)
+{
+    talloc a = { 0 };
+    coro_loop_options o = talloc_options(&a);
+    coro_loop loop;
+    assert_int_equal(coro_loop_init(&loop, &o), 0);
+    warm_up(&loop);
+    struct tg_main m = { .err = -1 };
+    coro_task t;
+    coro_frame_init(&m.co, tg_main_step);
+    assert_int_equal(coro_task_init(&t, &loop, &m.co), 0);
+    fill_slab(&loop, &a, (size_t)leave);
+    a.fail_at = a.calls + 1;
+    a.persistent = 1;
+    assert_int_equal(coro_loop_run_until_complete(&loop, coro_task_future(&t)), 0);
+    assert_int_equal(m.err, 0); /* a spawn refused is not a failure of the group */
+    assert_int_equal(m.body.spawned + m.body.nomem, NWORKERS);
+    int complete = a.failures == 0;
+    if (complete)
+        assert_int_equal(m.body.spawned, NWORKERS);
+    assert_int_equal(coro_loop_close(&loop), 0);
+    assert_int_equal(a.live, 0);
+    assert_int_equal(a.bad_osize, 0);
+    return complete;
+}
+
+static void test_oom_task_group_spawn(void **state)
+{
+    (void)state;
+    int completed = 0, failed = 0;
+    for (long leave = 0; leave <= 1600; leave += 16) {
+        int c = group_scenario(leave);
+        completed += c;
+        failed += !c;
+    }
+    assert_true(failed > 0);    /* some spawns did meet a failing refill */
+    assert_true(completed > 0); /* and some had room enough */
+}
+
 static void test_no_oom_baseline(void **state)
 {
     (void)state;
@@ -394,6 +475,7 @@ static void test_loop_new_and_free(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_oom_task_group_spawn),
         cmocka_unit_test(test_no_oom_baseline),
         cmocka_unit_test(test_oom_every_site_once),
         cmocka_unit_test(test_oom_every_site_from_then_on),
