@@ -430,6 +430,8 @@ struct coro_loop {
     coro_task *current;                  /* the running task, or NULL */
     void *slab;                          /* small-object pool */
     uint64_t slab_allocs;                /* objects handed out (tests, benchmarks) */
+    void *threads;                       /* thread.c's state (wake-up fd, pool), or NULL */
+    void (*threads_fini)(coro_loop *);   /* called by coro_loop_close when set */
     coro_exception_handler on_error;
     void *on_error_arg;
     int64_t slow_ns;
@@ -738,6 +740,8 @@ int coro_fd_detach(coro_fd *w);
 #include "coro_sync.h"  /* Lock, Event, Condition, Semaphore, Barrier */
 #include "coro_queue.h" /* Queue, LifoQueue, PriorityQueue */
 #include "coro_group.h" /* gather, wait, wait_for, timeout, shield, TaskGroup */
+#include "coro_thread.h" /* call_soon_threadsafe, to_thread, signals */
+#include "coro_net.h"   /* sockets, streams, servers */
 
 #ifdef __cplusplus
 }

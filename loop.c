@@ -121,6 +121,8 @@ int coro_loop_close(coro_loop *loop)
         return CORO_ERUNNING;
     if (loop->state == LOOP_CLOSED)
         return 0;
+    if (loop->threads_fini) /* first: the pool's threads may still post to us */
+        loop->threads_fini(loop);
     coro__tasks_fini(loop);
     coro__heap_fini(loop);
     coro__sel_fini(loop);
