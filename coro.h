@@ -72,6 +72,9 @@ extern "C" {
 #define CORO_EEMPTY (-4006)         /* asyncio QueueEmpty */
 #define CORO_ESHUTDOWN (-4007)      /* asyncio QueueShutDown */
 #define CORO_EBROKEN (-4008)        /* asyncio BrokenBarrierError */
+#define CORO_EINCOMPLETE (-4009)    /* asyncio IncompleteReadError: EOF first */
+#define CORO_ELIMIT (-4010)         /* asyncio LimitOverrunError */
+#define CORO_EADDRINFO (-4011)      /* socket.gaierror: the name did not resolve */
 #define CORO_EUSER (-5000)          /* first code free for applications; codes
                                        at or below it are the user's own */
 

@@ -44,6 +44,9 @@ const char *coro_strerror(int err)
     case CORO_EEMPTY: return "queue empty";
     case CORO_ESHUTDOWN: return "queue shut down";
     case CORO_EBROKEN: return "barrier broken";
+    case CORO_EINCOMPLETE: return "incomplete read (EOF first)";
+    case CORO_ELIMIT: return "stream limit exceeded";
+    case CORO_EADDRINFO: return "host name not resolved";
     default: break;
     }
     if (err < 0 && err > -4000)
