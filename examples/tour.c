@@ -5,8 +5,8 @@
  * the measured time beside every line ([+0.300 s] is the time since the
  * scene's clock started). Sleeps are scaled down ten times (3 s -> 0.3 s).
  *
- *   ./build/examples/tour          the whole tour (about 3.5 seconds)
- *   ./build/examples/tour 1 8 gen  only the scenes named (1 2 3 4 4b 5 7 8 gen)
+ *   ./build/examples/tour          the whole tour (about 4.5 seconds)
+ *   ./build/examples/tour 1 8 gen  only the scenes named (1 2 3 4 4b 5 6 7 8 gen)
  *
  * Reading the coroutines below, remember the WARNING at the top of coro.h:
  * a C local dies at every suspension point (CORO_AWAIT, CORO_YIELD,
@@ -19,6 +19,7 @@
 #endif
 
 #include "coro.h"
+#include "http_parse.h" /* the request parser of examples/http_server.c */
 
 #include <math.h>
 #include <pthread.h>
@@ -956,10 +957,248 @@ static void scene5(void)
 }
 
 /* ======================================================================== */
+/* Scene 6: concurrent fetches from a server on loopback                    */
+/* ======================================================================== */
+
+#define NCITIES 12
+#define LOOKUP 0.1 /* the server's simulated lookup, per request */
+
+static const char *const cities[NCITIES] = {
+    "Amsterdam", "Bangkok", "Cairo", "Dakar", "Lima",  "Madrid",
+    "Nairobi",   "Oslo",    "Paris", "Quito", "Seoul", "Tokyo",
+};
+
+/* The made-up weather of a city, the same as examples/http_server.c's. */
+static int weather_of(char *buf, size_t cap, const char *name, size_t len)
+{
+    static const char *const skies[] = { "sunny", "cloudy", "rainy", "windy", "foggy" };
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)name[i]) * 16777619u;
+    int t = (int)(h % 41) - 5;
+    return snprintf(buf, cap, "%.*s: %d C, %s\n", (int)len, name, t,
+                    t <= 0 ? "snowy" : skies[(h >> 8) % (sizeof skies / sizeof skies[0])]);
+}
+
+/* The server's side (examples/http_server.c is the full one):
+ * async def handle(reader, writer):          -- one request per connection
+ *     head = await reader.readuntil(b"\r\n\r\n")
+ *     await asyncio.sleep(0.1)               -- the lookup
+ *     writer.write(answer)                   -- the server then closes     */
+struct weather_conn {
+    coro_frame co;
+    coro_stream *s;
+    coro_stream_op op;
+    http_request req;
+    int err;
+};
+
+static void weather_answer(struct weather_conn *self, int status, const char *body, int n)
+{
+    char text[256];
+    int len = snprintf(text, sizeof text,
+                       "HTTP/1.1 %d %s\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s",
+                       status, http_reason(status), n, body);
+    coro_stream_write(self->s, text, (size_t)len); /* copied if not sent at once */
+}
+
+static CORO_FN(weather_conn_step)
+{
+    static const char prefix[] = "/city/";
+    struct weather_conn *self = CORO_SELF(struct weather_conn);
+    const char *head;
+    size_t n;
+    char body[128];
+    CORO_BEGIN();
+    CORO_AWAIT_ERR(coro_stream_readuntil(&self->op, self->s, "\r\n\r\n", 4), self->err);
+    if (self->err)
+        CORO_RETURN(coro_none()); /* the client went away */
+    head = coro_stream_data(self->s, &n);
+    http_request_init(&self->req);
+    if (http_parse_request(&self->req, head, n) <= 0) {
+        weather_answer(self, 400, "", 0);
+        CORO_RETURN(coro_none());
+    }
+    if (self->req.target.len <= sizeof prefix - 1 ||
+        memcmp(head + self->req.target.off, prefix, sizeof prefix - 1) != 0) {
+        weather_answer(self, 404, "", 0);
+        CORO_RETURN(coro_none());
+    }
+    CORO_SLEEP(LOOKUP);
+    head = coro_stream_data(self->s, &n); /* still valid: nothing was read since */
+    weather_answer(self, 200, body,
+                   weather_of(body, sizeof body,
+                              head + self->req.target.off + sizeof prefix - 1,
+                              self->req.target.len - (sizeof prefix - 1)));
+    CORO_END();
+}
+
+/* start_server's client_connected_cb: a frame for the connection's task
+ * (from coro_frame_new: the server frees it once the handler is done). */
+static coro_frame *weather_connect(coro_stream *s, void *arg)
+{
+    (void)arg;
+    struct weather_conn *c = CORO_FRAME_NEW(coro_stream_loop(s), struct weather_conn,
+                                            weather_conn_step);
+    if (c)
+        c->s = s;
+    return c ? &c->co : NULL;
+}
+
+/* async def fetch(city):
+ *     reader, writer = await asyncio.open_connection("127.0.0.1", port)
+ *     writer.write(f"GET /city/{city} HTTP/1.1\r\n...\r\n\r\n".encode())
+ *     await writer.drain()
+ *     answer = await reader.read()           -- all of it: the server closes
+ *     writer.close(); await writer.wait_closed()
+ *     return answer.split(b"\r\n\r\n")[1]                                   */
+struct city_fetch {
+    coro_frame co;
+    int port;
+    const char *city;
+    coro_open_connection_op open;
+    coro_stream s;
+    int opened, err;
+    coro_stream_op op;
+    char answer[64];
+};
+
+static CORO_FN(city_fetch_step)
+{
+    struct city_fetch *self = CORO_SELF(struct city_fetch);
+    char req[128];
+    const char *data;
+    size_t n, i;
+    CORO_BEGIN();
+    CORO_AWAIT(coro_open_connection(&self->open, &self->s, "127.0.0.1", self->port, NULL));
+    self->opened = 1;
+    n = (size_t)snprintf(req, sizeof req, "GET /city/%s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n",
+                         self->city, self->port);
+    self->err = coro_stream_write(&self->s, req, n);
+    if (self->err)
+        CORO_RAISE(self->err);
+    CORO_AWAIT(coro_stream_drain(&self->op, &self->s));
+    CORO_AWAIT(coro_stream_read(&self->op, &self->s, -1)); /* until EOF */
+    data = coro_stream_data(&self->s, &n);
+    for (i = 0; i + 4 <= n && memcmp(data + i, "\r\n\r\n", 4) != 0; i++)
+        ;
+    data += i + 4 <= n ? i + 4 : n;
+    n -= i + 4 <= n ? i + 4 : n;
+    while (n > 0 && data[n - 1] == '\n')
+        n--;
+    snprintf(self->answer, sizeof self->answer, "%.*s", (int)n, data);
+    CORO_FINALLY;
+    if (self->opened) {
+        self->opened = 0;
+        coro_stream_close(&self->s);
+        CORO_AWAIT_ERR(coro_stream_wait_closed(&self->op, &self->s), self->err);
+    }
+    CORO_END();
+}
+
+static coro_frame *city_fetch_init(struct city_fetch *f, int port, const char *city)
+{
+    memset(f, 0, sizeof *f);
+    coro_frame_init(&f->co, city_fetch_step);
+    f->port = port;
+    f->city = city;
+    return &f->co;
+}
+
+struct scene6 {
+    coro_frame co;
+    coro_loop *loop;
+    coro_server srv;
+    coro_start_server_op start;
+    coro_server_op op;
+    int serving, port, i, same, err;
+    struct city_fetch f[NCITIES];
+    coro_task tasks[NCITIES];
+    CORO_GATHER_OP(g, NCITIES);
+    char first[NCITIES][64]; /* a)'s answers, to compare b)'s with */
+    double concurrent;
+};
+
+static CORO_FN(scene6_step)
+{
+    struct scene6 *self = CORO_SELF(struct scene6);
+    coro_sockaddr addr;
+    CORO_BEGIN();
+    self->loop = coro_get_running_loop(); /* asyncio.get_running_loop() */
+    python("server = await asyncio.start_server(handle, '127.0.0.1', 0)   # any free port",
+           "async def fetch(city):   # open_connection, write GET /city/..., read the answer",
+           NULL);
+    CORO_AWAIT(coro_start_server(&self->start, &self->srv, "127.0.0.1", 0, weather_connect, NULL,
+                                 NULL));
+    self->serving = 1;
+    self->err = coro_server_sockname(&self->srv, 0, &addr);
+    if (self->err)
+        CORO_RAISE(self->err);
+    self->port = coro_sockaddr_port(&addr);
+    note("    C: coro_start_server on 127.0.0.1:%d (port 0: a free one); its tasks run on",
+         self->port);
+    note("       this same loop, and answer each GET /city/NAME after a %.1f s lookup", LOOKUP);
+
+    part("a) twelve cities at once: one gather");
+    python("answers = await asyncio.gather(*(fetch(city) for city in cities))", NULL);
+    clock_start();
+    for (self->i = 0; self->i < NCITIES && self->err == 0; self->i++) {
+        coro_frame *f = city_fetch_init(&self->f[self->i], self->port, cities[self->i]);
+        self->err = coro_task_init(&self->tasks[self->i], self->loop, f);
+        self->g.futs[self->i] = coro_task_future(&self->tasks[self->i]);
+    }
+    if (self->err)
+        CORO_RAISE(self->err);
+    CORO_AWAIT(CORO_GATHER(&self->g, 0));
+    self->concurrent = elapsed();
+    say("gather -> %d answers, in argument order:", NCITIES);
+    for (self->i = 0; self->i < NCITIES; self->i += 3)
+        note("    %-25s %-25s %s", self->f[self->i].answer, self->f[self->i + 1].answer,
+             self->f[self->i + 2].answer);
+    for (self->i = 0; self->i < NCITIES; self->i++)
+        memcpy(self->first[self->i], self->f[self->i].answer, sizeof self->first[0]);
+    total("about one lookup (0.1 s) for the twelve");
+
+    part("b) the same twelve, one after the other");
+    python("answers = [await fetch(city) for city in cities]", NULL);
+    clock_start();
+    self->same = 1;
+    for (self->i = 0; self->i < NCITIES; self->i++) {
+        CORO_AWAIT(city_fetch_init(&self->f[self->i], self->port, cities[self->i]));
+        self->same &= strcmp(self->first[self->i], self->f[self->i].answer) == 0;
+    }
+    say("%d answers, %s", NCITIES, self->same ? "the same as a)'s" : "NOT the same as a)'s");
+    total("twelve lookups in a row: ~1.2 s");
+    note("%.0f times the concurrent time: while one fetch waits, the others run",
+         elapsed() / self->concurrent);
+    CORO_FINALLY;
+    if (self->serving) { /* server.close(); await server.wait_closed() */
+        self->serving = 0;
+        coro_server_close(&self->srv);
+        CORO_AWAIT_ERR(coro_server_wait_closed(&self->op, &self->srv), self->err);
+    }
+    CORO_END();
+}
+
+static void scene6(void)
+{
+    struct scene6 *m = calloc(1, sizeof *m);
+    scene("6", "Concurrent fetches");
+    if (!m) {
+        printf("    out of memory\n");
+        return;
+    }
+    coro_frame_init(&m->co, scene6_step);
+    run_main(&m->co, NULL);
+    free(m);
+}
+
+/* ======================================================================== */
 /* Scene 7: when async does not help                                        */
 /* ======================================================================== */
 
 #define CRUNCH 0.06 /* seconds of CPU work per call (1 s in the tutorial) */
+#define BEAT 0.01   /* the heartbeat's period */
 
 /* def crunch(): ...pure computation, no await...  (the spin is on the CPU) */
 static double crunch(double seconds)
@@ -984,6 +1223,61 @@ static CORO_FN(crunch_step)
     CORO_END();
 }
 
+/* crunch() as a pool thread runs it: a coro_work_fn (it touches no loop). */
+static coro_value crunch_work(void *arg)
+{
+    (void)arg;
+    return coro_double(crunch(CRUNCH));
+}
+
+/* async def threaded_task(): await asyncio.to_thread(crunch) */
+struct threaded_task {
+    coro_frame co;
+    coro_to_thread_op op;
+};
+
+static CORO_FN(threaded_step)
+{
+    struct threaded_task *self = CORO_SELF(struct threaded_task);
+    CORO_BEGIN();
+    CORO_AWAIT(coro_to_thread(&self->op, crunch_work, NULL));
+    CORO_END();
+}
+
+/* async def heartbeat():
+ *     while True: await asyncio.sleep(0.01)   -- counting its ticks and the
+ * longest gap between two, which is how long the loop was held.           */
+struct heartbeat {
+    coro_frame co;
+    int stop;
+    int ticks;
+    double last, longest;
+};
+
+static CORO_FN(heartbeat_step)
+{
+    struct heartbeat *self = CORO_SELF(struct heartbeat);
+    double t;
+    CORO_BEGIN();
+    self->last = now();
+    while (!self->stop) {
+        CORO_SLEEP(BEAT);
+        t = now();
+        self->ticks++;
+        if (t - self->last > self->longest)
+            self->longest = t - self->last;
+        self->last = t;
+    }
+    CORO_END();
+}
+
+static coro_frame *heartbeat_init(struct heartbeat *h)
+{
+    memset(h, 0, sizeof *h);
+    coro_frame_init(&h->co, heartbeat_step);
+    return &h->co;
+}
+
 static void slow_report(coro_loop *loop, const coro_exception_context *c, void *arg)
 {
     (void)loop;
@@ -995,35 +1289,72 @@ static void slow_report(coro_loop *loop, const coro_exception_context *c, void *
 struct scene7 {
     coro_frame co;
     coro_loop *loop;
+    struct heartbeat beat;
+    coro_task beat_task;
     struct crunch_task work[3];
-    coro_task *tasks[3];
-    int i;
+    struct threaded_task threaded[3];
+    coro_task tasks[3];
+    CORO_GATHER_OP(g, 3);
+    int i, err;
 };
+
+static const char *crunch_names[3] = { "crunch-1", "crunch-2", "crunch-3" };
 
 static CORO_FN(scene7_step)
 {
     struct scene7 *self = CORO_SELF(struct scene7);
     CORO_BEGIN();
     self->loop = coro_get_running_loop(); /* asyncio.get_running_loop() */
-    python("asyncio.run(main(), debug=True)            # or PYTHONASYNCIODEBUG=1",
-           "tasks = [asyncio.create_task(crunch_task()) for _ in range(3)]",
-           "for t in tasks: await t                   # 3 x 1 s: nothing suspends", NULL);
     coro_loop_set_exception_handler(self->loop, slow_report, NULL);
-    printf("\n");
+    python("asyncio.run(main(), debug=True)            # or PYTHONASYNCIODEBUG=1",
+           "async def heartbeat():                     # beside the work, all along:",
+           "    while True: await asyncio.sleep(0.01)  # how often does it get to run?", NULL);
+
+    part("a) crunch() called in three tasks: they hold the loop, the heartbeat stalls");
+    python("tasks = [asyncio.create_task(crunch_task()) for _ in range(3)]",
+           "for t in tasks: await t                   # 3 x 1 s: nothing suspends", NULL);
     clock_start();
-    for (self->i = 0; self->i < 3; self->i++) {
+    self->err = coro_task_init(&self->beat_task, self->loop, heartbeat_init(&self->beat));
+    for (self->i = 0; self->i < 3 && self->err == 0; self->i++) {
         coro_frame_init(&self->work[self->i].co, crunch_step);
-        self->tasks[self->i] = coro_spawn(self->loop, &self->work[self->i].co);
-        if (!self->tasks[self->i])
-            CORO_RAISE(CORO_ENOMEM);
+        self->err = coro_task_init(&self->tasks[self->i], self->loop, &self->work[self->i].co);
+        if (self->err == 0)
+            self->err = coro_task_set_name(&self->tasks[self->i], crunch_names[self->i]);
     }
-    for (self->i = 0; self->i < 3; self->i++) {
-        CORO_AWAIT(self->tasks[self->i]);
-        coro_task_release(self->tasks[self->i]);
-    }
+    if (self->err)
+        CORO_RAISE(self->err);
+    for (self->i = 0; self->i < 3; self->i++)
+        CORO_AWAIT(&self->tasks[self->i]);
+    self->beat.stop = 1;
+    CORO_AWAIT(&self->beat_task);
+    say("heartbeat: %d tick%s in all, the longest gap %.3f s (it asked for %.2f s)",
+        self->beat.ticks, self->beat.ticks == 1 ? "" : "s", self->beat.longest, BEAT);
     total("3 x 0.06 s: tasks share one thread, and these never let go of it");
     note("debug mode (options.debug = 1, coro_loop_set_debug, or CORO_DEBUG=1) names each");
     note("task that held the loop longer than slow_callback_ns (here 50 ms), as asyncio does");
+
+    part("b) the same crunch() moved to the thread pool: the loop breathes");
+    python("await asyncio.gather(*(asyncio.to_thread(crunch) for _ in range(3)))", NULL);
+    note("    C: three tasks, each CORO_AWAIT(coro_to_thread(&self->op, crunch_work, NULL))");
+    clock_start();
+    self->err = coro_task_init(&self->beat_task, self->loop, heartbeat_init(&self->beat));
+    for (self->i = 0; self->i < 3 && self->err == 0; self->i++) {
+        coro_frame_init(&self->threaded[self->i].co, threaded_step);
+        self->err =
+            coro_task_init(&self->tasks[self->i], self->loop, &self->threaded[self->i].co);
+        self->g.futs[self->i] = coro_task_future(&self->tasks[self->i]);
+    }
+    if (self->err)
+        CORO_RAISE(self->err);
+    CORO_AWAIT(CORO_GATHER(&self->g, 0));
+    self->beat.stop = 1;
+    CORO_AWAIT(&self->beat_task);
+    say("heartbeat: %d ticks, the longest gap %.3f s: the loop ran all along",
+        self->beat.ticks, self->beat.longest);
+    total("~0.06 s: three pool threads side by side, and no slow report");
+    note("to_thread does not make crunch() faster (%ld CPUs here); it keeps the loop free",
+         sysconf(_SC_NPROCESSORS_ONLN));
+    note("to serve the heartbeat, and every other task, while the work runs");
     CORO_END();
 }
 
@@ -1034,6 +1365,7 @@ static void scene7(void)
     opt.debug = 1;                          /* asyncio.run(main(), debug=True) */
     opt.slow_callback_ns = 50 * 1000000LL; /* loop.slow_callback_duration = 0.05 */
     scene("7", "When async does not help: CPU-bound work");
+    memset(&m, 0, sizeof m);
     coro_frame_init(&m.co, scene7_step);
     run_main(&m.co, &opt);
 }
@@ -1240,7 +1572,8 @@ static const struct {
     void (*run)(void);
 } scenes[] = {
     { "1", scene1 }, { "2", scene2 }, { "3", scene3 }, { "4", scene4 },
-    { "4b", scene4b }, { "5", scene5 }, { "7", scene7 }, { "8", scene8 }, { "gen", scene_gen },
+    { "4b", scene4b }, { "5", scene5 }, { "6", scene6 }, { "7", scene7 }, { "8", scene8 },
+    { "gen", scene_gen },
 };
 
 int main(int argc, char **argv)
@@ -1257,8 +1590,5 @@ int main(int argc, char **argv)
             scenes[i].run();
     }
     printf("\ntour done in %.2f s\n", now() - t0);
-    if (argc < 2)
-        printf("(not shown yet: scene 6, concurrent fetches from a loopback server, and\n"
-               " to_thread in scene 7; they wait for the network and thread-pool modules)\n");
     return 0;
 }
