@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # bench/run.sh - run a benchmark suite and print the side-by-side table.
 #
-#   bash bench/run.sh [micro|net]   run a suite (make bench / make bench-net call this)
+#   bash bench/run.sh [micro|net]   run a suite (make bench / make bench-net call this;
+#                                   net runs bench/net/run.sh, described there)
 #   bash bench/run.sh check         the latest micro run against the aims of
 #                                   BENCHMARKS.md; exits 1 naming each miss
-#   bash bench/run.sh docs          rewrite docs/benchmarks.md and its chart
-#                                   (docs/bench-micro.png) from the latest run
+#   bash bench/run.sh docs          rewrite docs/benchmarks.md and its charts
+#                                   (docs/bench-micro.png, docs/bench-net.png)
+#                                   from the latest runs
 #
 # Every measurement is appended to $BENCH_OUT/results.jsonl as one JSON
 # object (see ../shared/BENCHMARKS.md); the table shows coro, each peer that
@@ -99,12 +101,25 @@ if [ "$suite" = docs ]; then
     fi
     machine="$out/last-micro.machine.txt"
     [ -s "$machine" ] || { echo "bench: $machine is missing: run 'make bench' first" >&2; exit 2; }
+    # the network section: from the latest 'make bench-net' run, when there is one
+    net=()
+    if [ -s "$out/last-net.jsonl" ] && [ -s "$out/last-net.machine.txt" ]; then
+        net=("$out/last-net.jsonl" "$out/last-net.machine.txt" "$root/docs/bench-net.png"
+            "$out/last-net.skips.txt" "$out/last-net.notes.txt")
+    else
+        echo "bench: no network run in $out (make bench-net): the page gets no network section" >&2
+    fi
     exec "$py" "$report" docs "$(latest_run)" "$machine" "$root/docs/benchmarks.md" \
-        "$root/docs/bench-micro.png" "$out/chart"
+        "$root/docs/bench-micro.png" "$out/chart" "${net[@]+"${net[@]}"}"
+fi
+
+if [ "$suite" = net ]; then
+    # the network suite lives in bench/net/ (its own runner, same environment)
+    BENCH_BIN=$bin BENCH_OUT=$out exec bash "$here/net/run.sh"
 fi
 
 if [ "$suite" != micro ]; then
-    echo "bench: the '$suite' suite has no benchmarks yet (networking comes with its own issue)" >&2
+    echo "bench: no suite named '$suite' (micro, net, check or docs)" >&2
     exit 1
 fi
 
