@@ -278,6 +278,7 @@ demo:
 	fi
 	@$(MAKE) --no-print-directory examples
 	./$(BUILD)/examples/tour
+	@bash examples/demo_net.sh $(BUILD)
 
 # ---- bench ---------------------------------------------------------------------
 
