@@ -1811,6 +1811,91 @@ static void test_stress_echo(void **state)
     setrlimit(RLIMIT_NOFILE, &saved);
 }
 
+/* The building blocks under coro_start_server, each on its own: init,
+ * listen and start refuse bad arguments and a closed server, and a server
+ * put together by hand serves. */
+static void test_server_building_blocks(void **state)
+{
+    (void)state;
+    env e;
+    coro_loop closed;
+    coro_server srv, other;
+    coro_sockaddr a;
+    coro_server_options bad = { 0 };
+    bad.stream.write_high = 10;
+    bad.stream.write_low = 20;
+    env_open(&e);
+    assert_int_equal(coro_server_init(NULL, &e.loop, echo_connect, NULL, NULL), CORO_EINVAL);
+    assert_int_equal(coro_server_init(&srv, NULL, echo_connect, NULL, NULL), CORO_EINVAL);
+    assert_int_equal(coro_server_init(&srv, &e.loop, NULL, NULL, NULL), CORO_EINVAL);
+    assert_int_equal(coro_server_init(&srv, &e.loop, echo_connect, NULL, &bad), CORO_EINVAL);
+    assert_int_equal(coro_loop_init(&closed, NULL), 0);
+    assert_int_equal(coro_loop_close(&closed), 0);
+    assert_int_equal(coro_server_init(&srv, &closed, echo_connect, NULL, NULL), CORO_ECLOSED);
+
+    assert_int_equal(coro_server_init(&srv, &e.loop, echo_connect, NULL, NULL), 0);
+    assert_int_equal(coro_server_listen(&srv, NULL), CORO_EINVAL);
+    assert_int_equal(coro_server_listen(NULL, &a), CORO_EINVAL);
+    assert_int_equal(coro_sockaddr_ip(&a, "127.0.0.1", 0), 0);
+    assert_int_equal(coro_server_listen(&srv, &a), 0);
+    assert_int_equal(coro_server_sockname(&srv, 0, &a), 0);
+    int port = coro_sockaddr_port(&a);
+    assert_true(port > 0);
+    /* the port is taken: a second server cannot listen there */
+    assert_int_equal(coro_server_init(&other, &e.loop, echo_connect, NULL, NULL), 0);
+    assert_int_equal(coro_server_listen(&other, &a), -EADDRINUSE);
+    assert_int_equal(coro_server_close(&other), 0);
+
+    assert_int_equal(coro_server_is_serving(&srv), 0);
+    assert_int_equal(coro_server_start(NULL), CORO_EINVAL);
+    assert_int_equal(coro_server_start(&srv), 0);
+    assert_int_equal(coro_server_start(&srv), 0); /* already serving */
+    assert_int_equal(coro_server_is_serving(&srv), 1);
+
+    /* it serves: a plain client gets its bytes back */
+    int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(c >= 0);
+    assert_int_equal(connect(c, &a.u.sa, a.len), 0);
+    assert_int_equal(write(c, "abc", 3), 3);
+    char buf[8];
+    ssize_t got = -1;
+    for (int i = 0; i < 200 && got != 3; i++) {
+        run_for(&e.loop, 0.005);
+        got = recv(c, buf, sizeof buf, MSG_DONTWAIT);
+    }
+    assert_int_equal(got, 3);
+    assert_memory_equal(buf, "abc", 3);
+
+    assert_int_equal(coro_server_close(&srv), 0);
+    assert_int_equal(coro_server_start(&srv), CORO_ESTATE);
+    assert_int_equal(coro_server_listen(&srv, &a), CORO_ESTATE);
+    close(c); /* the echo handler reads EOF and ends */
+    for (int i = 0; i < 200 && coro_server_connections(&srv) > 0; i++)
+        run_for(&e.loop, 0.005);
+    assert_int_equal(coro_server_connections(&srv), 0);
+    env_close(&e, 0);
+}
+
+/* writer.is_closing(): 0 while open, 1 from close on, 0 for NULL. */
+static void test_stream_is_closing(void **state)
+{
+    (void)state;
+    env e;
+    coro_stream s;
+    int peer;
+    env_open(&e);
+    stream_peer(&e.loop, &s, &peer, NULL);
+    assert_int_equal(coro_stream_is_closing(NULL), 0);
+    assert_int_equal(coro_stream_is_closing(&s), 0);
+    assert_int_equal(coro_stream_close(&s), 0);
+    assert_int_equal(coro_stream_is_closing(&s), 1);
+    assert_int_equal(op(&e.loop, R_WAIT_CLOSED, &s, 0), 0);
+    assert_int_equal(coro_stream_is_closed(&s), 1);
+    assert_int_equal(coro_stream_is_closing(&s), 1);
+    close(peer);
+    env_close(&e, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1830,6 +1915,8 @@ int main(void)
         cmocka_unit_test(test_cancel_mid_read),
         cmocka_unit_test(test_no_alloc_steady_state),
         cmocka_unit_test(test_stream_bad_args),
+        cmocka_unit_test(test_server_building_blocks),
+        cmocka_unit_test(test_stream_is_closing),
         cmocka_unit_test(test_server_echo),
         cmocka_unit_test(test_server_memory_per_connection),
         cmocka_unit_test(test_server_unix),
