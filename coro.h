@@ -80,6 +80,9 @@ extern "C" {
 
 /* A short English description of `err`, never NULL (unknown codes included). */
 const char *coro_strerror(int err);
+/* The selector this library was built with: "epoll", "kqueue" or "poll"
+ * (make SELECTOR=...). Never NULL. */
+const char *coro_selector_name(void);
 
 /* ------------------------------------------------------------------------ */
 /* Values: a small tagged result, so no common case allocates               */
@@ -422,7 +425,6 @@ struct coro_loop {
     struct coro__heap_entry *heap;       /* timers: array-backed min-heap */
     uint32_t heap_len, heap_cap, heap_dead;
     uint32_t timer_seq;
-    int64_t now;                         /* cached CLOCK_MONOTONIC ns */
     void *selector;                      /* the backend's private state */
     unsigned nwatched;                   /* fds registered with the selector */
     unsigned since_poll;                 /* callbacks run since the last poll */

@@ -145,7 +145,6 @@ int coro__sel_set(coro_loop *loop, coro_fd *w, unsigned old_events, unsigned new
 int coro__sel_poll(coro_loop *loop, int timeout_ms);
 /* Forget `w` in any batch being dispatched (no stale event after detach). */
 void coro__sel_forget(coro_loop *loop, coro_fd *w);
-const char *coro__sel_name(void);
 
 /* ---- waiters (waitq.c): the FIFO every primitive parks tasks on ---- */
 /* Initialise w's future on `loop` and append it to q. 0 or CORO_E*. */

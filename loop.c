@@ -101,7 +101,6 @@ int coro_loop_init(coro_loop *loop, const coro_loop_options *opt)
         coro__mem_fini(loop);
         return rc;
     }
-    loop->now = coro__clock_ns();
     loop->state = LOOP_IDLE;
     return 0;
 }
@@ -208,8 +207,7 @@ static void poll_phase(coro_loop *loop)
     int timeout = poll_timeout(loop);
     if (timeout != 0 || loop->nwatched > 0)
         coro__sel_poll(loop, timeout);
-    loop->now = coro__clock_ns();
-    coro__heap_run_due(loop, loop->now);
+    coro__heap_run_due(loop, coro__clock_ns()); /* the clock, again after the poll */
     loop->since_poll = 0;
 }
 
@@ -218,8 +216,7 @@ static void run_once(coro_loop *loop)
     if (!loop->ready_head || loop->since_poll >= CORO__POLL_EVERY) {
         poll_phase(loop);
     } else if (loop->heap_len > 0) { /* busy: no poll, but due timers join */
-        loop->now = coro__clock_ns();
-        coro__heap_run_due(loop, loop->now);
+        coro__heap_run_due(loop, coro__clock_ns());
     }
     run_ready(loop);
 }

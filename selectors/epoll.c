@@ -36,7 +36,7 @@ typedef struct sel_state {
     struct epoll_event *events;
 } sel_state;
 
-const char *coro__sel_name(void)
+const char *coro_selector_name(void)
 {
     return "epoll";
 }

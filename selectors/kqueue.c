@@ -43,7 +43,7 @@ typedef struct sel_state {
     struct kevent *events;
 } sel_state;
 
-const char *coro__sel_name(void)
+const char *coro_selector_name(void)
 {
     return "kqueue";
 }

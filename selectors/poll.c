@@ -38,7 +38,7 @@ typedef struct sel_state {
     unsigned mcap;       /* capacity of map */
 } sel_state;
 
-const char *coro__sel_name(void)
+const char *coro_selector_name(void)
 {
     return "poll";
 }

@@ -794,6 +794,20 @@ static void test_second_watcher_refused(void **state)
     assert_int_equal(coro_loop_close(&loop), 0);
 }
 
+/* make test runs the suite once per selector and says which in
+ * CORO_SELECTOR: the library under test must be built with that one. */
+static void test_selector_is_the_one_asked_for(void **state)
+{
+    (void)state;
+    const char *want = getenv("CORO_SELECTOR");
+    const char *have = coro_selector_name();
+    assert_non_null(have);
+    assert_true(strcmp(have, "epoll") == 0 || strcmp(have, "poll") == 0 ||
+                strcmp(have, "kqueue") == 0);
+    if (want && *want)
+        assert_string_equal(have, want);
+}
+
 /* ---- bad arguments, closed loop ---- */
 
 static void test_bad_arguments(void **state)
@@ -854,6 +868,7 @@ int main(void)
         cmocka_unit_test(test_batch_with_disarms),
         cmocka_unit_test(test_ready_fd_not_starved),
         cmocka_unit_test(test_arm_out_of_memory),
+        cmocka_unit_test(test_selector_is_the_one_asked_for),
         cmocka_unit_test(test_second_watcher_refused),
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_loop_closed_under_watcher),
