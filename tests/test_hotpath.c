@@ -16,20 +16,10 @@
 #include <cmocka.h>
 
 #include "coro.h"
+#include "helpers.h"
 
-static long calls;
-
-static void *counting_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
-{
-    (void)ud;
-    (void)osize;
-    if (nsize == 0) {
-        free(ptr);
-        return NULL;
-    }
-    calls++;
-    return realloc(ptr, nsize);
-}
+/* every allocation call of the loops below (tests/helpers.h's talloc) */
+static talloc ta;
 
 struct leaf {
     coro_frame co;
@@ -65,7 +55,7 @@ static CORO_FN(worker_step)
     CORO_BEGIN();
     for (self->i = 0; self->i < self->rounds; self->i++) {
         if (self->i == 1) {
-            self->calls_after_warmup = calls; /* round 0 warmed everything up */
+            self->calls_after_warmup = ta.calls; /* round 0 warmed everything up */
             self->slab_after_warmup = self->loop->slab_allocs;
         }
         coro_frame_init(&self->leaf.co, leaf_step);
@@ -104,7 +94,7 @@ static void test_await_and_sleep_allocate_nothing(void **state)
 {
     (void)state;
     coro_loop loop;
-    coro_loop_options opt = { counting_alloc, NULL, -1, 0 };
+    coro_loop_options opt = { talloc_fn, &ta, -1, 0 };
     assert_int_equal(coro_loop_init(&loop, &opt), 0);
 
     struct worker w = { .rounds = 200, .loop = &loop };
@@ -120,7 +110,7 @@ static void test_await_and_sleep_allocate_nothing(void **state)
     assert_int_equal(w.sum, 7 * 200);
     assert_int_equal(f.sum, 200);
     assert_true(w.calls_after_warmup > 0);
-    assert_int_equal(calls, w.calls_after_warmup); /* nothing since round 1 */
+    assert_int_equal(ta.calls, w.calls_after_warmup); /* nothing since round 1 */
     assert_int_equal(loop.slab_allocs, w.slab_after_warmup);
     assert_int_equal(coro_loop_close(&loop), 0);
 }
@@ -156,7 +146,7 @@ static void test_timer_churn_does_not_grow_the_heap(void **state)
 {
     (void)state;
     coro_loop loop;
-    coro_loop_options opt = { counting_alloc, NULL, -1, 0 };
+    coro_loop_options opt = { talloc_fn, &ta, -1, 0 };
     assert_int_equal(coro_loop_init(&loop, &opt), 0);
     struct churn c = { .loop = &loop };
     coro_handle_init(&c.far);
@@ -164,10 +154,10 @@ static void test_timer_churn_does_not_grow_the_heap(void **state)
     coro_handle h;
     coro_handle_init(&h);
     assert_int_equal(coro_call_later(&loop, &h, 7200, nop, NULL), 0); /* the heap exists */
-    long before = calls;
+    long before = ta.calls;
     assert_int_equal(churn_cb(&c), 0);
     assert_int_equal(c.failures, 0);
-    assert_int_equal(calls, before);      /* no growth: tombstones were purged */
+    assert_int_equal(ta.calls, before);      /* no growth: tombstones were purged */
     assert_true(loop.heap_cap <= 64);
     assert_int_equal(loop.heap_len - loop.heap_dead, 1);
     assert_int_equal(coro_handle_cancel(&h), 1);

@@ -26,6 +26,7 @@
 /* clang-format on */
 
 #include "coro.h"
+#include "helpers.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -169,29 +170,6 @@ static int run_op(coro_loop *loop, struct sock_task *st)
     return st->err;
 }
 
-/* Sleep, as a task: lets the loop poll for a while. */
-struct sleeper {
-    coro_frame co;
-    double s;
-};
-
-static CORO_FN(sleeper_step)
-{
-    struct sleeper *self = CORO_SELF(struct sleeper);
-    CORO_BEGIN();
-    CORO_SLEEP(self->s);
-    CORO_END();
-}
-
-static void run_for(coro_loop *loop, double seconds)
-{
-    struct sleeper s;
-    coro_task t;
-    coro_frame_init(&s.co, sleeper_step);
-    s.s = seconds;
-    assert_int_equal(coro_task_init(&t, loop, &s.co), 0);
-    assert_int_equal(run_task(loop, &t), 0);
-}
 
 /* Connect a TCP client to a fresh listener on `ip`: client, server side. */
 static int tcp_pair(coro_loop *loop, const char *ip, coro_socket *cli, coro_socket *srv)
@@ -376,21 +354,6 @@ static void test_getaddrinfo(void **state)
     env_close(&e);
 }
 
-typedef struct talloc {
-    size_t live; /* bytes held */
-} talloc;
-
-static void *talloc_fn(void *ud, void *ptr, size_t osize, size_t nsize)
-{
-    talloc *a = ud;
-    void *p = NULL;
-    if (nsize > 0 && !(p = realloc(ptr, nsize)))
-        return NULL;
-    if (nsize == 0)
-        free(ptr);
-    a->live = a->live - (ptr ? osize : 0) + nsize;
-    return p;
-}
 
 /* A lookup on the pool, cancelled while it runs: the lookup's memory is
  * given back once the thread is done with it, and so after a normal one. */
@@ -431,6 +394,7 @@ static void test_getaddrinfo_cancel(void **state)
     assert_int_equal(ta.live, base);
     assert_int_equal(coro_loop_close(&loop), 0);
     assert_int_equal(ta.live, 0);
+    assert_int_equal(ta.bad_osize, 0); /* every free passed its size */
 }
 
 /* ---- socket operations ---- */

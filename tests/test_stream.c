@@ -35,6 +35,7 @@
 /* clang-format on */
 
 #include "coro.h"
+#include "helpers.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -137,29 +138,6 @@ static void assert_view(const coro_stream *s, const char *want)
         fail_msg("data view is \"%.*s\" (%zu), expected \"%s\"", (int)len, p, len, want);
 }
 
-/* Sleep, as a task: lets the loop run for a while. */
-struct sleeper {
-    coro_frame co;
-    double s;
-};
-
-static CORO_FN(sleeper_step)
-{
-    struct sleeper *self = CORO_SELF(struct sleeper);
-    CORO_BEGIN();
-    CORO_SLEEP(self->s);
-    CORO_END();
-}
-
-static void run_for(coro_loop *loop, double seconds)
-{
-    struct sleeper s;
-    coro_task t;
-    coro_frame_init(&s.co, sleeper_step);
-    s.s = seconds;
-    assert_int_equal(coro_task_init(&t, loop, &s.co), 0);
-    assert_int_equal(run_task(loop, &t), 0);
-}
 
 /* ---- one stream operation as a task ---- */
 
@@ -940,24 +918,6 @@ static CORO_FN(pingpong_step)
     CORO_END();
 }
 
-typedef struct talloc {
-    long calls;  /* allocations and reallocations */
-    size_t live; /* bytes held */
-} talloc;
-
-static void *talloc_fn(void *ud, void *ptr, size_t osize, size_t nsize)
-{
-    talloc *a = ud;
-    void *p = NULL;
-    if (nsize > 0 && !(p = realloc(ptr, nsize)))
-        return NULL;
-    if (nsize == 0)
-        free(ptr);
-    else
-        a->calls++;
-    a->live = a->live - (ptr ? osize : 0) + nsize;
-    return p;
-}
 
 static void test_no_alloc_steady_state(void **state)
 {
@@ -1278,7 +1238,7 @@ static int run_client(coro_loop *loop, struct client *c)
 static void test_server_memory_per_connection(void **state)
 {
     (void)state;
-    talloc ta = { 0, 0 };
+    talloc ta = { 0 };
     coro_loop_options o;
     coro_loop loop;
     coro_server srv;
@@ -1307,6 +1267,7 @@ static void test_server_memory_per_connection(void **state)
     stop_server(&loop, &srv);
     assert_int_equal(coro_loop_close(&loop), 0);
     assert_int_equal(ta.live, 0);
+    assert_int_equal(ta.bad_osize, 0); /* every free passed its size */
 }
 
 static void test_server_echo(void **state)
