@@ -411,6 +411,8 @@ static void default_handler(coro_loop *loop, const coro_exception_context *c, vo
     fprintf(stderr, "coro: %s", c->message);
     if (c->task_name)
         fprintf(stderr, " [%s, line %d]", c->task_name, c->resume_line);
+    if (c->function)
+        fprintf(stderr, " in %s (%s:%d)", c->function, c->file ? c->file : "?", c->resume_line);
     if (c->error)
         fprintf(stderr, ": %s (%d)", coro_strerror(c->error), c->error);
     if (c->seconds > 0)
@@ -428,9 +430,9 @@ void coro_loop_set_exception_handler(coro_loop *loop, coro_exception_handler fn,
 
 void coro_loop_call_exception_handler(coro_loop *loop, const coro_exception_context *ctx)
 {
-    if (!loop || !ctx)
+    if (!ctx)
         return;
-    if (loop->on_error)
+    if (loop && loop->on_error)
         loop->on_error(loop, ctx, loop->on_error_arg);
     else
         default_handler(loop, ctx, NULL);
@@ -440,7 +442,18 @@ static void report_ex(coro_loop *loop, const char *msg, int err, coro_task *task
                       double secs)
 {
     char buf[32];
-    coro_exception_context c = { msg, err, task, NULL, line, secs };
+    coro_exception_context c = { msg, err, task, NULL, line, secs, NULL, NULL };
+    if (task)
+        c.task_name = coro__task_name(task, buf, sizeof buf);
+    coro_loop_call_exception_handler(loop, &c);
+}
+
+void coro__report_frame(const char *msg, int err, int line, const char *function, const char *file)
+{
+    char buf[32];
+    coro_loop *loop = coro_get_running_loop();
+    coro_task *task = loop ? loop->current : NULL;
+    coro_exception_context c = { msg, err, task, NULL, line, 0, function, file };
     if (task)
         c.task_name = coro__task_name(task, buf, sizeof buf);
     coro_loop_call_exception_handler(loop, &c);

@@ -464,7 +464,7 @@ static void test_callback_error_goes_to_handler(void **state)
     assert_null(x.last_task);
 
     /* call_exception_handler hands the context over as it is */
-    coro_exception_context ctx = { "custom", -5, NULL, NULL, 0, 0 };
+    coro_exception_context ctx = { .message = "custom", .error = -5 };
     coro_loop_call_exception_handler(&loop, &ctx);
     assert_int_equal(x.count, 3);
     assert_string_equal(x.last_message, "custom");
