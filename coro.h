@@ -76,26 +76,41 @@ extern "C" {
 /* Error codes                                                              */
 /* ------------------------------------------------------------------------ */
 
-#define CORO_OK 0
-#define CORO_ENOMEM (-ENOMEM)       /* an allocation failed */
-#define CORO_EINVAL (-EINVAL)       /* a bad argument (asyncio ValueError/TypeError) */
-#define CORO_ETIMEDOUT (-ETIMEDOUT) /* a deadline passed (asyncio TimeoutError) */
-#define CORO_ECANCELLED (-4001)     /* asyncio CancelledError */
-#define CORO_ESTATE (-4002)         /* asyncio InvalidStateError */
-#define CORO_ERUNNING (-4003)       /* the loop is already running */
-#define CORO_ECLOSED (-4004)        /* the loop (or watcher) is closed */
-#define CORO_EFULL (-4005)          /* asyncio QueueFull */
-#define CORO_EEMPTY (-4006)         /* asyncio QueueEmpty */
-#define CORO_ESHUTDOWN (-4007)      /* asyncio QueueShutDown */
-#define CORO_EBROKEN (-4008)        /* asyncio BrokenBarrierError */
-#define CORO_EINCOMPLETE (-4009)    /* asyncio IncompleteReadError: EOF first */
-#define CORO_ELIMIT (-4010)         /* asyncio LimitOverrunError */
-#define CORO_EADDRINFO (-4011)      /* socket.gaierror: the name did not resolve */
-#define CORO_EUSER (-5000)          /* first code free for applications; codes
-                                       at or below it are the user's own */
+/* Every code coro itself returns, written once (libuv's UV_ERRNO_MAP): the
+ * enum below, coro_strerror and coro_err_name are generated from it.
+ * X(name, value, message); the asyncio exception each one stands for is in
+ * the comment. Three are the system's own -errno values, so a system call's
+ * failure and coro's agree; the rest are coro's, from -4001 down. */
+#define CORO_ERRNO_MAP(X)                                                                     \
+    X(ENOMEM, -ENOMEM, "out of memory")                          /* MemoryError */            \
+    X(EINVAL, -EINVAL, "invalid argument")                       /* ValueError, TypeError */  \
+    X(ETIMEDOUT, -ETIMEDOUT, "timed out")                        /* TimeoutError */           \
+    X(ECANCELLED, -4001, "cancelled")                            /* CancelledError */         \
+    X(ESTATE, -4002, "invalid state")                            /* InvalidStateError */      \
+    X(ERUNNING, -4003, "loop already running")                   /* RuntimeError */           \
+    X(ECLOSED, -4004, "closed")                                  /* RuntimeError: closed */   \
+    X(EFULL, -4005, "queue full")                                /* QueueFull */              \
+    X(EEMPTY, -4006, "queue empty")                              /* QueueEmpty */             \
+    X(ESHUTDOWN, -4007, "queue shut down")                       /* QueueShutDown */          \
+    X(EBROKEN, -4008, "barrier broken")                          /* BrokenBarrierError */     \
+    X(EINCOMPLETE, -4009, "incomplete read (EOF came first)")    /* IncompleteReadError */    \
+    X(ELIMIT, -4010, "stream limit exceeded")                    /* LimitOverrunError */      \
+    X(EADDRINFO, -4011, "host name not resolved")                /* socket.gaierror */
 
-/* A short English description of `err`, never NULL (unknown codes included). */
+#define CORO__ERRNO_ENUM(name, value, message) CORO_##name = (value),
+enum coro_errno { CORO_OK = 0, CORO_ERRNO_MAP(CORO__ERRNO_ENUM) };
+#define CORO_EUSER (-5000) /* first code free for applications; codes at or
+                              below it are the user's own */
+
+/* A short English description of `err`, never NULL: coro's words for its
+ * own codes (CORO_ETIMEDOUT is "timed out", not the socket's "Connection
+ * timed out"), the system's strerror for other -errno values, "application
+ * error" at or below CORO_EUSER, "unknown error" otherwise. */
 const char *coro_strerror(int err);
+/* The code's name: "CORO_ECANCELLED" for coro's codes, "EPIPE" and the like
+ * for the common system -errno values, "CORO_OK" for 0, "CORO_EUSER" at or
+ * below CORO_EUSER, "UNKNOWN" otherwise. Never NULL (libuv's uv_err_name). */
+const char *coro_err_name(int err);
 /* The selector this library was built with: "epoll", "kqueue" or "poll"
  * (make SELECTOR=...). Never NULL. */
 const char *coro_selector_name(void);

@@ -30,30 +30,6 @@
 
 #define DEFAULT_SLOW_NS (100 * 1000000LL)
 
-/* ---- errors ---- */
-
-const char *coro_strerror(int err)
-{
-    switch (err) {
-    case 0: return "success";
-    case CORO_ECANCELLED: return "cancelled";
-    case CORO_ESTATE: return "invalid state";
-    case CORO_ERUNNING: return "loop already running";
-    case CORO_ECLOSED: return "closed";
-    case CORO_EFULL: return "queue full";
-    case CORO_EEMPTY: return "queue empty";
-    case CORO_ESHUTDOWN: return "queue shut down";
-    case CORO_EBROKEN: return "barrier broken";
-    case CORO_EINCOMPLETE: return "incomplete read (EOF first)";
-    case CORO_ELIMIT: return "stream limit exceeded";
-    case CORO_EADDRINFO: return "host name not resolved";
-    default: break;
-    }
-    if (err < 0 && err > -4000)
-        return strerror(-err);
-    return err <= CORO_EUSER ? "application error" : "unknown error";
-}
-
 /* ---- clock ---- */
 
 int64_t coro__clock_ns(void)
@@ -409,8 +385,10 @@ static void default_handler(coro_loop *loop, const coro_exception_context *c, vo
     (void)loop;
     (void)arg;
     fprintf(stderr, "coro: %s", c->message);
-    if (c->task_name)
+    if (c->task_name && c->resume_line > 0 && !c->function)
         fprintf(stderr, " [%s, line %d]", c->task_name, c->resume_line);
+    else if (c->task_name)
+        fprintf(stderr, " [%s]", c->task_name);
     if (c->function)
         fprintf(stderr, " in %s (%s:%d)", c->function, c->file ? c->file : "?", c->resume_line);
     if (c->error)
@@ -462,6 +440,11 @@ void coro__report_frame(const char *msg, int err, int line, const char *function
 void coro__report(coro_loop *loop, const char *message, int error, coro_task *task)
 {
     report_ex(loop, message, error, task, coro_task_resume_line(task), 0);
+}
+
+void coro__report_line(coro_loop *loop, const char *message, int error, coro_task *task, int line)
+{
+    report_ex(loop, message, error, task, line, 0);
 }
 
 void coro__check_slow(coro_loop *loop, int64_t t0, coro_task *task, int line)
