@@ -595,7 +595,14 @@ void coro_handle_init(coro_handle *h);
 /* asyncio.run: make a loop (options may be NULL), run `main` as a task to
  * completion, cancel what is left and let it finish, close the loop. The
  * main result goes to *result (may be NULL). Returns the main task's error
- * (0 on success, CORO_ECANCELLED if it was cancelled), or a loop error. */
+ * (0 on success, CORO_ECANCELLED if it was cancelled), CORO_EINVAL for a
+ * NULL or running `main`, or a loop error.
+ * Ctrl-C (asyncio.run since 3.11): while it runs, and if SIGINT still has
+ * its default disposition, the first SIGINT cancels the main task (its
+ * cleanup runs, so servers close; coro_run then returns CORO_ECANCELLED
+ * unless main caught the cancel) and gives SIGINT its old disposition
+ * back, so a second one stops the process at once. A program that ignores
+ * or handles SIGINT itself keeps its own. On POSIX only. */
 int coro_run(coro_frame *main, coro_value *result, const coro_loop_options *opt);
 
 /* ------------------------------------------------------------------------ */
@@ -751,6 +758,11 @@ int coro_task_result(coro_task *t, coro_value *out);
  * the request. Returns 1 if the task was pending, 0 if done (or NULL).
  * coro_future_cancel on a task's future is the same call. */
 int coro_task_cancel(coro_task *t);
+/* coro_task_cancel in the shape of a coro_callback, so that asyncio's
+ * loop.call_soon(task.cancel) and add_signal_handler(SIGTERM, task.cancel)
+ * are one line: coro_call_soon(loop, NULL, coro_task_cancel_callback, t).
+ * `task` is a coro_task *. Returns 0 (NULL is a no-op). */
+int coro_task_cancel_callback(void *task);
 /* How many cancel requests are outstanding (Task.cancelling); counts up to
  * 4095 and stays there. */
 int coro_task_cancelling(const coro_task *t);

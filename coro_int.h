@@ -133,7 +133,6 @@ int coro__future_outcome(coro_future *f, coro_value *io);
 
 /* ---- task.c ---- */
 void coro__tasks_fini(coro_loop *loop);
-int coro__cancel_all_tasks(coro_loop *loop);
 const char *coro__task_name(const coro_task *t, char *buf, size_t len);
 /* Hold a task's memory while run_until_complete waits on it (asyncio keeps
  * a reference); unpin frees it if it was released meanwhile. */

@@ -465,26 +465,3 @@ void coro_loop_set_debug(coro_loop *loop, int on)
 
 int coro_loop_get_debug(const coro_loop *loop) { return loop && loop->debug; }
 
-/* ---- asyncio.run ---- */
-
-int coro_run(coro_frame *main, coro_value *result, const coro_loop_options *opt)
-{
-    coro_loop loop;
-    coro_task task;
-    if (!main)
-        return CORO_EINVAL;
-    int rc = coro_loop_init(&loop, opt);
-    if (rc != 0)
-        return rc;
-    rc = coro_task_init(&task, &loop, main);
-    if (rc == 0) {
-        rc = coro_loop_run_until_complete(&loop, &task.fut);
-        int rc2 = coro__cancel_all_tasks(&loop);
-        if (result)
-            coro_task_result(&task, result);
-        if (rc == 0)
-            rc = rc2;
-    }
-    coro_loop_close(&loop);
-    return rc;
-}

@@ -465,6 +465,12 @@ int coro_task_cancel(coro_task *t)
     return 1;
 }
 
+int coro_task_cancel_callback(void *task)
+{
+    coro_task_cancel(task);
+    return 0;
+}
+
 int coro_task_cancelling(const coro_task *t) { return t ? cancel_count(t) : 0; }
 
 int coro_task_uncancel(coro_task *t)
@@ -496,28 +502,6 @@ int coro_task_resume_line(const coro_task *t)
 }
 
 /* ---- shutdown ---- */
-
-static coro_task *first_pending(coro_loop *loop)
-{
-    for (uint32_t i = 0; i < loop->ntasks; i++)
-        if (loop->tasks[i]->fut.state == FUT_PENDING)
-            return loop->tasks[i];
-    return NULL;
-}
-
-/* asyncio.run's _cancel_all_tasks: cancel what is left, let it finish. */
-int coro__cancel_all_tasks(coro_loop *loop)
-{
-    for (uint32_t i = 0; i < loop->ntasks; i++)
-        coro_task_cancel(loop->tasks[i]);
-    coro_task *t;
-    while ((t = first_pending(loop)) != NULL) {
-        int rc = coro_loop_run_until_complete(loop, &t->fut);
-        if (rc == CORO_ERUNNING || rc == CORO_ECLOSED || rc == CORO_ESTATE)
-            return rc;
-    }
-    return 0;
-}
 
 void coro__tasks_fini(coro_loop *loop)
 {
