@@ -785,18 +785,29 @@ int coro_task_resume_line(const coro_task *t);
 /* Waiters: how every primitive parks a task without allocating             */
 /* ------------------------------------------------------------------------ */
 
+/* The one intrusive doubly linked list every module uses (private; its
+ * operations are in coro_int.h): a link embedded in the element, a list
+ * that holds its first and last link, NULL-terminated both ways, so an
+ * empty list is all zeroes and may be moved or copied. */
+typedef struct coro__link {
+    struct coro__link *prev, *next;
+} coro__link;
+typedef struct coro__list {
+    coro__link *first, *last;
+} coro__list;
+
 /* A future some task awaits, linked on a primitive's FIFO of waiters.
  * Embedded in the operation frames below (coro_lock_acquire_op, ...), so a
  * wait allocates nothing. All fields private. */
 typedef struct coro_waiter {
     coro_future fut;
-    struct coro_waiter *prev, *next;
+    coro__link link;
     struct coro_waitq *q; /* the queue it is on, or NULL */
 } coro_waiter;
 
 /* A FIFO of waiters (asyncio's collections.deque of futures). Private. */
 typedef struct coro_waitq {
-    coro_waiter *head, *tail;
+    coro__list list;
 } coro_waitq;
 
 /* ------------------------------------------------------------------------ */
