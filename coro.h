@@ -691,13 +691,29 @@ static inline int coro__await_frame(coro_frame *f, coro_value *io)
     _Generic((x), coro_future *: coro__await_future, coro_task *: coro__await_task, \
              coro_frame *: coro__await_frame)((x), io)
 
+/* The one conversion of seconds (a double, as asyncio takes them) to
+ * nanoseconds, rounded to the nearest: NaN is 0, beyond +-9.2e9 s clamps to
+ * +-INT64_MAX (INT64_MAX: never). A sleep of 0 or less is one loop pass;
+ * a deadline in the past is overdue. */
 static inline int64_t coro__seconds_to_ns(double s)
 {
-    if (!(s > 0))
-        return 0; /* negative, zero and NaN: one pass */
-    if (s > 9.2e9)
+    if (s != s)
+        return 0;
+    if (s >= 9.2e9)
         return INT64_MAX;
-    return (int64_t)(s * 1e9 + 0.5);
+    if (s <= -9.2e9)
+        return -INT64_MAX;
+    return (int64_t)(s * 1e9 + (s < 0 ? -0.5 : 0.5));
+}
+/* The deadline `ns` after `now`, saturating: INT64_MAX stays "never", and
+ * far in the past stays INT64_MIN / 2 (still ordered, never overflowing). */
+static inline int64_t coro__deadline_after(int64_t now, int64_t ns)
+{
+    if (ns == INT64_MAX || (ns > 0 && now > INT64_MAX - ns))
+        return INT64_MAX;
+    if (ns < 0 && now < INT64_MIN / 2 - ns)
+        return INT64_MIN / 2;
+    return now + ns;
 }
 
 /* ------------------------------------------------------------------------ */

@@ -107,11 +107,7 @@ static bool no_timeout(double seconds) { return seconds >= 9.2e9; }
 
 static int64_t deadline_after(double seconds)
 {
-    if (no_timeout(seconds))
-        return CORO_NO_DEADLINE;
-    if (seconds <= -9.2e9)
-        return INT64_MIN / 2;
-    return coro__clock_ns() + (int64_t)(seconds * 1e9);
+    return coro__deadline_after(coro__clock_ns(), coro__seconds_to_ns(seconds));
 }
 
 /* Every entry non-NULL and on the loop of the first. */
