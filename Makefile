@@ -317,7 +317,7 @@ bench-run: bench-bins
 # ---- install -------------------------------------------------------------------
 
 # coro.h and the parts it includes (users include coro.h only)
-PUBLIC_HEADERS := coro.h coro_sync.h coro_queue.h coro_group.h coro_thread.h coro_net.h
+PUBLIC_HEADERS := coro.h coro_impl.h coro_sync.h coro_queue.h coro_group.h coro_thread.h coro_net.h
 
 install: $(LIB_A) $(LIB_SO)
 	install -d $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR)
