@@ -343,3 +343,4 @@ help:
 FORCE:
 
 -include $(ALL_OBJS:.o=.d)
+-include platform/cortex-m/cortex-m.mk

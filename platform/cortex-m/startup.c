@@ -1,0 +1,130 @@
+/*
+ * startup.c - reset to main() on a Cortex-M3/M4 (QEMU's MPS2 boards), with
+ * no crt0: the vector table, .data copied from flash, .bss zeroed, the one
+ * thread-local block set up, main() called and its return value made the
+ * emulator's exit status (semihosting). Faults print where they happened
+ * and exit with status 3.
+ */
+#include <stdint.h>
+#include <string.h>
+
+#include "cortex-m.h"
+#include "print.h"
+#include "semihost.h"
+
+extern uint32_t __stack_top[];
+extern char __data_start[], __data_end[], __data_load[];
+extern char __bss_start[], __bss_end[];
+extern char __tdata_start[], __tdata_end[], __tbss_end[];
+
+int main(void);
+void Reset_Handler(void);
+void Default_Handler(void);
+void HardFault_Handler(void);
+void SysTick_Handler(void);
+
+/* ---- thread-local storage ----
+ * ARM's TLS is variant I: the thread pointer addresses a 8-byte control
+ * block and the module's block follows it at the next multiple of its
+ * alignment (8 at most here: the linker script aligns .tdata and .tbss to
+ * 8). With -mtp=soft (the default for arm-none-eabi) every access asks
+ * __aeabi_read_tp, which may change r0 only. */
+#define TLS_BLOCK_MAX 64
+static uint64_t tls_area[(8 + TLS_BLOCK_MAX) / 8];
+
+__attribute__((naked)) void *__aeabi_read_tp(void)
+{
+    __asm__ volatile("ldr r0, =tls_area\n\t"
+                     "bx lr\n\t"
+                     ".ltorg");
+}
+
+static void tls_init(void)
+{
+    size_t init = (size_t)(__tdata_end - __tdata_start);
+    size_t size = (size_t)(__tbss_end - __tdata_start);
+    if (size > TLS_BLOCK_MAX) {
+        cm_puts("startup: thread-local block larger than TLS_BLOCK_MAX\n");
+        sh_exit(3);
+    }
+    char *block = (char *)tls_area + 8;
+    memcpy(block, __tdata_start, init);
+    memset(block + init, 0, size - init);
+}
+
+/* ---- reset ---- */
+
+void Reset_Handler(void)
+{
+    memcpy(__data_start, __data_load, (size_t)(__data_end - __data_start));
+    memset(__bss_start, 0, (size_t)(__bss_end - __bss_start));
+    tls_init();
+#if defined(__ARM_FP)
+    /* Cortex-M4F built for the FPU: grant CP10/CP11 before any float op */
+    CM_SCB_CPACR |= 0xfu << 20;
+    __asm__ volatile("dsb\n\tisb" ::: "memory");
+#endif
+    sh_exit(main());
+}
+
+/* ---- faults ---- */
+
+static const char *const fault_names[16] = {
+    [2] = "NMI", [3] = "HardFault", [4] = "MemManage", [5] = "BusFault",
+    [6] = "UsageFault", [11] = "SVCall", [14] = "PendSV",
+};
+
+/* Called with the stacked exception frame: r0-r3, r12, lr, pc, xpsr. */
+void cm_fault(const uint32_t *frame, uint32_t ipsr);
+void cm_fault(const uint32_t *frame, uint32_t ipsr)
+{
+    uint32_t n = ipsr & 0x1ffu;
+    cm_puts("\n*** ");
+    cm_puts(n < 16 && fault_names[n] ? fault_names[n] : "unexpected interrupt");
+    cm_puts(" (exception ");
+    cm_putu(n);
+    cm_puts(") at pc=");
+    cm_putu(frame[6]);
+    cm_puts(" lr=");
+    cm_putu(frame[5]);
+    cm_puts(" cfsr=");
+    cm_putu(CM_SCB_CFSR);
+    cm_puts(" hfsr=");
+    cm_putu(CM_SCB_HFSR);
+    cm_puts("\n");
+    sh_exit(3);
+}
+
+/* Every unexpected exception: find the stack that holds the frame. */
+__attribute__((naked)) void Default_Handler(void)
+{
+    __asm__ volatile("tst lr, #4\n\t"
+                     "ite eq\n\t"
+                     "mrseq r0, msp\n\t"
+                     "mrsne r0, psp\n\t"
+                     "mrs r1, ipsr\n\t"
+                     "b cm_fault");
+}
+
+void HardFault_Handler(void) __attribute__((alias("Default_Handler")));
+
+/* ---- the vector table: 16 system entries and the MPS2's 32 interrupts ---- */
+
+typedef void (*cm_vector)(void);
+
+__attribute__((section(".vectors"), used)) static const cm_vector vectors[16 + 32] = {
+    (cm_vector)(uintptr_t)__stack_top,
+    Reset_Handler,
+    Default_Handler,  /* NMI */
+    HardFault_Handler,
+    Default_Handler,  /* MemManage */
+    Default_Handler,  /* BusFault */
+    Default_Handler,  /* UsageFault */
+    0, 0, 0, 0,
+    Default_Handler,  /* SVCall */
+    Default_Handler,  /* DebugMon */
+    0,
+    Default_Handler,  /* PendSV */
+    SysTick_Handler,
+    [16 ... 16 + 31] = Default_Handler,
+};
