@@ -17,10 +17,10 @@ function hex(s,    i, c, v) {
 !inmap { next }
 # an input section: " .text.name 0xADDR 0xSIZE file" (the name may sit on
 # its own line, the rest on the next)
-/^ \.[A-Za-z_]/ && NF == 1 { pending = $1; next }
+/^ (\.[A-Za-z_]|COMMON)/ && NF == 1 { pending = $1; next }
 {
     if (pending != "" && $1 ~ /^0x/) { sec = pending; addr = $1; size = $2; file = $3 }
-    else if ($1 ~ /^\./ && $2 ~ /^0x/ && $3 ~ /^0x/) { sec = $1; addr = $2; size = $3; file = $4 }
+    else if (($1 ~ /^\./ || $1 == "COMMON") && $2 ~ /^0x/ && $3 ~ /^0x/) { sec = $1; addr = $2; size = $3; file = $4 }
     else { pending = ""; next }
     pending = ""
     if (file == "" || hex(addr) == 0) next
@@ -31,10 +31,10 @@ function hex(s,    i, c, v) {
     member = substr(file, RSTART + 1, RLENGTH - 2)
     if (lib != "ALL" && arch != lib) next
     key = (lib == "ALL" ? arch ":" : "") member
-    if (sec ~ /^\.(text|rodata)/) text[key] += n
+    if (sec ~ /^\.(text|rodata|vectors|ARM\.exidx|ARM\.extab)/) text[key] += n
     else if (sec ~ /^\.(data|tdata)/) data[key] += n
     else if (sec ~ /^\.(bss|tbss)/ || sec ~ /^COMMON/) bss[key] += n
-    else text[key] += n
+    else next # debug information, comments, attributes: not in the image
     seen[key] = 1
 }
 END {
