@@ -32,7 +32,7 @@
 
 CM_DIR := platform/cortex-m
 CM_TESTS := tests/embedded
-CM_BUILD := build/cortex-m
+CM_BUILD = build/cortex-m/$(CM_CPU)$(if $(filter-out -Os,$(CM_OPT)),$(subst -,,$(CM_OPT)))
 CM_PREFIX ?= arm-none-eabi-
 CM_CC := $(CM_PREFIX)gcc
 CM_AR := $(CM_PREFIX)ar
@@ -61,8 +61,8 @@ CM_PLAT_SRCS := startup.c semihost.c print.c clock.c libc_stubs.c
 CM_PLAT_OBJS := $(CM_PLAT_SRCS:%.c=$(CM_BUILD)/platform/%.o)
 CM_LIB := $(CM_BUILD)/libcoro.a
 CM_PLAT_LIB := $(CM_BUILD)/libcm.a
-CM_IMAGES := $(CM_BUILD)/hello0.elf $(CM_BUILD)/hello1.elf $(CM_BUILD)/clock.elf \
-             $(CM_BUILD)/minimal.elf $(CM_BUILD)/test_embedded.elf
+CM_IMAGES = $(CM_BUILD)/hello0.elf $(CM_BUILD)/hello1.elf $(CM_BUILD)/clock.elf \
+            $(CM_BUILD)/minimal.elf $(CM_BUILD)/minimal-nostdio.elf $(CM_BUILD)/test_embedded.elf
 CM_DEPS_FILE := $(CM_DIR)/cortex-m.mk
 
 .PHONY: cortex-m cortex-m-test cortex-m-size cortex-m-deps cortex-m-clean
@@ -104,7 +104,16 @@ $(CM_PLAT_LIB): $(CM_PLAT_OBJS)
 $(CM_BUILD)/%.elf: $(CM_BUILD)/tests/%.o $(CM_LIB) $(CM_PLAT_LIB) $(CM_DIR)/mps2.ld
 	$(CM_CC) $(CM_LDFLAGS) -Wl,-Map=$(@:.elf=.map) -o $@ $< $(CM_LIB) $(CM_PLAT_LIB) $(CM_LDLIBS)
 
-.SECONDARY: $(CM_CORE_OBJS) $(CM_PLAT_OBJS)
+# the minimal image again with the core's stdio/strerror/getenv calls
+# stubbed out (nostdio.c): a measurement of issue 9 item 4's saving
+$(CM_BUILD)/minimal-nostdio.elf: $(CM_BUILD)/tests/minimal.o $(CM_BUILD)/platform/nostdio.o $(CM_LIB) \
+                                 $(CM_PLAT_LIB) $(CM_DIR)/mps2.ld
+	$(CM_CC) $(CM_LDFLAGS) -Wl,-Map=$(@:.elf=.map) -o $@ $< $(CM_BUILD)/platform/nostdio.o $(CM_LIB) \
+	    $(CM_PLAT_LIB) $(CM_LDLIBS)
+
+.SECONDARY: $(CM_CORE_OBJS) $(CM_PLAT_OBJS) $(CM_BUILD)/platform/nostdio.o \
+            $(patsubst %.c,$(CM_BUILD)/tests/%.o,$(notdir $(wildcard $(CM_TESTS)/*.c))) \
+            $(CM_BUILD)/tests/hello0.o $(CM_BUILD)/tests/hello1.o
 
 # Each image under QEMU, its exit status checked; the suite's verdict last.
 CM_RUN = CM_MACHINE=$(CM_MACHINE) CM_QEMU=$(CM_QEMU) sh $(CM_DIR)/run.sh
@@ -120,6 +129,7 @@ cortex-m-test: cortex-m-deps $(CM_IMAGES)
 	expect 1 $(CM_BUILD)/hello1.elf; \
 	expect 0 $(CM_BUILD)/clock.elf; \
 	expect 0 $(CM_BUILD)/minimal.elf; \
+	expect 0 $(CM_BUILD)/minimal-nostdio.elf; \
 	expect 0 $(CM_BUILD)/test_embedded.elf; \
 	if [ $$rc -ne 0 ]; then echo "== cortex-m: FAILED"; exit 1; fi; \
 	echo "== cortex-m: all images passed"
@@ -129,7 +139,7 @@ cortex-m-size: $(CM_IMAGES) $(CM_LIB)
 	@$(CM_SIZE) -t $(CM_CORE_OBJS) | sed 's|$(CM_BUILD)/||'
 	@echo "== images (--gc-sections: what is reachable; newlib-nano, no crt0)"
 	@$(CM_SIZE) $(CM_IMAGES) | sed 's|$(CM_BUILD)/||'
-	@for img in minimal test_embedded; do \
+	@for img in minimal minimal-nostdio test_embedded; do \
 	    echo "== $$img.elf: coro's own share (sections from libcoro.a in the map)"; \
 	    awk -v lib=libcoro.a -f $(CM_DIR)/mapsize.awk $(CM_BUILD)/$$img.map; \
 	    echo "== $$img.elf: the largest libc/libgcc members linked"; \
@@ -154,7 +164,7 @@ cortex-m-deps:
 	fi
 
 cortex-m-clean:
-	rm -rf $(CM_BUILD)
+	rm -rf build/cortex-m
 
 -include $(wildcard $(CM_BUILD)/*/*.d)
 
