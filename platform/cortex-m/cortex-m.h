@@ -66,5 +66,9 @@ void cm_wake(void);
  * not spin), and how many SysTick interrupts there were. */
 uint32_t cm_idle_wfi_count(void);
 uint32_t cm_tick_count(void);
+/* Bytes malloc has taken from the linker script's heap so far (newlib's
+ * _sbrk, libc_stubs.c): its high-water mark, as malloc never gives back. */
+#include <stddef.h>
+size_t cm_heap_used(void);
 
 #endif

@@ -46,11 +46,14 @@ int _write(int fd, const char *buf, int len)
     return len;
 }
 
+extern char __heap_start[], __heap_end[];
+static char *brk = __heap_start;
+
+size_t cm_heap_used(void) { return (size_t)(brk - __heap_start); }
+
 void *_sbrk(ptrdiff_t incr);
 void *_sbrk(ptrdiff_t incr)
 {
-    extern char __heap_start[], __heap_end[];
-    static char *brk = __heap_start;
     if (incr < 0 ? brk + incr < __heap_start : __heap_end - brk < incr) {
         errno = ENOMEM;
         return (void *)-1;

@@ -66,5 +66,8 @@ int main(void)
     cm_putfix(v.u.i / 1000, 3);
     cm_puts(" ms\n");
     coro_loop_close(&loop);
+    cm_puts("malloc heap high-water: ");
+    cm_putu(cm_heap_used());
+    cm_puts(" bytes (the loop's slab, task list and timer heap)\n");
     return rc == 0 && sum == 6 && v.u.i >= 10 * 1000000 ? 0 : 1;
 }

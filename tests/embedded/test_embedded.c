@@ -771,6 +771,23 @@ int main(void)
     section("coro_run");
     CHECK(rc == 0 && result.u.i == 7, "coro_run: the main task ran every test and returned 7");
 
+    /* what the objects cost here (informational, not checks) */
+    cm_puts("     sizes: loop ");
+    cm_putu(sizeof(coro_loop));
+    cm_puts(", task ");
+    cm_putu(sizeof(coro_task));
+    cm_puts(", frame header ");
+    cm_putu(sizeof(coro_frame));
+    cm_puts(", future ");
+    cm_putu(sizeof(coro_future));
+    cm_puts(", lock ");
+    cm_putu(sizeof(coro_lock));
+    cm_puts(", queue ");
+    cm_putu(sizeof(coro_queue));
+    cm_puts(" bytes; malloc heap high-water ");
+    cm_putu(cm_heap_used());
+    cm_puts(" bytes\n");
+
     cm_putu((uint64_t)passed);
     cm_puts(" passed, ");
     cm_putu((uint64_t)failed);
