@@ -5,7 +5,8 @@
 # (says what to run otherwise), then for each CPU in $CM_CPUS (default:
 # cortex-m3 on mps2-an385, then cortex-m4 on mps2-an386) builds coro's core
 # for it, runs the images under qemu-system-arm (make PLATFORM=cortex-m
-# test) and prints their sizes. Exits non-zero if anything failed.
+# test) and prints their sizes; then the Cortex-M3 suite once more in the
+# labels-as-values resume form (CM_LABELS=1). Exits non-zero if anything failed.
 #
 #   platform/cortex-m/ci.sh                  from anywhere in the checkout
 #   CM_CPUS=cortex-m3 platform/cortex-m/ci.sh
@@ -48,5 +49,7 @@ for cpu in $CM_CPUS; do
     fi
     make --no-print-directory PLATFORM=cortex-m CM_CPU="$cpu" size || status=1
 done
+echo "==== cortex-m: cortex-m3, labels-as-values resume form (CORO_LABELS)"
+make --no-print-directory -j"$JOBS" PLATFORM=cortex-m CM_CPU=cortex-m3 CM_LABELS=1 test || status=1
 [ "$status" -eq 0 ] && echo "ci.sh: cortex-m passed ($CM_CPUS)"
 exit "$status"

@@ -108,5 +108,14 @@ void cm_wake(void)
     __asm__ volatile("sev" ::: "memory");
 }
 
+void cm_clock_test_set_raw(uint32_t raw)
+{
+    uint32_t m = irq_save();
+    (void)cycles_locked(); /* account for the time up to now */
+    CM_TIMER0_VALUE = raw;
+    last_raw = raw;
+    irq_restore(m);
+}
+
 uint32_t cm_idle_wfi_count(void) { return wfi_count; }
 uint32_t cm_tick_count(void) { return ticks; }

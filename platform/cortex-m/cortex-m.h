@@ -60,6 +60,9 @@ int64_t cm_clock_ns(void);
  * with interrupts masked, so a wake-up that lands between them is not lost
  * (a pending interrupt still ends WFI). */
 int cm_idle_until(int64_t deadline_ns);
+/* For the clock's test: load the free-running timer with `raw` (e.g. a
+ * little before its 32-bit wrap), keeping the time read so far. */
+void cm_clock_test_set_raw(uint32_t raw);
 /* Interrupt-safe: end the current or next cm_idle_until. */
 void cm_wake(void);
 /* How many times cm_idle_until executed WFI (to show a sleeping loop does

@@ -17,7 +17,8 @@
 # recipes of test and check-deps: expected).
 #
 # Options: CM_CPU=cortex-m3 (default; board mps2-an385) or cortex-m4
-# (mps2-an386), CM_OPT=-Os, CM_TIMEOUT=60 (seconds per image),
+# (mps2-an386), CM_OPT=-Os, CM_LABELS=1 (the labels-as-values resume form,
+# -DCORO_LABELS), CM_TIMEOUT=60 (seconds per image),
 # CM_PREFIX=arm-none-eabi-, CM_QEMU=qemu-system-arm.
 #
 # The core is compiled UNMODIFIED. What it needs that bare metal lacks is
@@ -32,7 +33,8 @@
 
 CM_DIR := platform/cortex-m
 CM_TESTS := tests/embedded
-CM_BUILD = build/cortex-m/$(CM_CPU)$(if $(filter-out -Os,$(CM_OPT)),$(subst -,,$(CM_OPT)))
+override CM_LABELS := $(filter-out 0,$(CM_LABELS))
+CM_BUILD = build/cortex-m/$(CM_CPU)$(if $(filter-out -Os,$(CM_OPT)),$(subst -,,$(CM_OPT)))$(if $(CM_LABELS),-labels)
 CM_PREFIX ?= arm-none-eabi-
 CM_CC := $(CM_PREFIX)gcc
 CM_AR := $(CM_PREFIX)ar
@@ -48,7 +50,7 @@ CM_ARCH := -mcpu=$(CM_CPU) -mthumb -mfloat-abi=soft
 CM_CFLAGS := $(CM_ARCH) $(CM_OPT) -g -std=c11 -ffreestanding -ffunction-sections -fdata-sections \
              -Wall -Wextra -MMD -MP
 # the core, as the issue asks to build it, plus the two stop-gaps above
-CM_CORE_CPPFLAGS := -I. -DCORO_NET_H -include $(CM_DIR)/compat.h
+CM_CORE_CPPFLAGS := -I. -DCORO_NET_H -include $(CM_DIR)/compat.h $(if $(CM_LABELS),-DCORO_LABELS)
 CM_PLAT_CPPFLAGS := -I$(CM_DIR)
 CM_LDFLAGS := $(CM_ARCH) --specs=nano.specs -nostartfiles -T $(CM_DIR)/mps2.ld -Wl,--gc-sections
 CM_LDLIBS := -lc_nano -lgcc
