@@ -283,6 +283,7 @@ typedef struct coro_exception_context {
     double seconds;      /* for slow callbacks: how long it took */
     const char *function; /* the coroutine concerned (its step function), or NULL */
     const char *file;     /* that function's source file, or NULL */
+    int64_t duration_ns;  /* `seconds` in integer nanoseconds */
 } coro_exception_context;
 
 typedef void (*coro_exception_handler)(coro_loop *loop, const coro_exception_context *ctx,

@@ -105,6 +105,8 @@ static inline void coro__ready_push(coro_loop *loop, coro__node *n)
  * the rare owner that must take a node back. 1 if it was there. */
 int coro__ready_remove(coro_loop *loop, coro__node *n);
 void coro__report(coro_loop *loop, const char *message, int error, coro_task *task);
+/* The default exception handler (report.c): one line to coro_platform_write. */
+void coro__default_report(const coro_exception_context *c);
 /* The same, at `line` (a done task's last resume line). */
 void coro__report_line(coro_loop *loop, const char *message, int error, coro_task *task, int line);
 /* Report a fault of one coroutine (its function, file and line) through the

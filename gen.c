@@ -28,8 +28,6 @@
  */
 #include "coro_int.h"
 
-#include <stdio.h>
-
 coro__frame_info coro__frame_describe(coro_frame *f)
 {
     coro__frame_info info = { NULL, NULL };
@@ -79,14 +77,11 @@ static int check_child(coro_frame *parent, coro_frame *child)
         return CORO_EINVAL;
     if (child->resume == 0 && !(child->flags & CORO__F_RUNNING))
         return 0;
-    coro__frame_info at = coro__frame_describe(parent), c = coro__frame_describe(child);
-    char msg[160];
-    snprintf(msg, sizeof msg,
-             (child->flags & CORO__F_RUNNING)
-                 ? "await of a %s frame that is being awaited already"
-                 : "await of a %s frame that was not re-initialised "
-                   "(call its init function before each await)",
-             c.function ? c.function : "child");
+    coro__frame_info at = coro__frame_describe(parent);
+    const char *msg = (child->flags & CORO__F_RUNNING)
+                          ? "await of a child frame that is being awaited already"
+                          : "await of a child frame that was not re-initialised "
+                            "(call its init function before each await)";
     coro__report_frame(msg, CORO_ESTATE, parent->resume, at.function, at.file);
     return CORO_ESTATE;
 }

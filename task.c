@@ -25,8 +25,6 @@
  */
 #include "coro_int.h"
 
-#include <inttypes.h>
-#include <stdio.h>
 #include <string.h>
 
 #define FRAME_MAX_SIZE (65535u * 16u)
@@ -124,6 +122,18 @@ int coro_task_set_name(coro_task *t, const char *name)
     return 0;
 }
 
+/* Copy `s` into buf[len], truncated to fit (snprintf's "%s", without stdio). */
+static void copy_name(char *buf, size_t len, const char *s)
+{
+    size_t n = strlen(s);
+    if (len == 0)
+        return;
+    if (n >= len)
+        n = len - 1;
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+}
+
 /* The task's creation number (asyncio's _task_name_counter), kept without a
  * field of its own: in the future's value while the task is pending (a
  * task's result is set only when it finishes), then in the timer's sequence
@@ -139,7 +149,16 @@ const char *coro__task_name(const coro_task *t, char *buf, size_t len)
 {
     if (t->fut.flags & FUT_F_NAMED)
         return (*name_slot(t->fut.loop, (coro_task *)t))->name;
-    snprintf(buf, len, "Task-%" PRIu32, task_number(t));
+    char num[16], *p = num + sizeof num;
+    uint32_t n = task_number(t);
+    *--p = '\0';
+    do {
+        *--p = (char)('0' + n % 10);
+        n /= 10;
+    } while (n);
+    copy_name(buf, len, "Task-");
+    size_t used = strlen(buf);
+    copy_name(buf + used, len - used, p);
     return buf;
 }
 
@@ -153,7 +172,7 @@ const char *coro_task_get_name(const coro_task *t, char *buf, size_t len)
         return "";
     const char *name = coro__task_name(t, buf, len);
     if (name != buf)
-        snprintf(buf, len, "%s", name);
+        copy_name(buf, len, name);
     return buf;
 }
 
