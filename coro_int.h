@@ -16,8 +16,16 @@
 #include "coro.h"
 
 #include <stdbool.h>
+#include <string.h>
 
 #define CORO__CONTAINER(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
+
+/* A frame a task, a generator or an await may start: it has a body, has
+ * not run yet (resume point 0) and is on no chain. */
+static inline bool coro__frame_fresh(const coro_frame *f)
+{
+    return f && f->step && f->resume == 0 && !(f->flags & CORO__F_RUNNING);
+}
 
 /* loop states */
 enum { LOOP_CLOSED = 0, LOOP_IDLE, LOOP_RUNNING };
@@ -212,6 +220,8 @@ int coro__waitq_wake_all(coro_waitq *q, coro_value v);
 /* Fail every pending waiter with `err` (cancel for CORO_ECANCELLED). */
 int coro__waitq_fail_all(coro_waitq *q, int err);
 static inline bool coro__waitq_empty(const coro_waitq *q) { return coro__list_empty(&q->list); }
+/* A waiter on no queue, its future not yet initialised (an op's start). */
+static inline void coro__waiter_clear(coro_waiter *w) { memset(w, 0, sizeof *w); }
 
 /* ---- fd.c ---- */
 void coro__fd_ready(coro_fd *w, unsigned events);

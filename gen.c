@@ -63,11 +63,6 @@ int coro__bad_resume(coro_frame *co, coro_value *io, const char *function, const
     return co->step(co, io);
 }
 
-static bool bad_root(const coro_frame *f)
-{
-    return !f || !f->step || f->resume != 0 || (f->flags & CORO__F_RUNNING);
-}
-
 /* An awaited child must be a fresh frame (asyncio: "cannot reuse already
  * awaited coroutine", "coroutine is being awaited already"). 0, CORO_EINVAL
  * for no frame, or CORO_ESTATE, reported at the parent's await line. */
@@ -134,7 +129,7 @@ int coro__drive(coro_frame **cur, coro_value *io)
 
 int coro_gen_init(coro_gen *g, coro_frame *root)
 {
-    if (!g || bad_root(root))
+    if (!g || !coro__frame_fresh(root))
         return CORO_EINVAL;
     g->root = root;
     g->current = root;

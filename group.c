@@ -785,11 +785,6 @@ static int tg_open(const coro_task_group_op *g)
     return 0;
 }
 
-static bool bad_root(const coro_frame *root)
-{
-    return !root->step || root->resume != 0 || (root->flags & CORO__F_RUNNING);
-}
-
 int coro_task_group_spawn(coro_task_group_op *g, coro_frame *root, coro_task **out)
 {
     if (out)
@@ -797,7 +792,7 @@ int coro_task_group_spawn(coro_task_group_op *g, coro_frame *root, coro_task **o
     if (!g || !root)
         return CORO_EINVAL;
     int rc = tg_open(g);
-    if (rc == 0 && bad_root(root))
+    if (rc == 0 && !coro__frame_fresh(root))
         rc = CORO_EINVAL;
     coro__tg_link *l = rc == 0 ? coro__alloc(g->loop, sizeof *l) : NULL;
     if (rc == 0 && !l)

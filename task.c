@@ -184,11 +184,6 @@ static void frame_release(coro_loop *loop, coro_frame *f)
         coro__free(loop, f, (size_t)f->size16 * 16u);
 }
 
-static bool bad_root(const coro_frame *root)
-{
-    return !root || !root->step || root->resume != 0 || (root->flags & CORO__F_RUNNING);
-}
-
 static void task_step(coro__node *n);
 
 static void schedule_step(coro_task *t)
@@ -221,7 +216,7 @@ static int task_setup(coro_task *t, coro_loop *loop, coro_frame *root, uint8_t f
 int coro_task_init(coro_task *t, coro_loop *loop, coro_frame *root)
 {
     loop = coro__loop_or_running(loop);
-    if (!t || !loop || bad_root(root))
+    if (!t || !loop || !coro__frame_fresh(root))
         return CORO_EINVAL;
     if (loop->state == LOOP_CLOSED)
         return CORO_ECLOSED;
@@ -234,7 +229,7 @@ coro_task *coro_spawn(coro_loop *loop, coro_frame *root)
         return NULL;
     loop = coro__loop_or_running(loop);
     coro_task *t = NULL;
-    if (loop && loop->state != LOOP_CLOSED && !bad_root(root))
+    if (loop && loop->state != LOOP_CLOSED && coro__frame_fresh(root))
         t = coro__alloc(loop, sizeof *t);
     if (t && task_setup(t, loop, root, FUT_F_ALLOCATED) != 0) {
         coro__free(loop, t, sizeof *t);
