@@ -170,7 +170,7 @@ CONFIG_DESC = $(strip $(SELECTOR) selector, $(CC) $(if $(SANITIZER),-fsanitize=$
 
 # ---- targets -------------------------------------------------------------------
 
-.PHONY: all examples demo test test-one test-valgrind check-deps bench bench-net \
+.PHONY: all amalgamation examples demo test test-one test-valgrind check-deps bench bench-net \
         bench-build bench-bins bench-run bench-check bench-docs install uninstall clean help FORCE
 
 all: $(LIB_A) $(LIB_SO)
@@ -269,6 +269,16 @@ ifneq ($(VALGRIND),)
 	    echo "valgrind is missing: run 'sudo apt-get install -y valgrind' and try again"; \
 	    exit 1; }
 endif
+
+# ---- amalgamation --------------------------------------------------------------
+
+# The library as one file to drop beside coro.h (scripts/amalgamate.sh), and
+# the proof that it builds alone: hello from build/coro.c, no -D flags.
+amalgamation:
+	@bash scripts/amalgamate.sh build/coro.c
+	$(CC) -std=c11 -Wall -Wextra -Wpedantic -Werror -I. build/coro.c examples/hello.c \
+	    -o build/hello-amalgamation -pthread
+	./build/hello-amalgamation
 
 # ---- demo ----------------------------------------------------------------------
 

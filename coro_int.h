@@ -219,7 +219,6 @@ int coro__waitq_wake_first(coro_waitq *q, coro_value v);
 int coro__waitq_wake_all(coro_waitq *q, coro_value v);
 /* Fail every pending waiter with `err` (cancel for CORO_ECANCELLED). */
 int coro__waitq_fail_all(coro_waitq *q, int err);
-static inline bool coro__waitq_empty(const coro_waitq *q) { return coro__list_empty(&q->list); }
 /* A waiter on no queue, its future not yet initialised (an op's start). */
 static inline void coro__waiter_clear(coro_waiter *w) { memset(w, 0, sizeof *w); }
 

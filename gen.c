@@ -171,7 +171,7 @@ static int settle(coro_gen *g, coro_frame *f, coro_value *io, int st, coro_value
     return 1;
 }
 
-static int resume(coro_gen *g, coro_value in, coro_value *out)
+static int gen_resume(coro_gen *g, coro_value in, coro_value *out)
 {
     if (!g || !g->current)
         return CORO_EINVAL;
@@ -192,7 +192,7 @@ static inline int fast_resume(coro_gen *g, coro_value in, coro_value *out)
 {
     coro_frame *f;
     if (!g || g->running || g->done || !(f = g->current) || f->resume == 0)
-        return resume(g, in, out);
+        return gen_resume(g, in, out);
     coro_value io = in;
     g->running = 1;
     int st = f->step(f, &io);
@@ -217,7 +217,7 @@ int coro_gen_throw(coro_gen *g, int err, coro_value *out)
 {
     if (!g || !g->current || err >= 0)
         return CORO_EINVAL;
-    return resume(g, coro_error(err), out); /* an unstarted body never runs */
+    return gen_resume(g, coro_error(err), out); /* an unstarted body never runs */
 }
 
 int coro_gen_close(coro_gen *g)
