@@ -53,8 +53,8 @@ else
 DEFAULT_SELECTOR := poll
 endif
 SELECTOR ?= $(DEFAULT_SELECTOR)
-ifeq ($(filter epoll kqueue poll,$(SELECTOR)),)
-$(error SELECTOR must be epoll, kqueue or poll, not '$(SELECTOR)')
+ifeq ($(filter epoll kqueue poll none,$(SELECTOR)),)
+$(error SELECTOR must be epoll, kqueue, poll or none, not '$(SELECTOR)')
 endif
 
 # Switches: empty or 0 is off, anything else is on.
@@ -122,7 +122,8 @@ CMOCKA_LIBS ?= $(or $(if $(HAVE_PKG_CONFIG),$(shell pkg-config --libs cmocka 2>/
 # ---- sources -----------------------------------------------------------------
 
 # The library: an explicit list (add new modules here), plus one selector.
-LIB_SRCS := errors.c mem.c loop.c runner.c heap.c future.c task.c gen.c waitq.c fd.c selectors/$(SELECTOR).c \
+LIB_SRCS := errors.c mem.c loop.c report.c runner.c heap.c future.c task.c gen.c waitq.c fd.c selectors/$(SELECTOR).c \
+            platform/posix.c \
             $(wildcard sync.c queue.c group.c thread.c net.c stream.c)
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 LIB_A := $(BUILD)/libcoro.a
@@ -169,7 +170,7 @@ CONFIG_DESC = $(strip $(SELECTOR) selector, $(CC) $(if $(SANITIZER),-fsanitize=$
 
 # ---- targets -------------------------------------------------------------------
 
-.PHONY: all examples demo test test-one test-valgrind check-deps bench bench-net \
+.PHONY: all amalgamation examples demo test test-one test-valgrind check-deps bench bench-net \
         bench-build bench-bins bench-run bench-check bench-docs install uninstall clean help FORCE
 
 all: $(LIB_A) $(LIB_SO)
@@ -269,6 +270,16 @@ ifneq ($(VALGRIND),)
 	    exit 1; }
 endif
 
+# ---- amalgamation --------------------------------------------------------------
+
+# The library as one file to drop beside coro.h (scripts/amalgamate.sh), and
+# the proof that it builds alone: hello from build/coro.c, no -D flags.
+amalgamation:
+	@bash scripts/amalgamate.sh build/coro.c
+	$(CC) -std=c11 -Wall -Wextra -Wpedantic -Werror -I. build/coro.c examples/hello.c \
+	    -o build/hello-amalgamation -pthread
+	./build/hello-amalgamation
+
 # ---- demo ----------------------------------------------------------------------
 
 demo:
@@ -317,7 +328,7 @@ bench-run: bench-bins
 # ---- install -------------------------------------------------------------------
 
 # coro.h and the parts it includes (users include coro.h only)
-PUBLIC_HEADERS := coro.h coro_impl.h coro_sync.h coro_queue.h coro_group.h coro_thread.h coro_net.h
+PUBLIC_HEADERS := coro.h coro_impl.h coro_platform.h coro_sync.h coro_queue.h coro_group.h coro_thread.h coro_net.h
 
 install: $(LIB_A) $(LIB_SO)
 	install -d $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR)

@@ -68,6 +68,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The hosted layer (threads, signals, sockets, streams: coro_thread.h and
+ * coro_net.h) comes with coro.h on POSIX systems; elsewhere (a
+ * microcontroller, -ffreestanding) coro.h is the core and structure layers
+ * only. Define CORO_HOSTED to 0 or 1 to choose. */
+#ifndef CORO_HOSTED
+#if defined(__unix__) || defined(__APPLE__)
+#define CORO_HOSTED 1
+#else
+#define CORO_HOSTED 0
+#endif
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -271,6 +283,7 @@ typedef struct coro_exception_context {
     double seconds;      /* for slow callbacks: how long it took */
     const char *function; /* the coroutine concerned (its step function), or NULL */
     const char *file;     /* that function's source file, or NULL */
+    int64_t duration_ns;  /* `seconds` in integer nanoseconds */
 } coro_exception_context;
 
 typedef void (*coro_exception_handler)(coro_loop *loop, const coro_exception_context *ctx,
@@ -536,8 +549,10 @@ int coro_fd_detach(coro_fd *w);
 #include "coro_sync.h"  /* Lock, Event, Condition, Semaphore, Barrier */
 #include "coro_queue.h" /* Queue, LifoQueue, PriorityQueue */
 #include "coro_group.h" /* gather, wait, wait_for, timeout, shield, TaskGroup */
+#if CORO_HOSTED
 #include "coro_thread.h" /* call_soon_threadsafe, to_thread, signals */
 #include "coro_net.h"   /* sockets, streams, servers */
+#endif
 
 #ifdef __cplusplus
 }

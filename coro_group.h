@@ -164,7 +164,7 @@ typedef struct coro_wait_op {
     coro_child_node *nodes;
     unsigned char *done;
     size_t n, counter;
-    double timeout;
+    int64_t timeout_ns; /* CORO_NO_DEADLINE: none */
     int return_when;
     int err;
     coro_handle timer;
@@ -189,6 +189,10 @@ typedef struct coro_wait_op {
  * NaN timeout. */
 coro_frame *coro_wait(coro_wait_op *op, coro_future **futs, size_t n, coro_child_node *nodes,
                       unsigned char *done, int return_when, double timeout);
+/* The same with the timeout in integer nanoseconds (CORO_NO_DEADLINE: none;
+ * no floating point involved, for a build without it). */
+coro_frame *coro_wait_ns(coro_wait_op *op, coro_future **futs, size_t n, coro_child_node *nodes,
+                         unsigned char *done, int return_when, int64_t timeout_ns);
 
 /* Storage for a wait on N futures, as CORO_GATHER_OP (fields futs, nodes,
  * done):  CORO_AWAIT(CORO_WAIT(&self->w, CORO_FIRST_COMPLETED, 0.5)); */
@@ -233,6 +237,9 @@ typedef struct coro_as_completed {
  * iteration. */
 int coro_as_completed_init(coro_as_completed *it, coro_future **futs, size_t n,
                            coro_child_node *nodes, double timeout);
+/* The same with the timeout in integer nanoseconds (CORO_NO_DEADLINE: none). */
+int coro_as_completed_init_ns(coro_as_completed *it, coro_future **futs, size_t n,
+                              coro_child_node *nodes, int64_t timeout_ns);
 /* How many items the iterator still has to hand out (futures not yet
  * returned by next, plus timeouts not yet reported); 0 for NULL. Loop
  * while this is nonzero: it is asyncio's `for` over the n awaitables. */
@@ -393,6 +400,8 @@ typedef struct coro_wait_for_op {
  * and the body never starts. Cancelling the awaiting task cancels the body
  * (CORO_ECANCELLED). NULL if `op` or `body` is NULL, or `seconds` is NaN. */
 coro_frame *coro_wait_for(coro_wait_for_op *op, double seconds, coro_frame *body);
+/* The same with the timeout in integer nanoseconds (CORO_NO_DEADLINE: none). */
+coro_frame *coro_wait_for_ns(coro_wait_for_op *op, int64_t timeout_ns, coro_frame *body);
 /* await wait_for(future_or_task, seconds): the future's outcome (its
  * result, its error, CORO_ECANCELLED if it was cancelled by someone else).
  * When the deadline passes first, the future is cancelled (a task: it runs
@@ -406,6 +415,8 @@ coro_frame *coro_wait_for(coro_wait_for_op *op, double seconds, coro_frame *body
  * future's result if it caught the cancel and returned, as asyncio). NULL
  * if `op` or `fut` is NULL, or `seconds` is NaN. */
 coro_frame *coro_wait_for_future(coro_wait_for_op *op, double seconds, coro_future *fut);
+/* The same with the timeout in integer nanoseconds (CORO_NO_DEADLINE: none). */
+coro_frame *coro_wait_for_future_ns(coro_wait_for_op *op, int64_t timeout_ns, coro_future *fut);
 
 /* ------------------------------------------------------------------------ */
 /* Task groups (asyncio.TaskGroup)                                          */

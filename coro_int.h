@@ -16,8 +16,16 @@
 #include "coro.h"
 
 #include <stdbool.h>
+#include <string.h>
 
 #define CORO__CONTAINER(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
+
+/* A frame a task, a generator or an await may start: it has a body, has
+ * not run yet (resume point 0) and is on no chain. */
+static inline bool coro__frame_fresh(const coro_frame *f)
+{
+    return f && f->step && f->resume == 0 && !(f->flags & CORO__F_RUNNING);
+}
 
 /* loop states */
 enum { LOOP_CLOSED = 0, LOOP_IDLE, LOOP_RUNNING };
@@ -105,6 +113,8 @@ static inline void coro__ready_push(coro_loop *loop, coro__node *n)
  * the rare owner that must take a node back. 1 if it was there. */
 int coro__ready_remove(coro_loop *loop, coro__node *n);
 void coro__report(coro_loop *loop, const char *message, int error, coro_task *task);
+/* The default exception handler (report.c): one line to coro_platform_write. */
+void coro__default_report(const coro_exception_context *c);
 /* The same, at `line` (a done task's last resume line). */
 void coro__report_line(coro_loop *loop, const char *message, int error, coro_task *task, int line);
 /* Report a fault of one coroutine (its function, file and line) through the
@@ -209,7 +219,8 @@ int coro__waitq_wake_first(coro_waitq *q, coro_value v);
 int coro__waitq_wake_all(coro_waitq *q, coro_value v);
 /* Fail every pending waiter with `err` (cancel for CORO_ECANCELLED). */
 int coro__waitq_fail_all(coro_waitq *q, int err);
-static inline bool coro__waitq_empty(const coro_waitq *q) { return coro__list_empty(&q->list); }
+/* A waiter on no queue, its future not yet initialised (an op's start). */
+static inline void coro__waiter_clear(coro_waiter *w) { memset(w, 0, sizeof *w); }
 
 /* ---- fd.c ---- */
 void coro__fd_ready(coro_fd *w, unsigned events);

@@ -28,8 +28,6 @@
  */
 #include "coro_int.h"
 
-#include <stdio.h>
-
 coro__frame_info coro__frame_describe(coro_frame *f)
 {
     coro__frame_info info = { NULL, NULL };
@@ -65,11 +63,6 @@ int coro__bad_resume(coro_frame *co, coro_value *io, const char *function, const
     return co->step(co, io);
 }
 
-static bool bad_root(const coro_frame *f)
-{
-    return !f || !f->step || f->resume != 0 || (f->flags & CORO__F_RUNNING);
-}
-
 /* An awaited child must be a fresh frame (asyncio: "cannot reuse already
  * awaited coroutine", "coroutine is being awaited already"). 0, CORO_EINVAL
  * for no frame, or CORO_ESTATE, reported at the parent's await line. */
@@ -79,14 +72,11 @@ static int check_child(coro_frame *parent, coro_frame *child)
         return CORO_EINVAL;
     if (child->resume == 0 && !(child->flags & CORO__F_RUNNING))
         return 0;
-    coro__frame_info at = coro__frame_describe(parent), c = coro__frame_describe(child);
-    char msg[160];
-    snprintf(msg, sizeof msg,
-             (child->flags & CORO__F_RUNNING)
-                 ? "await of a %s frame that is being awaited already"
-                 : "await of a %s frame that was not re-initialised "
-                   "(call its init function before each await)",
-             c.function ? c.function : "child");
+    coro__frame_info at = coro__frame_describe(parent);
+    const char *msg = (child->flags & CORO__F_RUNNING)
+                          ? "await of a child frame that is being awaited already"
+                          : "await of a child frame that was not re-initialised "
+                            "(call its init function before each await)";
     coro__report_frame(msg, CORO_ESTATE, parent->resume, at.function, at.file);
     return CORO_ESTATE;
 }
@@ -139,7 +129,7 @@ int coro__drive(coro_frame **cur, coro_value *io)
 
 int coro_gen_init(coro_gen *g, coro_frame *root)
 {
-    if (!g || bad_root(root))
+    if (!g || !coro__frame_fresh(root))
         return CORO_EINVAL;
     g->root = root;
     g->current = root;
@@ -181,7 +171,7 @@ static int settle(coro_gen *g, coro_frame *f, coro_value *io, int st, coro_value
     return 1;
 }
 
-static int resume(coro_gen *g, coro_value in, coro_value *out)
+static int gen_resume(coro_gen *g, coro_value in, coro_value *out)
 {
     if (!g || !g->current)
         return CORO_EINVAL;
@@ -202,7 +192,7 @@ static inline int fast_resume(coro_gen *g, coro_value in, coro_value *out)
 {
     coro_frame *f;
     if (!g || g->running || g->done || !(f = g->current) || f->resume == 0)
-        return resume(g, in, out);
+        return gen_resume(g, in, out);
     coro_value io = in;
     g->running = 1;
     int st = f->step(f, &io);
@@ -227,7 +217,7 @@ int coro_gen_throw(coro_gen *g, int err, coro_value *out)
 {
     if (!g || !g->current || err >= 0)
         return CORO_EINVAL;
-    return resume(g, coro_error(err), out); /* an unstarted body never runs */
+    return gen_resume(g, coro_error(err), out); /* an unstarted body never runs */
 }
 
 int coro_gen_close(coro_gen *g)

@@ -103,11 +103,11 @@ static bool handle_in_heap(const coro_handle *h)
     return (h->flags & HANDLE_F_TIMER) && h->t.heap_index != CORO__HEAP_NONE;
 }
 
-static bool no_timeout(double seconds) { return seconds >= 9.2e9; }
-
-static int64_t deadline_after(double seconds)
+/* Timeouts are kept in integer nanoseconds (the double forms convert once,
+ * with coro__seconds_to_ns); a deadline is taken when the wait starts. */
+static int64_t deadline_in(int64_t timeout_ns)
 {
-    return coro__deadline_after(coro__clock_ns(), coro__seconds_to_ns(seconds));
+    return coro__deadline_after(coro__clock_ns(), timeout_ns);
 }
 
 /* Every entry non-NULL and on the loop of the first. */
@@ -246,8 +246,8 @@ static int wait_start(coro_wait_op *op)
     nodes_reset(op->nodes, op->n);
     op->counter = op->n;
     int rc = coro_future_init(&op->waiter, loop);
-    if (rc == 0 && !no_timeout(op->timeout))
-        rc = coro_call_later(loop, &op->timer, op->timeout, wait_timed_out, op);
+    if (rc == 0 && op->timeout_ns != CORO_NO_DEADLINE)
+        rc = coro_call_at(loop, &op->timer, deadline_in(op->timeout_ns), wait_timed_out, op);
     for (size_t i = 0; rc == 0 && i < op->n; i++)
         rc = node_arm(&op->nodes[i], op->futs[i], wait_child_done, op);
     return rc;
@@ -290,7 +290,15 @@ static CORO_FN(wait_step)
 coro_frame *coro_wait(coro_wait_op *op, coro_future **futs, size_t n, coro_child_node *nodes,
                       unsigned char *done, int return_when, double timeout)
 {
-    if (!op || n == 0 || !futs || !nodes || !same_loop(futs, n) || timeout != timeout)
+    if (timeout != timeout)
+        return NULL;
+    return coro_wait_ns(op, futs, n, nodes, done, return_when, coro__seconds_to_ns(timeout));
+}
+
+coro_frame *coro_wait_ns(coro_wait_op *op, coro_future **futs, size_t n, coro_child_node *nodes,
+                         unsigned char *done, int return_when, int64_t timeout_ns)
+{
+    if (!op || n == 0 || !futs || !nodes || !same_loop(futs, n))
         return NULL;
     if (return_when != CORO_ALL_COMPLETED && return_when != CORO_FIRST_COMPLETED &&
         return_when != CORO_FIRST_EXCEPTION)
@@ -302,7 +310,7 @@ coro_frame *coro_wait(coro_wait_op *op, coro_future **futs, size_t n, coro_child
     op->done = done;
     op->n = n;
     op->return_when = return_when;
-    op->timeout = timeout;
+    op->timeout_ns = timeout_ns;
     return &op->co;
 }
 
@@ -347,7 +355,15 @@ static int ac_timed_out(void *arg)
 int coro_as_completed_init(coro_as_completed *it, coro_future **futs, size_t n,
                            coro_child_node *nodes, double timeout)
 {
-    if (!it || timeout != timeout || (n > 0 && (!futs || !nodes || !same_loop(futs, n))))
+    if (timeout != timeout)
+        return CORO_EINVAL;
+    return coro_as_completed_init_ns(it, futs, n, nodes, coro__seconds_to_ns(timeout));
+}
+
+int coro_as_completed_init_ns(coro_as_completed *it, coro_future **futs, size_t n,
+                              coro_child_node *nodes, int64_t timeout_ns)
+{
+    if (!it || (n > 0 && (!futs || !nodes || !same_loop(futs, n))))
         return CORO_EINVAL;
     memset(it, 0, sizeof *it);
     coro_handle_init(&it->timer);
@@ -361,8 +377,8 @@ int coro_as_completed_init(coro_as_completed *it, coro_future **futs, size_t n,
     it->n = it->left = it->pending = n;
     nodes_reset(nodes, n);
     int rc = 0;
-    if (!no_timeout(timeout))
-        rc = coro_call_later(it->loop, &it->timer, timeout, ac_timed_out, it);
+    if (timeout_ns != CORO_NO_DEADLINE)
+        rc = coro_call_at(it->loop, &it->timer, deadline_in(timeout_ns), ac_timed_out, it);
     for (size_t i = 0; rc == 0 && i < n; i++)
         rc = node_arm(&nodes[i], futs[i], ac_child_done, it);
     if (rc != 0) {
@@ -602,7 +618,7 @@ coro_frame *coro_timeout(coro_timeout_op *op, double seconds, coro_frame *body)
 {
     if (seconds != seconds)
         return NULL;
-    return coro_timeout_at(op, deadline_after(seconds), body);
+    return coro_timeout_at(op, deadline_in(coro__seconds_to_ns(seconds)), body);
 }
 
 int coro_timeout_reschedule(coro_timeout_op *op, int64_t when_ns)
@@ -686,28 +702,39 @@ static CORO_FN(wait_for_step)
     CORO_END();
 }
 
-static coro_frame *wait_for_setup(coro_wait_for_op *op, double seconds, coro_frame *body,
+static coro_frame *wait_for_setup(coro_wait_for_op *op, int64_t timeout_ns, coro_frame *body,
                                   coro_future *fut)
 {
-    if (!op || seconds != seconds)
+    if (!op)
         return NULL;
     memset(op, 0, sizeof *op);
     coro_frame_init(&op->co, wait_for_step);
     op->body = body;
     op->fut = fut;
-    op->immediate = !(seconds > 0);
-    op->when = deadline_after(seconds);
+    op->immediate = timeout_ns <= 0;
+    op->when = deadline_in(timeout_ns);
     return &op->co;
+}
+
+coro_frame *coro_wait_for_ns(coro_wait_for_op *op, int64_t timeout_ns, coro_frame *body)
+{
+    return body ? wait_for_setup(op, timeout_ns, body, NULL) : NULL;
+}
+
+coro_frame *coro_wait_for_future_ns(coro_wait_for_op *op, int64_t timeout_ns, coro_future *fut)
+{
+    return fut ? wait_for_setup(op, timeout_ns, NULL, fut) : NULL;
 }
 
 coro_frame *coro_wait_for(coro_wait_for_op *op, double seconds, coro_frame *body)
 {
-    return body ? wait_for_setup(op, seconds, body, NULL) : NULL;
+    return seconds == seconds ? coro_wait_for_ns(op, coro__seconds_to_ns(seconds), body) : NULL;
 }
 
 coro_frame *coro_wait_for_future(coro_wait_for_op *op, double seconds, coro_future *fut)
 {
-    return fut ? wait_for_setup(op, seconds, NULL, fut) : NULL;
+    return seconds == seconds ? coro_wait_for_future_ns(op, coro__seconds_to_ns(seconds), fut)
+                              : NULL;
 }
 
 /* ---- task groups ---- */
@@ -785,11 +812,6 @@ static int tg_open(const coro_task_group_op *g)
     return 0;
 }
 
-static bool bad_root(const coro_frame *root)
-{
-    return !root->step || root->resume != 0 || (root->flags & CORO__F_RUNNING);
-}
-
 int coro_task_group_spawn(coro_task_group_op *g, coro_frame *root, coro_task **out)
 {
     if (out)
@@ -797,7 +819,7 @@ int coro_task_group_spawn(coro_task_group_op *g, coro_frame *root, coro_task **o
     if (!g || !root)
         return CORO_EINVAL;
     int rc = tg_open(g);
-    if (rc == 0 && bad_root(root))
+    if (rc == 0 && !coro__frame_fresh(root))
         rc = CORO_EINVAL;
     coro__tg_link *l = rc == 0 ? coro__alloc(g->loop, sizeof *l) : NULL;
     if (rc == 0 && !l)

@@ -78,7 +78,7 @@ static void sift_down(struct coro__heap_entry *h, uint32_t len, uint32_t i)
     place(h, i, e);
 }
 
-static int grow(coro_loop *loop)
+static int heap_grow(coro_loop *loop)
 {
     uint32_t cap = loop->heap_cap ? loop->heap_cap * 2 : HEAP_MIN_CAP;
     if (cap <= loop->heap_cap)
@@ -98,7 +98,7 @@ int coro__heap_push(coro_loop *loop, coro__timer *t, int64_t when)
 {
     if (loop->heap_len == loop->heap_cap && loop->heap_dead * 2 > loop->heap_len)
         purge(loop); /* full of tombstones: reuse their room rather than grow */
-    if (loop->heap_len == loop->heap_cap && grow(loop) != 0)
+    if (loop->heap_len == loop->heap_cap && heap_grow(loop) != 0)
         return CORO_ENOMEM;
     t->seq = loop->timer_seq++;
     uint32_t i = loop->heap_len++;

@@ -21,23 +21,23 @@
  * heap only hold intrusive nodes, so scheduling never allocates (except a
  * call_soon without a caller-owned handle).
  */
+/* The POSIX interfaces this file uses (clock_gettime, sigaction, ...),
+ * whatever the compiler's default: a plain `cc -std=c11 -c` builds it. */
+#if !defined(_POSIX_C_SOURCE) || _POSIX_C_SOURCE < 200809L
+#undef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L
+#endif
 #include "coro_int.h"
+#include "coro_platform.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define DEFAULT_SLOW_NS (100 * 1000000LL)
 
 /* ---- clock ---- */
 
-int64_t coro__clock_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
+int64_t coro__clock_ns(void) { return coro_platform_clock_ns(); }
 
 int64_t coro_loop_time_ns(const coro_loop *loop)
 {
@@ -53,8 +53,12 @@ static int debug_from_env(int opt)
 {
     if (opt != 0)
         return opt > 0;
+#if CORO_HOSTED
     const char *e = getenv("CORO_DEBUG");
     return e && strcmp(e, "1") == 0;
+#else
+    return 0; /* no environment on bare metal */
+#endif
 }
 
 int coro_loop_init(coro_loop *loop, const coro_loop_options *opt)
@@ -198,8 +202,9 @@ static void run_once(coro_loop *loop)
 }
 
 /* asyncio's _running_loop: the one piece of per-thread state, set only
- * while a loop runs on this thread, so a coroutine can find its loop. */
-static _Thread_local coro_loop *running_loop;
+ * while a loop runs on this thread, so a coroutine can find its loop
+ * (thread-local where there are threads: coro_platform.h). */
+CORO_RUNNING_LOOP_STORAGE coro_loop *running_loop;
 
 coro_loop *coro_get_running_loop(void) { return running_loop; }
 
@@ -374,24 +379,6 @@ int coro_handle_cancel(coro_handle *h)
 
 /* ---- errors and debug mode ---- */
 
-static void default_handler(coro_loop *loop, const coro_exception_context *c, void *arg)
-{
-    (void)loop;
-    (void)arg;
-    fprintf(stderr, "coro: %s", c->message);
-    if (c->task_name && c->resume_line > 0 && !c->function)
-        fprintf(stderr, " [%s, line %d]", c->task_name, c->resume_line);
-    else if (c->task_name)
-        fprintf(stderr, " [%s]", c->task_name);
-    if (c->function)
-        fprintf(stderr, " in %s (%s:%d)", c->function, c->file ? c->file : "?", c->resume_line);
-    if (c->error)
-        fprintf(stderr, ": %s (%d)", coro_strerror(c->error), c->error);
-    if (c->seconds > 0)
-        fprintf(stderr, " took %.3f seconds", c->seconds);
-    fputc('\n', stderr);
-}
-
 void coro_loop_set_exception_handler(coro_loop *loop, coro_exception_handler fn, void *arg)
 {
     if (!loop)
@@ -407,14 +394,14 @@ void coro_loop_call_exception_handler(coro_loop *loop, const coro_exception_cont
     if (loop && loop->on_error)
         loop->on_error(loop, ctx, loop->on_error_arg);
     else
-        default_handler(loop, ctx, NULL);
+        coro__default_report(ctx);
 }
 
 static void report_ex(coro_loop *loop, const char *msg, int err, coro_task *task, int line,
-                      double secs)
+                      int64_t ns)
 {
     char buf[32];
-    coro_exception_context c = { msg, err, task, NULL, line, secs, NULL, NULL };
+    coro_exception_context c = { msg, err, task, NULL, line, (double)ns / 1e9, NULL, NULL, ns };
     if (task)
         c.task_name = coro__task_name(task, buf, sizeof buf);
     coro_loop_call_exception_handler(loop, &c);
@@ -425,7 +412,7 @@ void coro__report_frame(const char *msg, int err, int line, const char *function
     char buf[32];
     coro_loop *loop = coro_get_running_loop();
     coro_task *task = loop ? loop->current : NULL;
-    coro_exception_context c = { msg, err, task, NULL, line, 0, function, file };
+    coro_exception_context c = { msg, err, task, NULL, line, 0, function, file, 0 };
     if (task)
         c.task_name = coro__task_name(task, buf, sizeof buf);
     coro_loop_call_exception_handler(loop, &c);
@@ -448,7 +435,7 @@ void coro__check_slow(coro_loop *loop, int64_t t0, coro_task *task, int line)
     int64_t dt = coro__clock_ns() - t0;
     if (dt >= loop->slow_ns)
         report_ex(loop, task ? "Executing task was slow" : "Executing callback was slow", 0, task,
-                  line, (double)dt / 1e9);
+                  line, dt);
 }
 
 void coro_loop_set_debug(coro_loop *loop, int on)

@@ -139,7 +139,7 @@ static coro_value take(coro_queue *q)
  * caller-given storage is bounded, so never gets here). On failure nothing
  * changes. A FIFO ring grows only when full, so its wrapped part is slots
  * [0, head): move it after the old end. */
-static int grow(coro_queue *q)
+static int ring_grow(coro_queue *q)
 {
     size_t sz = slot_size(q), cap = q->cap ? q->cap * 2 : MIN_CAP;
     if (cap > SIZE_MAX / sz)
@@ -276,7 +276,7 @@ int coro_queue_put_nowait(coro_queue *q, coro_value item)
         return CORO_ESHUTDOWN;
     if (queue_full(q))
         return CORO_EFULL;
-    if (q->len == q->cap && (rc = grow(q)) != 0)
+    if (q->len == q->cap && (rc = ring_grow(q)) != 0)
         return rc;
     store(q, item);
     q->unfinished++;
@@ -327,8 +327,6 @@ static void give_up(coro_queue *q, coro_waitq *wq, coro_waiter *w, int *parked, 
     if (woken && something)
         coro__waitq_wake_first(wq, coro_none());
 }
-
-static void waiter_clear(coro_waiter *w) { memset(w, 0, sizeof *w); }
 
 /* ---- awaitable operations ---- */
 
@@ -400,7 +398,7 @@ coro_frame *coro_queue_get(coro_queue_get_op *op, coro_queue *q)
     if (!op || !q || !q->loop)
         return NULL;
     coro_frame_init(&op->co, get_step);
-    waiter_clear(&op->w);
+    coro__waiter_clear(&op->w);
     op->q = q;
     op->parked = 0;
     return &op->co;
@@ -411,7 +409,7 @@ coro_frame *coro_queue_put(coro_queue_put_op *op, coro_queue *q, coro_value item
     if (!op || !q || !q->loop)
         return NULL;
     coro_frame_init(&op->co, put_step);
-    waiter_clear(&op->w);
+    coro__waiter_clear(&op->w);
     op->q = q;
     op->item = item;
     op->parked = 0;
@@ -423,7 +421,7 @@ coro_frame *coro_queue_join(coro_queue_join_op *op, coro_queue *q)
     if (!op || !q || !q->loop)
         return NULL;
     coro_frame_init(&op->co, join_step);
-    waiter_clear(&op->w);
+    coro__waiter_clear(&op->w);
     op->q = q;
     op->parked = 0;
     return &op->co;

@@ -60,12 +60,6 @@ static int check_init(const void *obj, const coro_loop *loop)
 
 static void waitq_init(coro_waitq *q) { coro__list_init(&q->list); }
 
-static void waiter_clear(coro_waiter *w)
-{
-    w->link.prev = w->link.next = NULL;
-    w->q = NULL;
-}
-
 /* The waiter was woken (its future holds a result), not cancelled. */
 static bool was_woken(const coro_waiter *w)
 {
@@ -158,7 +152,7 @@ coro_frame *coro_lock_acquire(coro_lock_acquire_op *op, coro_lock *l)
     if (!op || !l)
         return NULL;
     coro_frame_init(&op->co, lock_acquire_step);
-    waiter_clear(&op->w);
+    coro__waiter_clear(&op->w);
     op->lock = l;
     op->queued = 0;
     op->err = 0;
@@ -258,7 +252,7 @@ coro_frame *coro_event_wait(coro_event_wait_op *op, coro_event *e)
     if (!op || !e)
         return NULL;
     coro_frame_init(&op->co, event_wait_step);
-    waiter_clear(&op->w);
+    coro__waiter_clear(&op->w);
     op->ev = e;
     return &op->co;
 }
@@ -342,7 +336,7 @@ coro_frame *coro_condition_wait(coro_condition_wait_op *op, coro_condition *c)
     if (!op || !c)
         return NULL;
     coro_frame_init(&op->co, cond_wait_step);
-    waiter_clear(&op->w);
+    coro__waiter_clear(&op->w);
     op->cond = c;
     op->err = op->aerr = op->notified = 0;
     return &op->co;
@@ -479,7 +473,7 @@ coro_frame *coro_semaphore_acquire(coro_semaphore_acquire_op *op, coro_semaphore
     if (!op || !s)
         return NULL;
     coro_frame_init(&op->co, sem_acquire_step);
-    waiter_clear(&op->w);
+    coro__waiter_clear(&op->w);
     op->sem = s;
     op->queued = 0;
     op->err = 0;
@@ -625,7 +619,7 @@ coro_frame *coro_barrier_wait(coro_barrier_wait_op *op, coro_barrier *b)
     if (!op || !b)
         return NULL;
     coro_frame_init(&op->co, barrier_wait_step);
-    waiter_clear(&op->w);
+    coro__waiter_clear(&op->w);
     op->barrier = b;
     op->index = op->counted = op->err = 0;
     return &op->co;

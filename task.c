@@ -25,8 +25,6 @@
  */
 #include "coro_int.h"
 
-#include <inttypes.h>
-#include <stdio.h>
 #include <string.h>
 
 #define FRAME_MAX_SIZE (65535u * 16u)
@@ -124,6 +122,18 @@ int coro_task_set_name(coro_task *t, const char *name)
     return 0;
 }
 
+/* Copy `s` into buf[len], truncated to fit (snprintf's "%s", without stdio). */
+static void copy_name(char *buf, size_t len, const char *s)
+{
+    size_t n = strlen(s);
+    if (len == 0)
+        return;
+    if (n >= len)
+        n = len - 1;
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+}
+
 /* The task's creation number (asyncio's _task_name_counter), kept without a
  * field of its own: in the future's value while the task is pending (a
  * task's result is set only when it finishes), then in the timer's sequence
@@ -139,7 +149,16 @@ const char *coro__task_name(const coro_task *t, char *buf, size_t len)
 {
     if (t->fut.flags & FUT_F_NAMED)
         return (*name_slot(t->fut.loop, (coro_task *)t))->name;
-    snprintf(buf, len, "Task-%" PRIu32, task_number(t));
+    char num[16], *p = num + sizeof num;
+    uint32_t n = task_number(t);
+    *--p = '\0';
+    do {
+        *--p = (char)('0' + n % 10);
+        n /= 10;
+    } while (n);
+    copy_name(buf, len, "Task-");
+    size_t used = strlen(buf);
+    copy_name(buf + used, len - used, p);
     return buf;
 }
 
@@ -153,7 +172,7 @@ const char *coro_task_get_name(const coro_task *t, char *buf, size_t len)
         return "";
     const char *name = coro__task_name(t, buf, len);
     if (name != buf)
-        snprintf(buf, len, "%s", name);
+        copy_name(buf, len, name);
     return buf;
 }
 
@@ -163,11 +182,6 @@ static void frame_release(coro_loop *loop, coro_frame *f)
 {
     if (f && (f->flags & CORO__F_OWNED))
         coro__free(loop, f, (size_t)f->size16 * 16u);
-}
-
-static bool bad_root(const coro_frame *root)
-{
-    return !root || !root->step || root->resume != 0 || (root->flags & CORO__F_RUNNING);
 }
 
 static void task_step(coro__node *n);
@@ -202,7 +216,7 @@ static int task_setup(coro_task *t, coro_loop *loop, coro_frame *root, uint8_t f
 int coro_task_init(coro_task *t, coro_loop *loop, coro_frame *root)
 {
     loop = coro__loop_or_running(loop);
-    if (!t || !loop || bad_root(root))
+    if (!t || !loop || !coro__frame_fresh(root))
         return CORO_EINVAL;
     if (loop->state == LOOP_CLOSED)
         return CORO_ECLOSED;
@@ -215,7 +229,7 @@ coro_task *coro_spawn(coro_loop *loop, coro_frame *root)
         return NULL;
     loop = coro__loop_or_running(loop);
     coro_task *t = NULL;
-    if (loop && loop->state != LOOP_CLOSED && !bad_root(root))
+    if (loop && loop->state != LOOP_CLOSED && coro__frame_fresh(root))
         t = coro__alloc(loop, sizeof *t);
     if (t && task_setup(t, loop, root, FUT_F_ALLOCATED) != 0) {
         coro__free(loop, t, sizeof *t);

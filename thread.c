@@ -54,6 +54,12 @@
  * touch an op, a future or the loop; do anything in a signal handler but
  * atomic stores and write(); run a posted callback inline.
  */
+/* The POSIX interfaces this file uses (clock_gettime, sigaction, ...),
+ * whatever the compiler's default: a plain `cc -std=c11 -c` builds it. */
+#if !defined(_POSIX_C_SOURCE) || _POSIX_C_SOURCE < 200809L
+#undef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L
+#endif
 #include "coro_int.h"
 
 #include <errno.h>
