@@ -6,9 +6,7 @@
  * file"): a monotonic clock in nanoseconds (a free-running timer here), a
  * periodic SysTick to wake the core, a wait until a
  * deadline that sleeps the core (WFI), and a wake-up an interrupt handler
- * may call. Today the core reaches them through clock_gettime() and the
- * selector interface (libc_stubs.c, sel_none.c); the platform layer of
- * issue 9 item 2 would call them directly.
+ * may call. port.c hands them to the core through coro_platform.h.
  */
 #ifndef CM_CORTEX_M_H
 #define CM_CORTEX_M_H
@@ -69,6 +67,8 @@ void cm_wake(void);
  * not spin), and how many SysTick interrupts there were. */
 uint32_t cm_idle_wfi_count(void);
 uint32_t cm_tick_count(void);
+/* How many report lines the core wrote through coro_platform_write. */
+uint32_t cm_report_lines(void);
 /* Bytes malloc has taken from the linker script's heap so far (newlib's
  * _sbrk, libc_stubs.c): its high-water mark, as malloc never gives back. */
 #include <stddef.h>

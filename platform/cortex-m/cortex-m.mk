@@ -21,15 +21,11 @@
 # -DCORO_LABELS), CM_TIMEOUT=60 (seconds per image),
 # CM_PREFIX=arm-none-eabi-, CM_QEMU=qemu-system-arm.
 #
-# The core is compiled UNMODIFIED. What it needs that bare metal lacks is
-# made up from this directory only (see README.md there):
-#   -DCORO_NET_H            coro.h includes coro_net.h (netdb.h, sys/socket.h)
-#                           unconditionally; predefining its include guard
-#                           skips it
-#   -include compat.h       clock_gettime/CLOCK_MONOTONIC for loop.c
-#   sel_none.c              the selector interface with no fds, WFI wait
-#   libc_stubs.c, startup.c clock_gettime on SysTick, newlib's syscalls,
-#                           __aeabi_read_tp for the _Thread_local running loop
+# The core is compiled unmodified, with no -D flag: coro.h leaves out the
+# hosted layer (CORO_HOSTED is 0 off POSIX), the selector is
+# selectors/none.c, and port.c is the port (coro_platform.h: the clock,
+# the report line, the idle wait) on this directory's clock and
+# semihosting. The running loop is a plain static here (no TLS).
 
 CM_DIR := platform/cortex-m
 CM_TESTS := tests/embedded
@@ -49,31 +45,27 @@ CM_TIMEOUT ?= 60
 CM_ARCH := -mcpu=$(CM_CPU) -mthumb -mfloat-abi=soft
 CM_CFLAGS := $(CM_ARCH) $(CM_OPT) -g -std=c11 -ffreestanding -ffunction-sections -fdata-sections \
              -Wall -Wextra -MMD -MP
-# the core, as the issue asks to build it, plus the two stop-gaps above
-CM_CORE_CPPFLAGS := -I. -DCORO_NET_H -include $(CM_DIR)/compat.h $(if $(CM_LABELS),-DCORO_LABELS)
+# the core, as the issue asks to build it
+CM_CORE_CPPFLAGS := -I. $(if $(CM_LABELS),-DCORO_LABELS)
 CM_PLAT_CPPFLAGS := -I$(CM_DIR)
 CM_LDFLAGS := $(CM_ARCH) --specs=nano.specs -nostartfiles -T $(CM_DIR)/mps2.ld -Wl,--gc-sections
 CM_LDLIBS := -lc_nano -lgcc
 
 # core + structure layers; runner.c too (coro_run), no net/stream/thread
-CM_CORE_SRCS := errors.c mem.c loop.c runner.c heap.c future.c task.c gen.c waitq.c fd.c \
-                sync.c queue.c group.c
-CM_CORE_OBJS := $(CM_CORE_SRCS:%.c=$(CM_BUILD)/core/%.o) $(CM_BUILD)/core/sel_none.o
-CM_PLAT_SRCS := startup.c semihost.c print.c clock.c libc_stubs.c
+CM_CORE_SRCS := errors.c mem.c loop.c report.c runner.c heap.c future.c task.c gen.c waitq.c fd.c \
+                sync.c queue.c group.c selectors/none.c
+CM_CORE_OBJS := $(CM_CORE_SRCS:%.c=$(CM_BUILD)/core/%.o)
+CM_PLAT_SRCS := port.c startup.c semihost.c print.c clock.c libc_stubs.c
 CM_PLAT_OBJS := $(CM_PLAT_SRCS:%.c=$(CM_BUILD)/platform/%.o)
 CM_LIB := $(CM_BUILD)/libcoro.a
 CM_PLAT_LIB := $(CM_BUILD)/libcm.a
 CM_IMAGES = $(CM_BUILD)/hello0.elf $(CM_BUILD)/hello1.elf $(CM_BUILD)/clock.elf \
-            $(CM_BUILD)/minimal.elf $(CM_BUILD)/minimal-nostdio.elf $(CM_BUILD)/test_embedded.elf
+            $(CM_BUILD)/minimal.elf $(CM_BUILD)/minimal-stubs.elf $(CM_BUILD)/test_embedded.elf
 CM_DEPS_FILE := $(CM_DIR)/cortex-m.mk
 
 .PHONY: cortex-m cortex-m-test cortex-m-size cortex-m-deps cortex-m-clean
 
 cortex-m: $(CM_IMAGES)
-
-$(CM_BUILD)/core/sel_none.o: $(CM_DIR)/sel_none.c $(CM_DEPS_FILE)
-	@mkdir -p $(@D)
-	$(CM_CC) $(CM_CORE_CPPFLAGS) $(CM_PLAT_CPPFLAGS) $(CM_CFLAGS) -c -o $@ $<
 
 $(CM_BUILD)/core/%.o: %.c $(CM_DEPS_FILE)
 	@mkdir -p $(@D)
@@ -106,14 +98,14 @@ $(CM_PLAT_LIB): $(CM_PLAT_OBJS)
 $(CM_BUILD)/%.elf: $(CM_BUILD)/tests/%.o $(CM_LIB) $(CM_PLAT_LIB) $(CM_DIR)/mps2.ld
 	$(CM_CC) $(CM_LDFLAGS) -Wl,-Map=$(@:.elf=.map) -o $@ $< $(CM_LIB) $(CM_PLAT_LIB) $(CM_LDLIBS)
 
-# the minimal image again with the core's stdio/strerror/getenv calls
-# stubbed out (nostdio.c): a measurement of issue 9 item 4's saving
-$(CM_BUILD)/minimal-nostdio.elf: $(CM_BUILD)/tests/minimal.o $(CM_BUILD)/platform/nostdio.o $(CM_LIB) \
+# the minimal image again with newlib's strerror and malloc replaced by
+# the smallest stubs (stubs.c): a measurement of what they cost
+$(CM_BUILD)/minimal-stubs.elf: $(CM_BUILD)/tests/minimal.o $(CM_BUILD)/platform/stubs.o $(CM_LIB) \
                                  $(CM_PLAT_LIB) $(CM_DIR)/mps2.ld
-	$(CM_CC) $(CM_LDFLAGS) -Wl,-Map=$(@:.elf=.map) -o $@ $< $(CM_BUILD)/platform/nostdio.o $(CM_LIB) \
+	$(CM_CC) $(CM_LDFLAGS) -Wl,-Map=$(@:.elf=.map) -o $@ $< $(CM_BUILD)/platform/stubs.o $(CM_LIB) \
 	    $(CM_PLAT_LIB) $(CM_LDLIBS)
 
-.SECONDARY: $(CM_CORE_OBJS) $(CM_PLAT_OBJS) $(CM_BUILD)/platform/nostdio.o \
+.SECONDARY: $(CM_CORE_OBJS) $(CM_PLAT_OBJS) $(CM_BUILD)/platform/stubs.o \
             $(patsubst %.c,$(CM_BUILD)/tests/%.o,$(notdir $(wildcard $(CM_TESTS)/*.c))) \
             $(CM_BUILD)/tests/hello0.o $(CM_BUILD)/tests/hello1.o
 
@@ -131,7 +123,7 @@ cortex-m-test: cortex-m-deps $(CM_IMAGES)
 	expect 1 $(CM_BUILD)/hello1.elf; \
 	expect 0 $(CM_BUILD)/clock.elf; \
 	expect 0 $(CM_BUILD)/minimal.elf; \
-	expect 0 $(CM_BUILD)/minimal-nostdio.elf; \
+	expect 0 $(CM_BUILD)/minimal-stubs.elf; \
 	expect 0 $(CM_BUILD)/test_embedded.elf; \
 	if [ $$rc -ne 0 ]; then echo "== cortex-m: FAILED"; exit 1; fi; \
 	echo "== cortex-m: all images passed"
@@ -141,7 +133,7 @@ cortex-m-size: $(CM_IMAGES) $(CM_LIB)
 	@$(CM_SIZE) -t $(CM_CORE_OBJS) | sed 's|$(CM_BUILD)/||'
 	@echo "== images (--gc-sections: what is reachable; newlib-nano, no crt0)"
 	@$(CM_SIZE) $(CM_IMAGES) | sed 's|$(CM_BUILD)/||'
-	@for img in minimal minimal-nostdio test_embedded; do \
+	@for img in minimal minimal-stubs test_embedded; do \
 	    echo "== $$img.elf: coro's own share (sections from libcoro.a in the map)"; \
 	    awk -v lib=libcoro.a -f $(CM_DIR)/mapsize.awk $(CM_BUILD)/$$img.map; \
 	    echo "== $$img.elf: the largest libc/libgcc members linked"; \

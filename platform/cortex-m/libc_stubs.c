@@ -1,36 +1,21 @@
 /*
- * libc_stubs.c - what the unmodified core needs from a libc that newlib
- * (nano) does not give on bare metal, and the system calls newlib's own
- * functions call (its libnosys would make them fail; these go to
- * semihosting where that means something).
+ * libc_stubs.c - the system calls newlib's own functions reach (its
+ * libnosys would make them all fail; these go to semihosting where that
+ * means something). The core itself needs none of them but _sbrk: its
+ * default allocator is malloc.
  *
- *   clock_gettime   loop.c's clock, on SysTick (see compat.h)
- *   _write          fd 1 and 2 to the semihosting console: the core's
- *                   default exception handler prints with fprintf(stderr)
  *   _sbrk           malloc's heap: the linker script's .heap, bounded
+ *   _write          fd 1 and 2 to the semihosting console (printf, if a
+ *                   program uses it)
  *   _exit           the semihosting exit, so abort() and exit() end QEMU
  *   the rest        fail with ENOSYS/EBADF: no files here
  */
 #include <errno.h>
 #include <stdint.h>
 #include <sys/stat.h>
-#include <time.h>
 
-#include "compat.h"
 #include "cortex-m.h"
 #include "semihost.h"
-
-int clock_gettime(clockid_t clock_id, struct timespec *tp)
-{
-    if (clock_id != CLOCK_MONOTONIC || !tp) {
-        errno = EINVAL;
-        return -1;
-    }
-    int64_t ns = cm_clock_ns();
-    tp->tv_sec = (time_t)(ns / 1000000000);
-    tp->tv_nsec = (long)(ns % 1000000000);
-    return 0;
-}
 
 /* newlib's system calls (the ones its stdio and malloc reach) */
 

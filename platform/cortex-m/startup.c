@@ -1,7 +1,7 @@
 /*
  * startup.c - reset to main() on a Cortex-M3/M4 (QEMU's MPS2 boards), with
- * no crt0: the vector table, .data copied from flash, .bss zeroed, the one
- * thread-local block set up, main() called and its return value made the
+ * no crt0: the vector table, .data copied from flash, .bss zeroed, main()
+ * called and its return value made the
  * emulator's exit status (semihosting). Faults print where they happened
  * and exit with status 3.
  */
@@ -15,7 +15,6 @@
 extern uint32_t __stack_top[];
 extern char __data_start[], __data_end[], __data_load[];
 extern char __bss_start[], __bss_end[];
-extern char __tdata_start[], __tdata_end[], __tbss_end[];
 
 int main(void);
 void Reset_Handler(void);
@@ -23,42 +22,12 @@ void Default_Handler(void);
 void HardFault_Handler(void);
 void SysTick_Handler(void);
 
-/* ---- thread-local storage ----
- * ARM's TLS is variant I: the thread pointer addresses a 8-byte control
- * block and the module's block follows it at the next multiple of its
- * alignment (8 at most here: the linker script aligns .tdata and .tbss to
- * 8). With -mtp=soft (the default for arm-none-eabi) every access asks
- * __aeabi_read_tp, which may change r0 only. */
-#define TLS_BLOCK_MAX 64
-static uint64_t tls_area[(8 + TLS_BLOCK_MAX) / 8];
-
-__attribute__((naked)) void *__aeabi_read_tp(void)
-{
-    __asm__ volatile("ldr r0, =tls_area\n\t"
-                     "bx lr\n\t"
-                     ".ltorg");
-}
-
-static void tls_init(void)
-{
-    size_t init = (size_t)(__tdata_end - __tdata_start);
-    size_t size = (size_t)(__tbss_end - __tdata_start);
-    if (size > TLS_BLOCK_MAX) {
-        cm_puts("startup: thread-local block larger than TLS_BLOCK_MAX\n");
-        sh_exit(3);
-    }
-    char *block = (char *)tls_area + 8;
-    memcpy(block, __tdata_start, init);
-    memset(block + init, 0, size - init);
-}
-
 /* ---- reset ---- */
 
 void Reset_Handler(void)
 {
     memcpy(__data_start, __data_load, (size_t)(__data_end - __data_start));
     memset(__bss_start, 0, (size_t)(__bss_end - __bss_start));
-    tls_init();
 #if defined(__ARM_FP)
     /* Cortex-M4F built for the FPU: grant CP10/CP11 before any float op */
     CM_SCB_CPACR |= 0xfu << 20;

@@ -771,6 +771,16 @@ int main(void)
     section("coro_run");
     CHECK(rc == 0 && result.u.i == 7, "coro_run: the main task ran every test and returned 7");
 
+    section("reports");
+    {
+        coro_exception_context c = { 0 };
+        uint32_t before = cm_report_lines();
+        c.message = "a report through the default handler";
+        c.error = CORO_ETIMEDOUT;
+        coro_loop_call_exception_handler(NULL, &c);
+        CHECK(cm_report_lines() == before + 1, "the default handler wrote one line through coro_platform_write");
+    }
+
     /* what the objects cost here (informational, not checks) */
     cm_puts("     sizes: loop ");
     cm_putu(sizeof(coro_loop));
