@@ -8,7 +8,8 @@
 #   cortex-m        build the images (build/cortex-m/*.elf)
 #   cortex-m-test   run them under QEMU: hello (exit 0), hello (exit 1, to
 #                   prove the exit status follows), the clock check, the
-#                   suite (tests/embedded/test_embedded.c)
+#                   minimal images, the suite (tests/embedded/test_embedded.c)
+#                   on libcoro.a and on the amalgamation (scripts/amalgamate.sh)
 #   cortex-m-size   text/data/bss of coro's objects and of the images
 #   cortex-m-deps   check the cross compiler and QEMU (installs them as root)
 #   cortex-m-clean  remove build/cortex-m
@@ -60,7 +61,8 @@ CM_PLAT_OBJS := $(CM_PLAT_SRCS:%.c=$(CM_BUILD)/platform/%.o)
 CM_LIB := $(CM_BUILD)/libcoro.a
 CM_PLAT_LIB := $(CM_BUILD)/libcm.a
 CM_IMAGES = $(CM_BUILD)/hello0.elf $(CM_BUILD)/hello1.elf $(CM_BUILD)/clock.elf \
-            $(CM_BUILD)/minimal.elf $(CM_BUILD)/minimal-stubs.elf $(CM_BUILD)/test_embedded.elf
+            $(CM_BUILD)/minimal.elf $(CM_BUILD)/minimal-stubs.elf $(CM_BUILD)/test_embedded.elf \
+            $(CM_BUILD)/test_embedded-amalgamation.elf
 CM_DEPS_FILE := $(CM_DIR)/cortex-m.mk
 
 .PHONY: cortex-m cortex-m-test cortex-m-size cortex-m-deps cortex-m-clean
@@ -105,7 +107,23 @@ $(CM_BUILD)/minimal-stubs.elf: $(CM_BUILD)/tests/minimal.o $(CM_BUILD)/platform/
 	$(CM_CC) $(CM_LDFLAGS) -Wl,-Map=$(@:.elf=.map) -o $@ $< $(CM_BUILD)/platform/stubs.o $(CM_LIB) \
 	    $(CM_PLAT_LIB) $(CM_LDLIBS)
 
-.SECONDARY: $(CM_CORE_OBJS) $(CM_PLAT_OBJS) $(CM_BUILD)/platform/stubs.o \
+# the same suite on the one-file library (issue 9 item 6): coro.c from
+# scripts/amalgamate.sh, compiled alone with no -D (it picks selectors/none
+# off POSIX), linked with the suite and the platform instead of libcoro.a
+$(CM_BUILD)/coro.c: $(CM_CORE_SRCS) $(wildcard coro*.h) scripts/amalgamate.sh
+	@mkdir -p $(@D)
+	bash scripts/amalgamate.sh $@
+
+$(CM_BUILD)/amalgamation/coro.o: $(CM_BUILD)/coro.c $(CM_DEPS_FILE)
+	@mkdir -p $(@D)
+	$(CM_CC) $(CM_CORE_CPPFLAGS) $(CM_CFLAGS) -c -o $@ $<
+
+$(CM_BUILD)/test_embedded-amalgamation.elf: $(CM_BUILD)/tests/test_embedded.o $(CM_BUILD)/amalgamation/coro.o \
+                                            $(CM_PLAT_LIB) $(CM_DIR)/mps2.ld
+	$(CM_CC) $(CM_LDFLAGS) -Wl,-Map=$(@:.elf=.map) -o $@ $< $(CM_BUILD)/amalgamation/coro.o \
+	    $(CM_PLAT_LIB) $(CM_LDLIBS)
+
+.SECONDARY: $(CM_BUILD)/coro.c $(CM_BUILD)/amalgamation/coro.o $(CM_CORE_OBJS) $(CM_PLAT_OBJS) $(CM_BUILD)/platform/stubs.o \
             $(patsubst %.c,$(CM_BUILD)/tests/%.o,$(notdir $(wildcard $(CM_TESTS)/*.c))) \
             $(CM_BUILD)/tests/hello0.o $(CM_BUILD)/tests/hello1.o
 
@@ -125,6 +143,7 @@ cortex-m-test: cortex-m-deps $(CM_IMAGES)
 	expect 0 $(CM_BUILD)/minimal.elf; \
 	expect 0 $(CM_BUILD)/minimal-stubs.elf; \
 	expect 0 $(CM_BUILD)/test_embedded.elf; \
+	expect 0 $(CM_BUILD)/test_embedded-amalgamation.elf; \
 	if [ $$rc -ne 0 ]; then echo "== cortex-m: FAILED"; exit 1; fi; \
 	echo "== cortex-m: all images passed"
 
