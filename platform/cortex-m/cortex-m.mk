@@ -179,7 +179,7 @@ cortex-m-deps:
 cortex-m-clean:
 	rm -rf build/cortex-m
 
--include $(wildcard $(CM_BUILD)/*/*.d)
+-include $(wildcard $(CM_BUILD)/*/*.d $(CM_BUILD)/*/*/*.d)
 
 ifeq ($(PLATFORM),cortex-m)
 .DEFAULT_GOAL := cortex-m
