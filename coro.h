@@ -38,6 +38,13 @@
  * Errors are negative int codes (0 is success): system errors are -errno,
  * coro's own are CORO_E*; coro_strerror() names every one.
  *
+ * The loop argument: every function that creates something on a loop
+ * (coro_spawn, coro_task_init, coro_frame_new, coro_future_init/_new and
+ * every other *_init that takes a coro_loop *) reads a NULL loop as the loop
+ * running on this thread (coro_get_running_loop(), as asyncio.create_task
+ * and asyncio.Lock() do); with no loop running, NULL is CORO_EINVAL (or a
+ * NULL return) like any other missing argument.
+ *
  * Storage: every object may live in caller-owned memory (the *_init
  * functions); the conveniences that allocate (coro_spawn, coro_frame_new,
  * coro_future_new, coro_loop_new) use the loop's allocator, and everything a
@@ -556,9 +563,11 @@ struct coro_future {
     uint32_t aux;    /* task: index in the loop's task list, cancel count */
 };
 
-/* Initialise a pending future in caller-owned storage. */
+/* Initialise a pending future in caller-owned storage. `loop` NULL: the
+ * running loop. Returns 0, CORO_EINVAL (NULL `f`, or no loop), CORO_ECLOSED. */
 int coro_future_init(coro_future *f, coro_loop *loop);
-/* Allocate a pending future from the loop; NULL on failure. Free it with
+/* Allocate a pending future from the loop (NULL: the running loop); NULL on
+ * failure. Free it with
  * coro_future_free (or let coro_loop_close do it). */
 coro_future *coro_future_new(coro_loop *loop);
 /* Free a future from coro_future_new. Its done callbacks are dropped.
@@ -636,14 +645,16 @@ struct coro_task {
 
 /* Initialise a task in caller-owned storage driving `root` (a freshly
  * initialised frame, which must stay valid until the task is done) and
- * schedule its first step (asyncio.create_task). Returns 0, CORO_EINVAL
- * (NULL, or `root` already running), CORO_ECLOSED, CORO_ENOMEM. */
+ * schedule its first step (asyncio.create_task). `loop` NULL: the running
+ * loop. Returns 0, CORO_EINVAL (NULL `t` or `root`, no loop, or `root`
+ * already running), CORO_ECLOSED, CORO_ENOMEM. */
 int coro_task_init(coro_task *t, coro_loop *loop, coro_frame *root);
 /* A loop holds at most 16,777,215 live tasks (CORO_ENOMEM beyond). */
-/* Allocate a task for `root` and schedule it. A root from coro_frame_new is
+/* Allocate a task for `root` on `loop` (NULL: the running loop) and
+ * schedule it. A root from coro_frame_new is
  * owned by the task from here on (even when this fails), and freed when the
- * task is done. Returns NULL on failure (NULL loop/root, closed loop, out
- * of memory). The task lives until coro_task_release, or coro_loop_close. */
+ * task is done. Returns NULL on failure (NULL root, no loop, closed loop,
+ * out of memory). The task lives until coro_task_release, or coro_loop_close. */
 coro_task *coro_spawn(coro_loop *loop, coro_frame *root);
 /* Drop your reference to a task from coro_spawn: it is freed once done and
  * its done callbacks have run (on a later loop pass, or at coro_loop_close).
@@ -652,10 +663,12 @@ coro_task *coro_spawn(coro_loop *loop, coro_frame *root);
 void coro_task_release(coro_task *t);
 
 /* Allocate a zeroed frame of `size` bytes (at least sizeof(coro_frame))
- * from the loop, its header initialised for `step`. NULL on failure. */
+ * from `loop` (NULL: the running loop), its header initialised for `step`.
+ * NULL on failure. */
 void *coro_frame_new(coro_loop *loop, size_t size, coro_step_fn step);
 #define CORO_FRAME_NEW(loop, type, step) ((type *)coro_frame_new((loop), sizeof(type), (step)))
-/* Free a frame from coro_frame_new that was never given to a task. */
+/* Free a frame from coro_frame_new that was never given to a task, to the
+ * loop it came from (NULL: the running loop). NULL `f` is a no-op. */
 void coro_frame_free(coro_loop *loop, coro_frame *f);
 
 /* The task as a future (for run_until_complete, callbacks, results). */
@@ -725,7 +738,8 @@ typedef struct coro_fd {
 } coro_fd;
 
 /* Watch `fd` (non-blocking is the caller's business) on `loop`. Nothing is
- * registered until a wait. 0, CORO_EINVAL (NULL, fd < 0), CORO_ECLOSED. */
+ * registered until a wait. `loop` NULL: the running loop. 0, CORO_EINVAL
+ * (NULL `w`, no loop, fd < 0), CORO_ECLOSED. */
 int coro_fd_init(coro_fd *w, coro_loop *loop, int fd);
 /* A future that completes (result: CORO_READABLE or CORO_WRITABLE, plus
  * both on ERR/HUP) once the fd is readable / writable: await it. Waiting

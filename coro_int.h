@@ -70,6 +70,14 @@ struct coro__name {
     char name[];
 };
 
+/* A NULL loop argument means the loop running on this thread (asyncio's
+ * get_running_loop(), implied by create_task and every primitive's
+ * constructor); still NULL outside a running loop. */
+static inline coro_loop *coro__loop_or_running(coro_loop *loop)
+{
+    return loop ? loop : coro_get_running_loop();
+}
+
 /* ---- mem.c: the allocator hook and the small-object slab ---- */
 void *coro__default_alloc(void *ud, void *ptr, size_t osize, size_t nsize);
 int coro__mem_init(coro_loop *loop);

@@ -190,6 +190,7 @@ static int task_setup(coro_task *t, coro_loop *loop, coro_frame *root, uint8_t f
 
 int coro_task_init(coro_task *t, coro_loop *loop, coro_frame *root)
 {
+    loop = coro__loop_or_running(loop);
     if (!t || !loop || bad_root(root))
         return CORO_EINVAL;
     if (loop->state == LOOP_CLOSED)
@@ -201,6 +202,7 @@ coro_task *coro_spawn(coro_loop *loop, coro_frame *root)
 {
     if (!root)
         return NULL;
+    loop = coro__loop_or_running(loop);
     coro_task *t = NULL;
     if (loop && loop->state != LOOP_CLOSED && !bad_root(root))
         t = coro__alloc(loop, sizeof *t);
@@ -215,6 +217,7 @@ coro_task *coro_spawn(coro_loop *loop, coro_frame *root)
 
 void *coro_frame_new(coro_loop *loop, size_t size, coro_step_fn step)
 {
+    loop = coro__loop_or_running(loop);
     if (!loop || loop->state == LOOP_CLOSED || size < sizeof(coro_frame) || size > FRAME_MAX_SIZE)
         return NULL;
     coro_frame *f = coro__alloc(loop, size);
@@ -228,6 +231,7 @@ void *coro_frame_new(coro_loop *loop, size_t size, coro_step_fn step)
 
 void coro_frame_free(coro_loop *loop, coro_frame *f)
 {
+    loop = coro__loop_or_running(loop);
     if (loop && loop->state != LOOP_CLOSED && f && !(f->flags & CORO__F_RUNNING))
         frame_release(loop, f);
 }
