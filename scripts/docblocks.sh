@@ -12,10 +12,13 @@
 # A marker on the line right before a block's fence says what else to do;
 # it is an HTML comment, so a reader of the rendered page never sees it:
 #
-#   <!-- doc: continues -->       the block goes on from the block before it
-#                                 in the same file (which may itself continue
-#                                 one): they are compiled together, this one
-#                                 last, so it may use their structs and steps
+#   <!-- doc: continues -->       the block goes on from the blocks before it
+#                                 in the same file, back to the last one
+#                                 without this marker: they are compiled
+#                                 together, this one last, so it may use
+#                                 their structs and steps (a block that
+#                                 defines main is a program of its own and
+#                                 is left out of what later blocks continue)
 #   <!-- doc: compile-fail -->    the block shows a mistake: it must NOT compile
 #   <!-- doc: skip REASON -->     not compiled; the reason is printed
 #
@@ -31,7 +34,7 @@ read -r -a cflags <<<"${DOC_CFLAGS:-}"
 read -r -a ldflags <<<"${DOC_LDFLAGS:-}"
 read -r -a libs <<<"${DOC_LIBS:-}"
 read -r -a deps <<<"${DOC_DEPS:-}"
-mkdir -p "$out"
+mkdir -p "$out" && out=$(cd "$out" && pwd) stamp=$out/.passed
 
 fresh=1
 if [ "${DOC_AGAIN:-}" = 1 ] || [ ! -f "$stamp" ]; then
@@ -103,10 +106,11 @@ for md in "$@"; do
             none | compile-fail) chain= ;;
             *) fail "$where: unknown marker '<!-- doc: $kind -->'"; continue ;;
         esac
-        chain="$chain $body"
+        has_main=0
+        grep -Eq '^(int|static int) main\(' "$body" && has_main=1
         {
             printf '%s\n' "$prelude"
-            for b in $chain; do
+            for b in $chain $body; do
                 printf '#line %s "%s"\n' "$(cat "${b%.body}.line")" "$md"
                 cat "$b"
             done
@@ -122,10 +126,14 @@ for md in "$@"; do
         fi
         if ! "$cc" "${cflags[@]}" -c -o "$name.o" "$name.c" >"$name.log" 2>&1; then
             fail "$where does not compile" "$name.log"
+            [ "$has_main" = 0 ] && chain="$chain $body"
             continue
         fi
         compiled=$((compiled + 1))
-        grep -Eq '^(int|static int) main\(' "$body" || continue
+        if [ "$has_main" = 0 ]; then
+            chain="$chain $body"
+            continue
+        fi
         if ! "$cc" "${ldflags[@]}" -o "$name" "$name.o" "${libs[@]}" >"$name.log" 2>&1; then
             fail "$where does not link" "$name.log"
             continue
