@@ -99,7 +99,8 @@ for md in "$@"; do
         [ "${DOC_VERBOSE:-}" = 1 ] && echo "docs: $where ($kind)"
         case $kind in
             skip*)
-                echo "docs: $where not compiled:${kind#skip}"
+                reason=${kind#skip} reason=${reason#:} reason=${reason# }
+                echo "docs: $where not compiled: ${reason:-no reason given}"
                 skipped=$((skipped + 1)) chain=
                 continue ;;
             continues) ;;
