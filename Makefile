@@ -337,7 +337,7 @@ bench:
 bench-net:
 	@$(MAKE) --no-print-directory bench BENCH_SUITE=net
 
-# The latest micro run against the aims of BENCHMARKS.md (exits 1 naming each miss).
+# The latest micro run against the aims docs/benchmarks.md lists (exits 1 naming each miss).
 bench-check:
 	@BENCH_OUT=$(abspath $(BENCH_OUT)) bash bench/run.sh check
 
