@@ -279,14 +279,7 @@ test-docs: $(LIB_A)
 # only those the public headers use; nm -D lists what it really exports.
 test-exports: $(LIB_SO)
 ifeq ($(UNAME_S),Linux)
-	@allowed=$$(cat $(PUBLIC_HEADERS) | $(CC) -fpreprocessed -dD -E -P -x c - 2>/dev/null | \
-	    grep -o 'coro__[A-Za-z0-9_]*' | sort -u); \
-	extra=$$(nm -D --defined-only $(LIB_SO) | awk '$$3 ~ /^coro__/ { print $$3 }' | \
-	    grep -vxF "$$allowed"); \
-	n=$$(nm -D --defined-only $(LIB_SO) | awk '$$3 ~ /^coro_/' | wc -l); \
-	if [ -n "$$extra" ]; then \
-	    echo "exports: FAILED: $(LIB_SO) exports internal symbols:" $$extra; exit 1; fi; \
-	echo "exports: $$n coro_ symbols, no internal one"
+	@bash scripts/check-exports.sh $(LIB_SO) $(PUBLIC_HEADERS)
 else
 	@echo "exports: not checked on $(UNAME_S)"
 endif
