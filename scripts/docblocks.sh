@@ -152,7 +152,7 @@ done
 # plural N WORD: "1 block", "2 blocks"
 plural() { if [ "$1" = 1 ]; then echo "1 $2"; else echo "$1 ${2}s"; fi; }
 summary="$(plural "$compiled" block) compiled, $(plural "$ran" program) ran"
-[ "$refused" -ne 0 ] && summary="$summary, $refused refused to compile, as marked"
+[ "$refused" -ne 0 ] && summary="$summary, $refused refused to compile (as marked)"
 [ "$skipped" -ne 0 ] && summary="$summary, $skipped skipped"
 if [ "$failed" -ne 0 ]; then
     echo "docs: $summary; $failed FAILED"
