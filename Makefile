@@ -255,8 +255,9 @@ test: check-deps
 	    $(MAKE) --no-print-directory test-docs || { rc=1; echo docs >>$$tally; }; \
 	    $(MAKE) --no-print-directory test-exports || { rc=1; echo exports >>$$tally; }; \
 	fi; \
-	awk '$$2 != "" { p += $$1; f += $$2; next } { bad = bad (bad ? " and " : "") $$1 } \
-	     END { printf "%d passed, %d failed%s\n", p, f, bad ? "; the " bad " check failed" : "" }' $$tally; \
+	awk '$$2 != "" { p += $$1; f += $$2; s += $$3; next } { bad = bad (bad ? " and " : "") $$1 } \
+	     END { printf "%d passed, %d failed%s%s\n", p, f, s ? ", " s " skipped" : "", \
+	                  bad ? "; the " bad " check failed" : "" }' $$tally; \
 	rm -f $$tally; exit $$rc
 
 test-one: check-deps $(TEST_BINS)

@@ -5,7 +5,8 @@
 #
 # Each program's whole output goes to $TEST_LOGS/NAME.log; the terminal gets
 # one line: its name, how many cmocka tests passed and failed (read from
-# cmocka's own "[  PASSED  ] N test(s)." and "[  FAILED  ] N test(s)" lines)
+# cmocka's own "[  PASSED  ] N test(s)." and "[  FAILED  ] N test(s)" lines,
+# and "[  SKIPPED ] N test(s)" when there are any)
 # and the seconds it took. A failing program's log is printed in full, and so
 # is every log with TEST_VERBOSE=1. A program that crashes, times out or
 # prints no cmocka summary counts as one failed test, with the reason.
@@ -34,20 +35,27 @@ export CMOCKA_MESSAGE_OUTPUT=stdout
 
 now() { date +%s.%N 2>/dev/null || date +%s; }
 
-# count PATTERN LOG: the number cmocka put in its last line matching PATTERN
+# count WORD LOG: the N of cmocka's last "[  WORD  ] N test(s)" line (its
+# words are padded to 8 characters: PASSED and FAILED, SKIPPED)
 count() {
-    sed -n "s/^\[  $1  \] \([0-9][0-9]*\) test(s).*/\1/p" "$2" | tail -n 1
+    local tag
+    tag=$(printf '%-8s' "$1")
+    sed -n "s/^\[  $tag\] \([0-9][0-9]*\) test(s).*/\1/p" "$2" | tail -n 1
 }
 
-total_pass=0 total_fail=0 failed_names=()
+# skipped N: ", N skipped" when N is not 0
+skipped() { [ "$1" != 0 ] && printf ', %s skipped' "$1"; }
+
+total_pass=0 total_fail=0 total_skip=0 failed_names=()
 for bin in "$@"; do
     name=${bin##*/}
     stamp=$stamps/$name log=$logs/$name.log
     if [ "$again" != 1 ] && [ -f "$stamp" ] && [ "$stamp" -nt "$bin" ]; then
-        read -r pass secs <"$stamp"
-        printf '  %-14s %4d passed  %3d failed  (passed before in %ss; AGAIN=1 reruns it)\n' \
-            "$name" "$pass" 0 "$secs"
-        total_pass=$((total_pass + pass))
+        read -r pass secs skip <"$stamp"
+        skip=${skip:-0}
+        printf '  %-14s %4d passed  %3d failed  (passed before in %ss%s; AGAIN=1 reruns it)\n' \
+            "$name" "$pass" 0 "$secs" "$(skipped "$skip")"
+        total_pass=$((total_pass + pass)) total_skip=$((total_skip + skip))
         continue
     fi
     rm -f "$stamp"
@@ -55,10 +63,10 @@ for bin in "$@"; do
     ${timeout_cmd[@]+"${timeout_cmd[@]}"} ${runner[@]+"${runner[@]}"} "./$bin" >"$log" 2>&1
     rc=$?
     secs=$(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }')
-    pass=$(count PASSED "$log") fail=$(count FAILED "$log")
+    pass=$(count PASSED "$log") fail=$(count FAILED "$log") skip=$(count SKIPPED "$log")
     # no summary (a crash, a timeout): the tests cmocka saw pass still count
     [ -z "$pass" ] && [ -z "$fail" ] && pass=$(grep -c '^\[       OK \]' "$log")
-    pass=${pass:-0} fail=${fail:-0}
+    pass=${pass:-0} fail=${fail:-0} skip=${skip:-0}
     why=
     if [ "$rc" -eq 124 ] && [ ${#timeout_cmd[@]} -ne 0 ]; then
         why="timed out after ${timeout_s}s"
@@ -77,19 +85,19 @@ for bin in "$@"; do
         cat "$log"
     fi
     if [ "$fail" -eq 0 ]; then
-        printf '%s %s\n' "$pass" "$secs" >"$stamp"
-        printf '  %-14s %4d passed  %3d failed  %6ss\n' "$name" "$pass" 0 "$secs"
+        printf '%s %s %s\n' "$pass" "$secs" "$skip" >"$stamp"
+        printf '  %-14s %4d passed  %3d failed  %6ss%s\n' "$name" "$pass" 0 "$secs" "$(skipped "$skip")"
     else
         printf '  %-14s %4d passed  %3d failed  %6ss  FAILED%s (log: %s)\n' \
             "$name" "$pass" "$fail" "$secs" "${why:+: $why}" "$log"
         failed_names+=("$name")
     fi
-    total_pass=$((total_pass + pass)) total_fail=$((total_fail + fail))
+    total_pass=$((total_pass + pass)) total_fail=$((total_fail + fail)) total_skip=$((total_skip + skip))
 done
 
 if [ -n "${TEST_TALLY:-}" ]; then
-    printf '%d %d\n' "$total_pass" "$total_fail" >>"$TEST_TALLY"
+    printf '%d %d %d\n' "$total_pass" "$total_fail" "$total_skip" >>"$TEST_TALLY"
 else
-    printf '%d passed, %d failed\n' "$total_pass" "$total_fail"
+    printf '%d passed, %d failed%s\n' "$total_pass" "$total_fail" "$(skipped "$total_skip")"
 fi
 [ ${#failed_names[@]} -eq 0 ]
