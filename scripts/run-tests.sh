@@ -59,8 +59,9 @@ for bin in "$@"; do
         continue
     fi
     rm -f "$stamp"
+    case $bin in /*) path=$bin ;; *) path=./$bin ;; esac
     t0=$(now)
-    ${timeout_cmd[@]+"${timeout_cmd[@]}"} ${runner[@]+"${runner[@]}"} "./$bin" >"$log" 2>&1
+    ${timeout_cmd[@]+"${timeout_cmd[@]}"} ${runner[@]+"${runner[@]}"} "$path" >"$log" 2>&1
     rc=$?
     secs=$(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }')
     pass=$(count PASSED "$log") fail=$(count FAILED "$log") skip=$(count SKIPPED "$log")
