@@ -29,11 +29,20 @@
  *      suspension point may sit inside a `switch` statement of the body, and
  *      at most one suspension point may stand on one source line. Build with
  *      -DCORO_LABELS (GCC/clang labels-as-values) to lift the switch limit;
- *      both forms pass the same tests.
+ *      both forms pass the same tests. The compiler cannot see a suspension
+ *      point inside a switch, but the resume does: the body's dispatch has
+ *      no case for it, so the coroutine fails with CORO_ESTATE (its
+ *      CORO_FINALLY runs) and the loop's exception handler is told the
+ *      function, file and line ("a suspension point inside a switch?"). It
+ *      never finishes quietly.
  *   3. The step function's parameters are named `co` and `io` (CORO_FN
  *      declares them); the macros use those names.
  *   4. A child frame awaited with CORO_AWAIT(frame) must be freshly
- *      initialised (resume point 0): call its init function each time.
+ *      initialised (resume point 0): call its init function each time. An
+ *      await of a frame that already ran, or that another await is running,
+ *      fails with CORO_ESTATE and is reported at the awaiting line.
+ *   5. A step function is written with CORO_BEGIN ... CORO_END (the driver
+ *      asks a body its name through them); never by hand.
  *
  * Errors are negative int codes (0 is success): system errors are -errno,
  * coro's own are CORO_E*; coro_strerror() names every one.
@@ -67,26 +76,41 @@ extern "C" {
 /* Error codes                                                              */
 /* ------------------------------------------------------------------------ */
 
-#define CORO_OK 0
-#define CORO_ENOMEM (-ENOMEM)       /* an allocation failed */
-#define CORO_EINVAL (-EINVAL)       /* a bad argument (asyncio ValueError/TypeError) */
-#define CORO_ETIMEDOUT (-ETIMEDOUT) /* a deadline passed (asyncio TimeoutError) */
-#define CORO_ECANCELLED (-4001)     /* asyncio CancelledError */
-#define CORO_ESTATE (-4002)         /* asyncio InvalidStateError */
-#define CORO_ERUNNING (-4003)       /* the loop is already running */
-#define CORO_ECLOSED (-4004)        /* the loop (or watcher) is closed */
-#define CORO_EFULL (-4005)          /* asyncio QueueFull */
-#define CORO_EEMPTY (-4006)         /* asyncio QueueEmpty */
-#define CORO_ESHUTDOWN (-4007)      /* asyncio QueueShutDown */
-#define CORO_EBROKEN (-4008)        /* asyncio BrokenBarrierError */
-#define CORO_EINCOMPLETE (-4009)    /* asyncio IncompleteReadError: EOF first */
-#define CORO_ELIMIT (-4010)         /* asyncio LimitOverrunError */
-#define CORO_EADDRINFO (-4011)      /* socket.gaierror: the name did not resolve */
-#define CORO_EUSER (-5000)          /* first code free for applications; codes
-                                       at or below it are the user's own */
+/* Every code coro itself returns, written once (libuv's UV_ERRNO_MAP): the
+ * enum below, coro_strerror and coro_err_name are generated from it.
+ * X(name, value, message); the asyncio exception each one stands for is in
+ * the comment. Three are the system's own -errno values, so a system call's
+ * failure and coro's agree; the rest are coro's, from -4001 down. */
+#define CORO_ERRNO_MAP(X)                                                                     \
+    X(ENOMEM, -ENOMEM, "out of memory")                          /* MemoryError */            \
+    X(EINVAL, -EINVAL, "invalid argument")                       /* ValueError, TypeError */  \
+    X(ETIMEDOUT, -ETIMEDOUT, "timed out")                        /* TimeoutError */           \
+    X(ECANCELLED, -4001, "cancelled")                            /* CancelledError */         \
+    X(ESTATE, -4002, "invalid state")                            /* InvalidStateError */      \
+    X(ERUNNING, -4003, "loop already running")                   /* RuntimeError */           \
+    X(ECLOSED, -4004, "closed")                                  /* RuntimeError: closed */   \
+    X(EFULL, -4005, "queue full")                                /* QueueFull */              \
+    X(EEMPTY, -4006, "queue empty")                              /* QueueEmpty */             \
+    X(ESHUTDOWN, -4007, "queue shut down")                       /* QueueShutDown */          \
+    X(EBROKEN, -4008, "barrier broken")                          /* BrokenBarrierError */     \
+    X(EINCOMPLETE, -4009, "incomplete read (EOF came first)")    /* IncompleteReadError */    \
+    X(ELIMIT, -4010, "stream limit exceeded")                    /* LimitOverrunError */      \
+    X(EADDRINFO, -4011, "host name not resolved")                /* socket.gaierror */
 
-/* A short English description of `err`, never NULL (unknown codes included). */
+#define CORO__ERRNO_ENUM(name, value, message) CORO_##name = (value),
+enum coro_errno { CORO_OK = 0, CORO_ERRNO_MAP(CORO__ERRNO_ENUM) };
+#define CORO_EUSER (-5000) /* first code free for applications; codes at or
+                              below it are the user's own */
+
+/* A short English description of `err`, never NULL: coro's words for its
+ * own codes (CORO_ETIMEDOUT is "timed out", not the socket's "Connection
+ * timed out"), the system's strerror for other -errno values, "application
+ * error" at or below CORO_EUSER, "unknown error" otherwise. */
 const char *coro_strerror(int err);
+/* The code's name: "CORO_ECANCELLED" for coro's codes, "EPIPE" and the like
+ * for the common system -errno values, "CORO_OK" for 0, "CORO_EUSER" at or
+ * below CORO_EUSER, "UNKNOWN" otherwise. Never NULL (libuv's uv_err_name). */
+const char *coro_err_name(int err);
 /* The selector this library was built with: "epoll", "kqueue" or "poll"
  * (make SELECTOR=...). Never NULL. */
 const char *coro_selector_name(void);
@@ -131,8 +155,8 @@ typedef int (*coro_step_fn)(coro_frame *co, coro_value *io);
 struct coro_frame {
     coro_step_fn step;  /* private: the body */
     coro_frame *parent; /* private: who awaits this frame (yield from) */
-    int32_t resume;     /* read-only: the resume point (a line number in the
-                           switch form; 0 = not started) */
+    int32_t resume;     /* read-only: the resume point, the source line of the
+                           suspension point it waits at (0 = not started) */
     uint8_t flags;      /* private */
     uint8_t ptag;       /* private: outcome kept while CORO_FINALLY runs */
     uint16_t size16;    /* private: size / 16 when from coro_frame_new */
@@ -141,6 +165,10 @@ struct coro_frame {
         double d;
         void *p;
     } pending; /* private */
+#ifdef CORO_LABELS
+    int32_t label; /* private: the resume label, as its distance from the
+                      body's dispatch label (the header is 40 bytes then) */
+#endif
 };
 
 /* Step statuses (internal, but visible to the macros). */
@@ -148,6 +176,7 @@ enum { CORO__DONE = 0, CORO__YIELD, CORO__AWAIT, CORO__CALL, CORO__SLEEP };
 /* Special resume points. */
 #define CORO__RS_FINALLY (-1)
 #define CORO__RS_DONE (-2)
+#define CORO__RS_INFO (-3) /* a query: the body names itself (coro__frame_describe) */
 /* Frame flags. */
 #define CORO__F_FINALLY 0x01u /* inside the cleanup section */
 #define CORO__F_LABEL 0x02u   /* resume holds a label offset (CORO_LABELS) */
@@ -165,8 +194,15 @@ static inline void coro_frame_init(coro_frame *co, coro_step_fn step)
     co->ptag = CORO_NONE;
     co->size16 = 0;
     co->pending.i = 0;
+#ifdef CORO_LABELS
+    co->label = 0;
+#endif
 }
+#ifdef CORO_LABELS
+#define CORO_FRAME_INIT(step) { (step), NULL, 0, 0, CORO_NONE, 0, { 0 }, 0 }
+#else
 #define CORO_FRAME_INIT(step) { (step), NULL, 0, 0, CORO_NONE, 0, { 0 } }
+#endif
 
 /* Declare a step function: `static CORO_FN(name) { ... }`. */
 #define CORO_FN(name) int name(coro_frame *co, coro_value *io)
@@ -174,6 +210,22 @@ static inline void coro_frame_init(coro_frame *co, coro_step_fn step)
 #define CORO_SELF(type) ((type *)(void *)co)
 /* What the last suspension point received (awaited result, sent value). */
 #define CORO_RESULT (*io)
+
+/* Internal, called by CORO_BEGIN / CORO_END (see gen.c). */
+typedef struct coro__frame_info {
+    const char *function; /* the step function's name (__func__) */
+    const char *file;     /* its source file (__FILE__) */
+} coro__frame_info;
+static inline void coro__describe(coro_value *io, const char *function, const char *file)
+{
+    coro__frame_info *info = (coro__frame_info *)io->u.p;
+    info->function = function;
+    info->file = file;
+}
+/* Report a resume point the body does not hold and fail the frame with
+ * CORO_ESTATE through its cleanup section (a tail call: the hot path of a
+ * body keeps no stack frame for it). */
+int coro__bad_resume(coro_frame *co, coro_value *io, const char *function, const char *file);
 
 /* ---- the macro core ---------------------------------------------------- */
 
@@ -186,21 +238,22 @@ static inline void coro_frame_init(coro_frame *co, coro_step_fn step)
 #define CORO__CAT(a, b) CORO__CAT2(a, b)
 
 #ifdef CORO_LABELS
-/* labels-as-values: resume holds the distance from coro__dispatch to the
- * label, so the header keeps one int and a suspension point may sit inside
- * a switch of the body. */
+/* labels-as-values: `label` holds the distance from coro__dispatch to the
+ * resume label (resume still holds its line, for reports), so a suspension
+ * point may sit inside a switch of the body. */
 #define CORO__PEDANTIC_OFF                                                      \
     _Pragma("GCC diagnostic push") _Pragma("GCC diagnostic ignored \"-Wpedantic\"")
 #define CORO__PEDANTIC_ON _Pragma("GCC diagnostic pop")
 #define CORO__JUMP_LABEL()                                                      \
     if (co->flags & CORO__F_LABEL) {                                            \
         co->flags &= (uint8_t)~CORO__F_LABEL;                                   \
-        goto *((char *)&&coro__dispatch + co->resume);                          \
+        goto *((char *)&&coro__dispatch + co->label);                           \
     }
 #define CORO__SUSPEND(st)                                                       \
     do {                                                                        \
-        co->resume = (int32_t)((char *)&&CORO__CAT(coro__L, __LINE__) -         \
-                               (char *)&&coro__dispatch);                       \
+        co->label = (int32_t)((char *)&&CORO__CAT(coro__L, __LINE__) -          \
+                              (char *)&&coro__dispatch);                        \
+        co->resume = __LINE__;                                                  \
         co->flags |= CORO__F_LABEL;                                             \
         return (st);                                                            \
         CORO__CAT(coro__L, __LINE__):;                                          \
@@ -242,12 +295,16 @@ static inline void coro_frame_init(coro_frame *co, coro_step_fn step)
             CORO__LEAVE();                                                      \
     } while (0)
 
-/* Open the body. Nothing before it may suspend. */
+/* Open the body. Nothing before it may suspend. The RS_INFO case answers
+ * coro__frame_describe: the body's function and file, without running it. */
 #define CORO_BEGIN()                                                            \
     CORO__PEDANTIC_OFF                                                          \
     coro__dispatch:                                                             \
     CORO__JUMP_LABEL()                                                          \
     switch (co->resume) {                                                       \
+    case CORO__RS_INFO:                                                         \
+        coro__describe(io, __func__, __FILE__);                                 \
+        return CORO__DONE;                                                      \
     case 0:
 
 /* The cleanup section: runs after the body on return, on error and on
@@ -262,7 +319,11 @@ static inline void coro_frame_init(coro_frame *co, coro_step_fn step)
         co->ptag = (uint8_t)io->tag;                                            \
         co->flags |= CORO__F_FINALLY;
 
-/* Close the body. Falling off the end returns CORO_NONE. */
+/* Close the body. Falling off the end returns CORO_NONE. The default case
+ * is reached by a leave with no cleanup section (RS_FINALLY), or by a resume
+ * point the dispatch does not hold: a suspension point inside a switch of
+ * the body (switch form), or a frame resumed after it finished. That one
+ * is reported and fails the coroutine with CORO_ESTATE, never finishes it. */
 #define CORO_END()                                                              \
     if (co->flags & CORO__F_FINALLY) {                                          \
         io->u.i = co->pending.i;                                                \
@@ -270,8 +331,10 @@ static inline void coro_frame_init(coro_frame *co, coro_step_fn step)
     } else {                                                                    \
         *io = coro_none();                                                      \
     }                                                                           \
-    CORO__FALLTHROUGH;                                                          \
+    break;                                                                      \
     default:                                                                    \
+        if (co->resume != CORO__RS_FINALLY)                                     \
+            return coro__bad_resume(co, io, __func__, __FILE__);                \
         if (0)                                                                  \
             goto coro__dispatch;                                                \
         break;                                                                  \
@@ -387,6 +450,8 @@ typedef struct coro_exception_context {
     const char *task_name;
     int resume_line;     /* the task's innermost resume point, or 0 */
     double seconds;      /* for slow callbacks: how long it took */
+    const char *function; /* the coroutine concerned (its step function), or NULL */
+    const char *file;     /* that function's source file, or NULL */
 } coro_exception_context;
 
 typedef void (*coro_exception_handler)(coro_loop *loop, const coro_exception_context *ctx,
@@ -500,7 +565,9 @@ int coro_loop_get_debug(const coro_loop *loop);
 /* Replace the exception handler (NULL restores the default, which prints
  * to stderr). */
 void coro_loop_set_exception_handler(coro_loop *loop, coro_exception_handler fn, void *arg);
-/* Call the handler with `ctx` (asyncio's call_exception_handler). */
+/* Call the handler with `ctx` (asyncio's call_exception_handler). With a
+ * NULL `loop` the default handler prints it (a generator driven outside
+ * any loop reports that way). NULL `ctx` is a no-op. */
 void coro_loop_call_exception_handler(coro_loop *loop, const coro_exception_context *ctx);
 
 /* call_soon: run fn(arg) on a later pass, FIFO. With `h` NULL the loop
@@ -528,7 +595,14 @@ void coro_handle_init(coro_handle *h);
 /* asyncio.run: make a loop (options may be NULL), run `main` as a task to
  * completion, cancel what is left and let it finish, close the loop. The
  * main result goes to *result (may be NULL). Returns the main task's error
- * (0 on success, CORO_ECANCELLED if it was cancelled), or a loop error. */
+ * (0 on success, CORO_ECANCELLED if it was cancelled), CORO_EINVAL for a
+ * NULL or running `main`, or a loop error.
+ * Ctrl-C (asyncio.run since 3.11): while it runs, and if SIGINT still has
+ * its default disposition, the first SIGINT cancels the main task (its
+ * cleanup runs, so servers close; coro_run then returns CORO_ECANCELLED
+ * unless main caught the cancel) and gives SIGINT its old disposition
+ * back, so a second one stops the process at once. A program that ignores
+ * or handles SIGINT itself keeps its own. On POSIX only. */
 int coro_run(coro_frame *main, coro_value *result, const coro_loop_options *opt);
 
 /* ------------------------------------------------------------------------ */
@@ -684,6 +758,11 @@ int coro_task_result(coro_task *t, coro_value *out);
  * the request. Returns 1 if the task was pending, 0 if done (or NULL).
  * coro_future_cancel on a task's future is the same call. */
 int coro_task_cancel(coro_task *t);
+/* coro_task_cancel in the shape of a coro_callback, so that asyncio's
+ * loop.call_soon(task.cancel) and add_signal_handler(SIGTERM, task.cancel)
+ * are one line: coro_call_soon(loop, NULL, coro_task_cancel_callback, t).
+ * `task` is a coro_task *. Returns 0 (NULL is a no-op). */
+int coro_task_cancel_callback(void *task);
 /* How many cancel requests are outstanding (Task.cancelling); counts up to
  * 4095 and stays there. */
 int coro_task_cancelling(const coro_task *t);

@@ -105,6 +105,12 @@ static inline void coro__ready_push(coro_loop *loop, coro__node *n)
  * the rare owner that must take a node back. 1 if it was there. */
 int coro__ready_remove(coro_loop *loop, coro__node *n);
 void coro__report(coro_loop *loop, const char *message, int error, coro_task *task);
+/* The same, at `line` (a done task's last resume line). */
+void coro__report_line(coro_loop *loop, const char *message, int error, coro_task *task, int line);
+/* Report a fault of one coroutine (its function, file and line) through the
+ * running loop's handler (the running task named), or the default one. */
+void coro__report_frame(const char *message, int error, int line, const char *function,
+                        const char *file);
 int64_t coro__clock_ns(void);
 /* Debug mode: report the callback that started at t0 (0: not timed) if it
  * was slow; `line` is the task's resume point when the step began. */
@@ -127,7 +133,6 @@ int coro__future_outcome(coro_future *f, coro_value *io);
 
 /* ---- task.c ---- */
 void coro__tasks_fini(coro_loop *loop);
-int coro__cancel_all_tasks(coro_loop *loop);
 const char *coro__task_name(const coro_task *t, char *buf, size_t len);
 /* Hold a task's memory while run_until_complete waits on it (asyncio keeps
  * a reference); unpin frees it if it was released meanwhile. */
@@ -141,6 +146,9 @@ void coro__task_unpin(coro_future *f);
 int coro__drive(coro_frame **cur, coro_value *io);
 /* The same, once the innermost frame f has already stepped and returned st. */
 int coro__drive_on(coro_frame **cur, coro_frame *f, coro_value *io, int st);
+/* The step function's name and file, asked of the body itself (its
+ * CORO_BEGIN answers the RS_INFO query without running anything). */
+coro__frame_info coro__frame_describe(coro_frame *f);
 
 /* ---- selectors/<backend>.c: one small interface ---- */
 int coro__sel_init(coro_loop *loop);

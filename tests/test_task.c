@@ -960,11 +960,13 @@ struct spawned {
     int err;
 };
 
+static int spawned_sleep_line;
+
 static CORO_FN(spawned_step)
 {
     struct spawned *self = CORO_SELF(struct spawned);
     CORO_BEGIN();
-    CORO_SLEEP(0);
+    spawned_sleep_line = __LINE__; CORO_SLEEP(0);
     if (self->err)
         CORO_RAISE(self->err);
     CORO_RETURN(coro_int(self->id));
@@ -1147,6 +1149,10 @@ static void test_error_never_retrieved(void **state)
     assert_int_equal(coro_loop_close(&loop), 0);
     assert_int_equal(x.never_retrieved, 2);
     assert_int_equal(x.count, 2);
+    /* named by its creation number (the 4th task of the loop), and the line
+     * its failing step resumed at, whatever order names were asked in */
+    assert_string_equal(x.last_task_name, "Task-4");
+    assert_int_equal(x.last_line, spawned_sleep_line);
 
     /* not in debug mode: silence */
     o.debug = -1;
