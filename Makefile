@@ -14,8 +14,8 @@
 #   test-valgrind  test-one under valgrind (same as test-one VALGRIND=1)
 #   test-docs      compile every ```c block of README.md and docs/*.md, and
 #                  run the ones that define main (scripts/docblocks.sh)
-#   test-exports   libcoro.so exports no internal coro__ symbol but those
-#                  coro.h's macros call
+#   test-exports   libcoro.so exports the API and, of the internal coro__
+#                  symbols, exactly those coro.h's macros call
 #   bench          bench/*.c built with -O2 -DNDEBUG, no sanitizer, then
 #                  bench/run.sh (results in bench/out/results.jsonl)
 #   bench-net      the same with BENCH_SUITE=net (the network suite)
@@ -124,12 +124,13 @@ ALL_LDLIBS = $(strip $(LDLIBS) $(CORO_LDLIBS))
 # The shared library: a soname, and on Linux no undefined symbols (a module
 # missing from LIB_SRCS fails here, not in some program that links it later;
 # sanitizer runtimes are left to the program) and libcoro.map's exports only
-# (the API; internals stay hidden). macOS links without the map.
+# (the API; internals stay hidden: scripts/exports.sh writes it). macOS links
+# without the map.
 ifeq ($(UNAME_S),Darwin)
 SO_FLAGS := -Wl,-install_name,@rpath/libcoro.so.$(MAJOR)
 else
 SO_FLAGS := -Wl,-soname,libcoro.so.$(MAJOR) $(if $(SANITIZER),,-Wl,-z,defs) \
-            -Wl,--version-script=libcoro.map
+            -Wl,--version-script=$(BUILD)/libcoro.map
 endif
 
 HAVE_PKG_CONFIG := $(shell command -v pkg-config 2>/dev/null)
@@ -142,6 +143,8 @@ CMOCKA_LIBS ?= $(or $(if $(HAVE_PKG_CONFIG),$(shell pkg-config --libs cmocka 2>/
 LIB_SRCS := errors.c mem.c loop.c runner.c heap.c future.c task.c gen.c waitq.c fd.c selectors/$(SELECTOR).c \
             $(wildcard sync.c queue.c group.c thread.c net.c stream.c)
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+# coro.h and the parts it includes (users include coro.h only)
+PUBLIC_HEADERS := coro.h coro_sync.h coro_queue.h coro_group.h coro_thread.h coro_net.h
 LIB_A := $(BUILD)/libcoro.a
 LIB_SO := $(BUILD)/libcoro.so
 
@@ -216,8 +219,11 @@ $(LIB_A): $(LIB_OBJS)
 	@rm -f $@
 	$(AR) rcs $@ $(LIB_OBJS)
 
-$(LIB_SO): $(LIB_OBJS) libcoro.map
+$(LIB_SO): $(LIB_OBJS) $(if $(filter Darwin,$(UNAME_S)),,$(BUILD)/libcoro.map)
 	$(CC) $(strip -shared $(ALL_LDFLAGS) $(SO_FLAGS)) -o $@ $(LIB_OBJS) $(ALL_LDLIBS)
+
+$(BUILD)/libcoro.map: $(LIB_OBJS) $(PUBLIC_HEADERS) scripts/exports.sh
+	bash scripts/exports.sh map '$(PUBLIC_HEADERS)' $(LIB_OBJS) > $@
 
 # tests: cmocka's headers, the helpers' headers; cmocka must be there first
 $(TEST_OBJS) $(TEST_HELPER_OBJS): EXTRA_CPPFLAGS = $(CMOCKA_CFLAGS) -Itests
@@ -280,7 +286,7 @@ test-docs: $(LIB_A)
 # only those the public headers use; nm -D lists what it really exports.
 test-exports: $(LIB_SO)
 ifeq ($(UNAME_S),Linux)
-	@bash scripts/check-exports.sh $(LIB_SO) $(PUBLIC_HEADERS)
+	@bash scripts/exports.sh check '$(PUBLIC_HEADERS)' $(LIB_OBJS) -- $(LIB_SO)
 else
 	@echo "exports: not checked on $(UNAME_S)"
 endif
@@ -354,8 +360,6 @@ bench-run: bench-bins
 
 # ---- install -------------------------------------------------------------------
 
-# coro.h and the parts it includes (users include coro.h only)
-PUBLIC_HEADERS := coro.h coro_sync.h coro_queue.h coro_group.h coro_thread.h coro_net.h
 
 # coro.pc: its libdir and includedir are written relative to ${prefix} when
 # they sit under $(PREFIX), so pkg-config --define-variable=prefix=... moves
