@@ -10,6 +10,8 @@
 #                  N failed"; programs that passed before and were not
 #                  rebuilt since are not rerun (AGAIN=1 reruns them; V=1
 #                  prints every program's output)
+#   test-build     what make test runs, built with its commands in a log
+#                  ($(BUILD)/.build.log), shown on failure or warning
 #   test-one       the suite for the current SELECTOR only
 #   test-valgrind  test-one under valgrind (same as test-one VALGRIND=1)
 #   test-docs      compile every ```c block of README.md and docs/*.md, and
@@ -195,7 +197,7 @@ CONFIG_DESC = $(strip $(SELECTOR) selector, $(CC) $(if $(SANITIZER),-fsanitize=$
 
 # ---- targets -------------------------------------------------------------------
 
-.PHONY: all examples demo test test-one test-valgrind test-docs test-exports check-deps bench bench-net \
+.PHONY: all examples demo test test-build test-one test-valgrind test-docs test-exports check-deps bench bench-net \
         bench-build bench-bins bench-run bench-check bench-docs install uninstall clean help FORCE
 
 all: $(LIB_A) $(LIB_SO) $(EXAMPLE_BINS)
@@ -252,19 +254,39 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIB_A)
 # make test: test-one per selector, then the docs and the exports; each
 # appends its counts or its outcome to a tally, summed on the last line.
 test: check-deps
-	@tally=$$(mktemp) || exit 1; rc=0; \
+	@tally=$$(mktemp) || exit 1; rc=0; built=1; \
 	for sel in $(SELECTOR) $(if $(filter poll,$(SELECTOR)),,poll); do \
-	    $(MAKE) --no-print-directory test-one SELECTOR=$$sel TEST_TALLY=$$tally && continue; \
-	    rc=1; grep -q ' ' $$tally || echo "build-$$sel" >>$$tally; \
+	    if ! $(MAKE) --no-print-directory test-build SELECTOR=$$sel; then \
+	        rc=1; echo "the_$${sel}_build" >>$$tally; \
+	        [ $$sel = '$(SELECTOR)' ] && built=0; continue; fi; \
+	    $(MAKE) --no-print-directory test-one SELECTOR=$$sel TEST_TALLY=$$tally || rc=1; \
 	done; \
-	if [ -z '$(VALGRIND)' ]; then \
-	    $(MAKE) --no-print-directory test-docs || { rc=1; echo docs >>$$tally; }; \
-	    $(MAKE) --no-print-directory test-exports || { rc=1; echo exports >>$$tally; }; \
+	if [ -z '$(VALGRIND)' ] && [ $$built = 1 ]; then \
+	    $(MAKE) --no-print-directory test-docs || { rc=1; echo the_docs_check >>$$tally; }; \
+	    $(MAKE) --no-print-directory test-exports || { rc=1; echo the_exports_check >>$$tally; }; \
 	fi; \
-	awk '$$2 != "" { p += $$1; f += $$2; s += $$3; next } { bad = bad (bad ? " and " : "") $$1 } \
+	awk '$$2 != "" { p += $$1; f += $$2; s += $$3; next } \
+	     { gsub("_", " "); bad = bad (bad ? ", " : "") $$0 } \
 	     END { printf "%d passed, %d failed%s%s\n", p, f, s ? ", " s " skipped" : "", \
-	                  bad ? "; the " bad " check failed" : "" }' $$tally; \
+	                  bad ? "; also failed: " bad : "" }' $$tally; \
 	rm -f $$tally; exit $$rc
+
+# The build make test needs, told in one line: its commands go to a log,
+# shown when it fails or warns (V=1 shows them as they run).
+TEST_BUILD_LOG := $(BUILD)/.build.log
+test-build: check-deps
+ifneq ($(V),)
+	@$(MAKE) --no-print-directory $(LIB_A) $(LIB_SO) $(TEST_BINS)
+else
+	@mkdir -p $(BUILD); \
+	if $(MAKE) --no-print-directory $(LIB_A) $(LIB_SO) $(TEST_BINS) >$(TEST_BUILD_LOG) 2>&1; then \
+	    n=$$(grep -c '^$(firstword $(CC)) ' $(TEST_BUILD_LOG)); \
+	    if grep -q 'warning:' $(TEST_BUILD_LOG); then cat $(TEST_BUILD_LOG); fi; \
+	    if [ "$$n" -gt 0 ]; then echo "== built $(BUILD): $$n compiler runs (log: $(TEST_BUILD_LOG))"; fi; \
+	else \
+	    cat $(TEST_BUILD_LOG); echo "== build FAILED ($(CONFIG_DESC)); log: $(TEST_BUILD_LOG)"; exit 1; \
+	fi
+endif
 
 test-one: check-deps $(TEST_BINS)
 	@if [ -z '$(TEST_BINS)' ]; then echo 'no tests/test_*.c found' >&2; exit 1; fi
