@@ -146,7 +146,7 @@ LIB_SRCS := errors.c mem.c loop.c runner.c heap.c future.c task.c gen.c waitq.c 
             $(wildcard sync.c queue.c group.c thread.c net.c stream.c)
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 # coro.h and the parts it includes (users include coro.h only)
-PUBLIC_HEADERS := coro.h coro_sync.h coro_queue.h coro_group.h coro_thread.h coro_net.h
+PUBLIC_HEADERS := coro.h coro_impl.h coro_sync.h coro_queue.h coro_group.h coro_thread.h coro_net.h
 LIB_A := $(BUILD)/libcoro.a
 LIB_SO := $(BUILD)/libcoro.so
 

@@ -162,6 +162,39 @@ int coro__sel_poll(coro_loop *loop, int timeout_ms);
 /* Forget `w` in any batch being dispatched (no stale event after detach). */
 void coro__sel_forget(coro_loop *loop, coro_fd *w);
 
+/* ---- the intrusive list (coro__list, coro__link in coro.h) ---- */
+static inline void coro__list_init(coro__list *l) { l->first = l->last = NULL; }
+static inline bool coro__list_empty(const coro__list *l) { return l->first == NULL; }
+/* Append n (not on any list). */
+static inline void coro__list_push(coro__list *l, coro__link *n)
+{
+    n->next = NULL;
+    n->prev = l->last;
+    if (l->last)
+        l->last->next = n;
+    else
+        l->first = n;
+    l->last = n;
+}
+/* Unlink n from l, which holds it; n's links are cleared. O(1). */
+static inline void coro__list_remove(coro__list *l, coro__link *n)
+{
+    if (n->prev)
+        n->prev->next = n->next;
+    else
+        l->first = n->next;
+    if (n->next)
+        n->next->prev = n->prev;
+    else
+        l->last = n->prev;
+    n->prev = n->next = NULL;
+}
+/* Each element of l, as `type *var` of its `member` link; the body must not
+ * remove var (take the next one first: CORO__LIST_FOREACH_SAFE). */
+#define CORO__LIST_FOREACH(var, l, type, member)                                \
+    for (type *var = (l)->first ? CORO__CONTAINER((l)->first, type, member) : NULL; var; \
+         var = var->member.next ? CORO__CONTAINER(var->member.next, type, member) : NULL)
+
 /* ---- waiters (waitq.c): the FIFO every primitive parks tasks on ---- */
 /* Initialise w's future on `loop` and append it to q. 0 or CORO_E*. */
 int coro__waitq_push(coro_waitq *q, coro_waiter *w, coro_loop *loop);
@@ -176,7 +209,7 @@ int coro__waitq_wake_first(coro_waitq *q, coro_value v);
 int coro__waitq_wake_all(coro_waitq *q, coro_value v);
 /* Fail every pending waiter with `err` (cancel for CORO_ECANCELLED). */
 int coro__waitq_fail_all(coro_waitq *q, int err);
-static inline bool coro__waitq_empty(const coro_waitq *q) { return q->head == NULL; }
+static inline bool coro__waitq_empty(const coro_waitq *q) { return coro__list_empty(&q->list); }
 
 /* ---- fd.c ---- */
 void coro__fd_ready(coro_fd *w, unsigned events);

@@ -21,6 +21,12 @@
  * heap only hold intrusive nodes, so scheduling never allocates (except a
  * call_soon without a caller-owned handle).
  */
+/* The POSIX interfaces this file uses (clock_gettime, sigaction, ...),
+ * whatever the compiler's default: a plain `cc -std=c11 -c` builds it. */
+#if !defined(_POSIX_C_SOURCE) || _POSIX_C_SOURCE < 200809L
+#undef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L
+#endif
 #include "coro_int.h"
 
 #include <stdio.h>
@@ -356,13 +362,7 @@ int coro_call_later(coro_loop *loop, coro_handle *h, double delay, coro_callback
 {
     if (delay != delay)
         return CORO_EINVAL; /* NaN */
-    int64_t now = coro__clock_ns(), when;
-    if (delay > 9.2e9)
-        when = INT64_MAX;
-    else if (delay < -9.2e9)
-        when = INT64_MIN / 2;
-    else
-        when = now + (int64_t)(delay * 1e9);
+    int64_t when = coro__deadline_after(coro__clock_ns(), coro__seconds_to_ns(delay));
     return coro_call_at(loop, h, when, fn, arg);
 }
 

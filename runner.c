@@ -22,9 +22,15 @@
  * memory for the wake-up fd, another loop owns SIGINT, a platform without
  * signals) coro_run works the same, only Ctrl-C stays the default.
  */
+/* The POSIX interfaces this file uses (clock_gettime, sigaction, ...),
+ * whatever the compiler's default: a plain `cc -std=c11 -c` builds it. */
+#if !defined(_POSIX_C_SOURCE) || _POSIX_C_SOURCE < 200809L
+#undef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L
+#endif
 #include "coro_int.h"
 
-#if defined(__unix__) || defined(__APPLE__)
+#if CORO_HOSTED /* signals come with the hosted layer (thread.c) */
 #define HAVE_SIGNALS 1
 #include <signal.h>
 #else

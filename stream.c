@@ -118,8 +118,8 @@ static void stream_setup(coro_stream *s, const coro_stream_options *opt, bool no
     s->view = "";
     s->view_len = 0;
     memset(&s->flush, 0, sizeof s->flush);
-    s->drainers.head = s->drainers.tail = NULL;
-    s->closers.head = s->closers.tail = NULL;
+    coro__list_init(&s->drainers.list);
+    coro__list_init(&s->closers.list);
     s->err = 0;
     s->state = ST_OPEN;
     s->eof = s->reading = s->paused = s->shut = s->drained = s->streak = 0;

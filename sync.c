@@ -58,11 +58,11 @@ static int check_init(const void *obj, const coro_loop *loop)
     return loop->state == LOOP_CLOSED ? CORO_ECLOSED : 0;
 }
 
-static void waitq_init(coro_waitq *q) { q->head = q->tail = NULL; }
+static void waitq_init(coro_waitq *q) { coro__list_init(&q->list); }
 
 static void waiter_clear(coro_waiter *w)
 {
-    w->prev = w->next = NULL;
+    w->link.prev = w->link.next = NULL;
     w->q = NULL;
 }
 

@@ -362,7 +362,7 @@ static bool task_suspend(coro_task *t, int status, coro_value *io)
     }
     if (status == CORO__SLEEP && io->u.i > 0 && !must_cancel(t)) {
         int64_t now = coro__clock_ns();
-        int64_t when = io->u.i > INT64_MAX - now ? INT64_MAX : now + io->u.i;
+        int64_t when = coro__deadline_after(now, io->u.i);
         t->u.timer.node.run = task_step;
         if (coro__heap_push(loop, &t->u.timer, when) != 0) {
             *io = coro_error(CORO_ENOMEM);

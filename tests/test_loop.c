@@ -979,6 +979,25 @@ static void test_strerror(void **state)
     assert_int_equal(coro_loop_close(&loop), 0);
 }
 
+/* The one seconds-to-nanoseconds rule every API shares (sleep, call_later,
+ * timeouts): nearest nanosecond, NaN 0, clamped, saturating deadlines. */
+static void test_seconds_to_ns(void **state)
+{
+    (void)state;
+    assert_true(coro__seconds_to_ns(1.5) == 1500000000LL);
+    assert_true(coro__seconds_to_ns(1e-9 * 0.6) == 1);  /* rounds up past half */
+    assert_true(coro__seconds_to_ns(1e-9 * 0.4) == 0);
+    assert_true(coro__seconds_to_ns(-0.25) == -250000000LL);
+    assert_true(coro__seconds_to_ns(0.0 / 0.0) == 0);
+    assert_true(coro__seconds_to_ns(1e300) == INT64_MAX);
+    assert_true(coro__seconds_to_ns(-1e300) == -INT64_MAX);
+    assert_true(coro__deadline_after(100, 5) == 105);
+    assert_true(coro__deadline_after(100, -5) == 95);
+    assert_true(coro__deadline_after(100, INT64_MAX) == INT64_MAX);
+    assert_true(coro__deadline_after(INT64_MAX - 3, 10) == INT64_MAX);
+    assert_true(coro__deadline_after(100, -INT64_MAX) == INT64_MIN / 2);
+}
+
 /* One table names every code: coro's own, common system errors, the rest. */
 static void test_err_name(void **state)
 {
@@ -1024,6 +1043,7 @@ int main(void)
         cmocka_unit_test(test_debug_from_environment),
         cmocka_unit_test(test_strerror),
         cmocka_unit_test(test_err_name),
+        cmocka_unit_test(test_seconds_to_ns),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
