@@ -1,23 +1,37 @@
 # coro - asyncio for C.  GNU make.
 #
 # Targets
-#   all (default)  build/libcoro.a and build/libcoro.so
+#   all (default)  $(BUILD)/libcoro.a, $(BUILD)/libcoro.so and the examples
 #   examples       every examples/*.c -> $(BUILD)/examples/NAME
 #   demo           build the examples, then run $(BUILD)/examples/tour
-#   test           check-deps, then the whole cmocka suite once per selector:
-#                  $(SELECTOR) first, then poll (when $(SELECTOR) is not poll)
+#   test           check-deps, then the whole cmocka suite once per selector
+#                  ($(SELECTOR) first, then poll), then test-docs and
+#                  test-exports; one line per program, a final "N passed,
+#                  N failed"; programs that passed before and were not
+#                  rebuilt since are not rerun (AGAIN=1 reruns them; V=1
+#                  prints every program's output)
+#   test-build     what make test runs, built with its commands in a log
+#                  ($(BUILD)/.build.log), shown on failure or warning
 #   test-one       the suite for the current SELECTOR only
 #   test-valgrind  test-one under valgrind (same as test-one VALGRIND=1)
+#   test-docs      compile every ```c block of README.md and docs/*.md, and
+#                  run the ones that define main (scripts/docblocks.sh)
+#   test-exports   libcoro.so exports the API and, of the internal coro__
+#                  symbols, exactly those coro.h's macros call
 #   bench          bench/*.c built with -O2 -DNDEBUG, no sanitizer, then
 #                  bench/run.sh (results in bench/out/results.jsonl)
 #   bench-net      the same with BENCH_SUITE=net (the network suite)
 #   bench-build    build the benchmarks only
+#   bench-bins     bench-build's step: the benchmarks in this configuration
+#   bench-run      bench's step: bench-bins, then bench/run.sh $(BENCH_SUITE)
 #   bench-check    the latest micro results against the aims (bench/run.sh check)
 #   bench-docs     rewrite docs/benchmarks.md and its chart from the latest run
 #   check-deps     make sure cmocka is there (installs it when run as root)
-#   install        coro.h (and its parts) to $(PREFIX)/include, the libraries to $(PREFIX)/lib
+#   install        coro.h (and its parts) to $(INCLUDEDIR), the libraries
+#                  to $(LIBDIR), coro.pc to $(PKGCONFIGDIR)
 #   uninstall      remove what install put there
 #   clean          remove build/ and bench/out/
+#   help           this list
 #
 # Options (on the command line: make test SANITIZER=address,undefined)
 #   CC=clang            any C11 compiler (gcc and clang are tested)
@@ -27,9 +41,12 @@
 #   LABELS=1            the labels-as-values resume form (-DCORO_LABELS)
 #   NDEBUG=1            -DNDEBUG (what bench uses)
 #   VALGRIND=1          run each test binary under valgrind (leaks are errors)
+#   AGAIN=1             make test reruns every program, passed before or not
+#   V=1                 make test prints every test program's full output
 #   WERROR=0            warnings stay warnings
 #   TEST_TIMEOUT=secs   per test binary (default 120, 900 under valgrind)
-#   PREFIX=/usr/local   DESTDIR= for staged installs
+#   PREFIX=/usr/local   DESTDIR= for staged installs; LIBDIR, INCLUDEDIR,
+#                       PKGCONFIGDIR
 #
 # Each configuration builds in its own directory, so switching CC, SELECTOR,
 # SANITIZER, LABELS or NDEBUG never reuses stale objects: the default one
@@ -108,11 +125,14 @@ ALL_LDLIBS = $(strip $(LDLIBS) $(CORO_LDLIBS))
 
 # The shared library: a soname, and on Linux no undefined symbols (a module
 # missing from LIB_SRCS fails here, not in some program that links it later;
-# sanitizer runtimes are left to the program).
+# sanitizer runtimes are left to the program) and libcoro.map's exports only
+# (the API; internals stay hidden: scripts/exports.sh writes it). macOS links
+# without the map.
 ifeq ($(UNAME_S),Darwin)
 SO_FLAGS := -Wl,-install_name,@rpath/libcoro.so.$(MAJOR)
 else
-SO_FLAGS := -Wl,-soname,libcoro.so.$(MAJOR) $(if $(SANITIZER),,-Wl,-z,defs)
+SO_FLAGS := -Wl,-soname,libcoro.so.$(MAJOR) $(if $(SANITIZER),,-Wl,-z,defs) \
+            -Wl,--version-script=$(BUILD)/libcoro.map
 endif
 
 HAVE_PKG_CONFIG := $(shell command -v pkg-config 2>/dev/null)
@@ -126,6 +146,8 @@ LIB_SRCS := errors.c mem.c loop.c report.c runner.c heap.c future.c task.c gen.c
             platform/posix.c \
             $(wildcard sync.c queue.c group.c thread.c net.c stream.c)
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+# coro.h and the parts it includes (users include coro.h only)
+PUBLIC_HEADERS := coro.h coro_impl.h coro_platform.h coro_sync.h coro_queue.h coro_group.h coro_thread.h coro_net.h
 LIB_A := $(BUILD)/libcoro.a
 LIB_SO := $(BUILD)/libcoro.so
 
@@ -151,6 +173,7 @@ ALL_OBJS := $(LIB_OBJS) $(TEST_OBJS) $(TEST_HELPER_OBJS) \
 PREFIX ?= /usr/local
 INCLUDEDIR ?= $(PREFIX)/include
 LIBDIR ?= $(PREFIX)/lib
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 
 # ---- running tests -------------------------------------------------------------
 
@@ -162,7 +185,12 @@ else
 TEST_RUNNER :=
 TEST_TIMEOUT ?= 120
 endif
-TIMEOUT_CMD := $(if $(shell command -v timeout 2>/dev/null),timeout $(TEST_TIMEOUT))
+override AGAIN := $(filter-out 0,$(or $(AGAIN),$(FORCE)))
+override V := $(filter-out 0,$(V))
+# Pass stamps: per configuration (each has its own $(BUILD)); valgrind runs
+# the default binaries, so its stamps are kept apart.
+TEST_STAMPS := $(BUILD)/tests/.passed$(if $(VALGRIND),-valgrind)
+TEST_LOGS := $(BUILD)/tests/.log$(if $(VALGRIND),-valgrind)
 export ASAN_OPTIONS ?= detect_leaks=1
 export UBSAN_OPTIONS ?= print_stacktrace=1
 CONFIG_DESC = $(strip $(SELECTOR) selector, $(CC) $(if $(SANITIZER),-fsanitize=$(SANITIZER)) \
@@ -170,10 +198,10 @@ CONFIG_DESC = $(strip $(SELECTOR) selector, $(CC) $(if $(SANITIZER),-fsanitize=$
 
 # ---- targets -------------------------------------------------------------------
 
-.PHONY: all amalgamation examples demo test test-one test-valgrind check-deps bench bench-net \
+.PHONY: all amalgamation examples demo test test-build test-one test-valgrind test-docs test-exports check-deps bench bench-net \
         bench-build bench-bins bench-run bench-check bench-docs install uninstall clean help FORCE
 
-all: $(LIB_A) $(LIB_SO)
+all: $(LIB_A) $(LIB_SO) $(EXAMPLE_BINS)
 
 examples: $(EXAMPLE_BINS)
 
@@ -194,8 +222,11 @@ $(LIB_A): $(LIB_OBJS)
 	@rm -f $@
 	$(AR) rcs $@ $(LIB_OBJS)
 
-$(LIB_SO): $(LIB_OBJS)
+$(LIB_SO): $(LIB_OBJS) $(if $(filter Darwin,$(UNAME_S)),,$(BUILD)/libcoro.map)
 	$(CC) $(strip -shared $(ALL_LDFLAGS) $(SO_FLAGS)) -o $@ $(LIB_OBJS) $(ALL_LDLIBS)
+
+$(BUILD)/libcoro.map: $(LIB_OBJS) $(PUBLIC_HEADERS) scripts/exports.sh
+	bash scripts/exports.sh map '$(PUBLIC_HEADERS)' $(LIB_OBJS) > $@
 
 # tests: cmocka's headers, the helpers' headers; cmocka must be there first
 $(TEST_OBJS) $(TEST_HELPER_OBJS): EXTRA_CPPFLAGS = $(CMOCKA_CFLAGS) -Itests
@@ -221,32 +252,67 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIB_A)
 
 # ---- test ----------------------------------------------------------------------
 
+# make test: test-one per selector, then the docs and the exports; each
+# appends its counts or its outcome to a tally, summed on the last line.
 test: check-deps
-	@rc=0; \
-	$(MAKE) --no-print-directory test-one || rc=1; \
-	if [ "$(SELECTOR)" != poll ]; then \
-	    $(MAKE) --no-print-directory test-one SELECTOR=poll || rc=1; \
+	@tally=$$(mktemp) || exit 1; rc=0; built=1; \
+	for sel in $(SELECTOR) $(if $(filter poll,$(SELECTOR)),,poll); do \
+	    if ! $(MAKE) --no-print-directory test-build SELECTOR=$$sel; then \
+	        rc=1; echo "the_$${sel}_build" >>$$tally; \
+	        [ $$sel = '$(SELECTOR)' ] && built=0; continue; fi; \
+	    $(MAKE) --no-print-directory test-one SELECTOR=$$sel TEST_TALLY=$$tally || rc=1; \
+	done; \
+	if [ -z '$(VALGRIND)' ] && [ $$built = 1 ]; then \
+	    $(MAKE) --no-print-directory test-docs || { rc=1; echo the_docs_check >>$$tally; }; \
+	    $(MAKE) --no-print-directory test-exports || { rc=1; echo the_exports_check >>$$tally; }; \
 	fi; \
-	exit $$rc
+	awk '$$2 != "" { p += $$1; f += $$2; s += $$3; next } \
+	     { gsub("_", " "); bad = bad (bad ? ", " : "") $$0 } \
+	     END { printf "%d passed, %d failed%s%s\n", p, f, s ? ", " s " skipped" : "", \
+	                  bad ? "; also failed: " bad : "" }' $$tally; \
+	rm -f $$tally; exit $$rc
+
+# The build make test needs, told in one line: its commands go to a log,
+# shown when it fails or warns (V=1 shows them as they run).
+TEST_BUILD_LOG := $(BUILD)/.build.log
+test-build: check-deps
+ifneq ($(V),)
+	@$(MAKE) --no-print-directory $(LIB_A) $(LIB_SO) $(TEST_BINS)
+else
+	@mkdir -p $(BUILD); \
+	if $(MAKE) --no-print-directory $(LIB_A) $(LIB_SO) $(TEST_BINS) >$(TEST_BUILD_LOG) 2>&1; then \
+	    n=$$(grep -c '^$(firstword $(CC)) ' $(TEST_BUILD_LOG)); \
+	    if grep -q 'warning:' $(TEST_BUILD_LOG); then cat $(TEST_BUILD_LOG); fi; \
+	    if [ "$$n" -gt 0 ]; then echo "== built $(BUILD): $$n compiler runs (log: $(TEST_BUILD_LOG))"; fi; \
+	else \
+	    cat $(TEST_BUILD_LOG); echo "== build FAILED ($(CONFIG_DESC)); log: $(TEST_BUILD_LOG)"; exit 1; \
+	fi
+endif
 
 test-one: check-deps $(TEST_BINS)
 	@if [ -z '$(TEST_BINS)' ]; then echo 'no tests/test_*.c found' >&2; exit 1; fi
 	@echo "== tests: $(CONFIG_DESC) ($(BUILD))"
-	@failed=; n=0; \
-	for t in $(TEST_BINS); do \
-	    name=$${t##*/}; n=$$((n + 1)); \
-	    echo "-- $$name"; \
-	    CORO_SELECTOR=$(SELECTOR) $(TIMEOUT_CMD) $(TEST_RUNNER) ./$$t; rc=$$?; \
-	    if [ $$rc -ne 0 ]; then \
-	        if [ $$rc -eq 124 ]; then why="timed out after $(TEST_TIMEOUT)s"; \
-	        else why="exit status $$rc"; fi; \
-	        echo "FAILED: $$name ($$why)"; failed="$$failed $$name"; \
-	    fi; \
-	done; \
-	if [ -n "$$failed" ]; then \
-	    echo "== FAILED ($(CONFIG_DESC)):$$failed"; exit 1; \
-	fi; \
-	echo "== all $$n test programs passed ($(CONFIG_DESC))"
+	@CORO_SELECTOR=$(SELECTOR) TEST_STAMPS=$(TEST_STAMPS) TEST_LOGS=$(TEST_LOGS) \
+	TEST_TIMEOUT=$(TEST_TIMEOUT) TEST_RUNNER='$(TEST_RUNNER)' TEST_AGAIN=$(if $(AGAIN),1) \
+	TEST_VERBOSE=$(if $(V),1) TEST_TALLY=$(TEST_TALLY) bash scripts/run-tests.sh $(TEST_BINS)
+
+# Every ```c block of the docs compiles; those that define main also run.
+DOC_FILES := README.md $(sort $(wildcard docs/*.md))
+test-docs: $(LIB_A)
+	@DOC_CC='$(CC)' DOC_CFLAGS='$(strip $(ALL_CPPFLAGS) $(ALL_CFLAGS) -Wno-unused-function)' \
+	DOC_LDFLAGS='$(ALL_LDFLAGS)' DOC_LIBS='$(abspath $(LIB_A)) $(ALL_LDLIBS)' \
+	DOC_OUT=$(BUILD)/docs DOC_AGAIN=$(if $(AGAIN),1) DOC_VERBOSE=$(if $(V),1) \
+	DOC_DEPS='$(LIB_A) $(PUBLIC_HEADERS) scripts/docblocks.sh' \
+	bash scripts/docblocks.sh $(DOC_FILES)
+
+# libcoro.so exports the API (coro_*) and, of the internal coro__ names,
+# only those the public headers use; nm -D lists what it really exports.
+test-exports: $(LIB_SO)
+ifeq ($(UNAME_S),Linux)
+	@bash scripts/exports.sh check '$(PUBLIC_HEADERS)' $(LIB_OBJS) -- $(LIB_SO)
+else
+	@echo "exports: not checked on $(UNAME_S)"
+endif
 
 test-valgrind:
 	@$(MAKE) --no-print-directory test-one VALGRIND=1
@@ -304,7 +370,7 @@ bench:
 bench-net:
 	@$(MAKE) --no-print-directory bench BENCH_SUITE=net
 
-# The latest micro run against the aims of BENCHMARKS.md (exits 1 naming each miss).
+# The latest micro run against the aims docs/benchmarks.md lists (exits 1 naming each miss).
 bench-check:
 	@BENCH_OUT=$(abspath $(BENCH_OUT)) bash bench/run.sh check
 
@@ -327,29 +393,40 @@ bench-run: bench-bins
 
 # ---- install -------------------------------------------------------------------
 
-# coro.h and the parts it includes (users include coro.h only)
-PUBLIC_HEADERS := coro.h coro_impl.h coro_platform.h coro_sync.h coro_queue.h coro_group.h coro_thread.h coro_net.h
+
+# coro.pc: its libdir and includedir are written relative to ${prefix} when
+# they sit under $(PREFIX), so pkg-config --define-variable=prefix=... moves
+# them all (a staged install is used that way in .ci/run).
+PC_SUBST = -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' \
+           -e 's|@LIBDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))|' \
+           -e 's|@INCLUDEDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))|'
 
 install: $(LIB_A) $(LIB_SO)
-	install -d $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR)
+	install -d $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGCONFIGDIR)
 	install -m 644 $(PUBLIC_HEADERS) $(DESTDIR)$(INCLUDEDIR)/
 	install -m 644 $(LIB_A) $(DESTDIR)$(LIBDIR)/libcoro.a
 	install -m 755 $(LIB_SO) $(DESTDIR)$(LIBDIR)/libcoro.so.$(VERSION)
 	ln -sf libcoro.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libcoro.so.$(MAJOR)
 	ln -sf libcoro.so.$(MAJOR) $(DESTDIR)$(LIBDIR)/libcoro.so
+	sed $(PC_SUBST) coro.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/coro.pc
+	@chmod 644 $(DESTDIR)$(PKGCONFIGDIR)/coro.pc
 	@if [ -z '$(DESTDIR)' ] && [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null 2>&1; then \
 	    ldconfig; fi
 
 uninstall:
 	rm -f $(PUBLIC_HEADERS:%=$(DESTDIR)$(INCLUDEDIR)/%) $(DESTDIR)$(LIBDIR)/libcoro.a \
 	      $(DESTDIR)$(LIBDIR)/libcoro.so $(DESTDIR)$(LIBDIR)/libcoro.so.$(MAJOR) \
-	      $(DESTDIR)$(LIBDIR)/libcoro.so.$(VERSION)
+	      $(DESTDIR)$(LIBDIR)/libcoro.so.$(VERSION) $(DESTDIR)$(PKGCONFIGDIR)/coro.pc
 
 clean:
 	rm -rf build $(BENCH_OUT)
 
+# The comment block at the top, with the paths of this configuration.
 help:
-	@sed -n '/^# Targets/,/^$$/p' $(firstword $(MAKEFILE_LIST)) | sed 's/^# \{0,1\}//'
+	@sed -n '/^# Targets/,/^$$/p' $(firstword $(MAKEFILE_LIST)) | sed -e 's/^# \{0,1\}//' \
+	    -e 's|$$(BUILD)|$(BUILD)|g' -e 's|$$(SELECTOR)|$(SELECTOR)|g' -e 's|$$(BENCH_SUITE)|$(BENCH_SUITE)|g' \
+	    -e 's|$$(PKGCONFIGDIR)|$(PKGCONFIGDIR)|g' -e 's|$$(INCLUDEDIR)|$(INCLUDEDIR)|g' \
+	    -e 's|$$(LIBDIR)|$(LIBDIR)|g' -e 's|$$(PREFIX)|$(PREFIX)|g'
 
 FORCE:
 

@@ -1,5 +1,5 @@
 /*
- * bench/micro.c - coro's rows of the micro suite (../shared/BENCHMARKS.md).
+ * bench/micro.c - coro's rows of the micro suite (the rows and aims: docs/benchmarks.md).
  *
  *   micro BENCH [ITERATIONS]   run one benchmark, print one JSON line a metric
  *   micro list                 the benchmark names

@@ -3,14 +3,14 @@
 #
 #   bash bench/run.sh [micro|net]   run a suite (make bench / make bench-net call this;
 #                                   net runs bench/net/run.sh, described there)
-#   bash bench/run.sh check         the latest micro run against the aims of
-#                                   BENCHMARKS.md; exits 1 naming each miss
+#   bash bench/run.sh check         the latest micro run against the aims
+#                                   (docs/benchmarks.md lists them); exits 1 naming each miss
 #   bash bench/run.sh docs          rewrite docs/benchmarks.md and its charts
 #                                   (docs/bench-micro.png, docs/bench-net.png)
 #                                   from the latest runs
 #
 # Every measurement is appended to $BENCH_OUT/results.jsonl as one JSON
-# object (see ../shared/BENCHMARKS.md); the table shows coro, each peer that
+# object (bench, impl, metric, value, unit, ...); the table shows coro, each peer that
 # ran, and the coro/peer ratio (below 1 means coro is faster or smaller).
 #
 # The peers live in bench/peers/ and are built here into $BENCH_BIN/peers:

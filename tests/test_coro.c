@@ -914,6 +914,7 @@ static void test_await_done_frame_estate(void **state)
     assert_non_null(strstr(fl.message[1], "awaited already"));
 
     /* the same under a generator (no loop runs: the default handler prints) */
+    print_message("(two expected reports follow: a generator outside any loop)\n");
     coro_gen g;
     memset(&r, 0, sizeof r);
     coro_frame_init(&r.co, reawait_step);

@@ -1,4 +1,4 @@
-// bench/peers/cpp20.cc - the C++20 peer of the micro suite (../../../shared/BENCHMARKS.md).
+// bench/peers/cpp20.cc - the C++20 peer of the micro suite (the rows and aims: docs/benchmarks.md).
 //
 //   cpp20 list                 the rows this peer runs ("name impl" lines)
 //   cpp20 BENCH [ITERATIONS]   run one row, print one JSON line

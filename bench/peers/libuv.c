@@ -1,5 +1,5 @@
 /*
- * bench/peers/libuv.c - the libuv peer of the micro suite (../../../shared/BENCHMARKS.md).
+ * bench/peers/libuv.c - the libuv peer of the micro suite (the rows and aims: docs/benchmarks.md).
  *
  *   libuv list                 the rows this peer runs ("name impl" lines)
  *   libuv BENCH [ITERATIONS]   run one row, print one JSON line

@@ -578,7 +578,7 @@ def docs(run, machine, page, png, data_dir, net=None):
     L.append("# Benchmarks")
     L.append("")
     L.append("coro side by side with the systems a user would pick instead, on one machine "
-             "in one run (the spec: `shared/BENCHMARKS.md`). The machines are shared and noisy: "
+             "in one run. The machines are shared and noisy: "
              "absolute numbers move from run to run, the ratios hold. This page is written by "
              "`bash bench/run.sh docs` from the latest `make bench` run.")
     L.append("")

@@ -1,4 +1,4 @@
-// bench/peers/go/micro.go - the Go peer of the micro suite (../../../../shared/BENCHMARKS.md).
+// bench/peers/go/micro.go - the Go peer of the micro suite (the rows and aims: docs/benchmarks.md).
 //
 //	go-micro list                 the rows this peer runs ("name impl" lines)
 //	go-micro BENCH [ITERATIONS]   run one row, print one JSON line
