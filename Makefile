@@ -14,6 +14,7 @@
 #                  ($(BUILD)/.build.log), shown on failure or warning
 #   test-one       the suite for the current SELECTOR only
 #   test-valgrind  test-one under valgrind (same as test-one VALGRIND=1)
+#   test-none      the core and structure suites with SELECTOR=none (no fds)
 #   test-docs      compile every ```c block of README.md and docs/*.md, and
 #                  run the ones that define main (scripts/docblocks.sh)
 #   test-exports   libcoro.so exports the API and, of the internal coro__
@@ -27,6 +28,11 @@
 #   bench-check    the latest micro results against the aims (bench/run.sh check)
 #   bench-docs     rewrite docs/benchmarks.md and its chart from the latest run
 #   check-deps     make sure cmocka is there (installs it when run as root)
+#   amalgamation   build/coro.c, the library in one file; builds and runs hello
+#   PLATFORM=cortex-m [test|size]
+#                  the core for a Cortex-M3 (CM_CPU=cortex-m4 for an M4),
+#                  its test image run under qemu-system-arm, its sizes
+#                  (platform/cortex-m/README.md)
 #   install        coro.h (and its parts) to $(INCLUDEDIR), the libraries
 #                  to $(LIBDIR), coro.pc to $(PKGCONFIGDIR)
 #   uninstall      remove what install put there
@@ -35,8 +41,9 @@
 #
 # Options (on the command line: make test SANITIZER=address,undefined)
 #   CC=clang            any C11 compiler (gcc and clang are tested)
-#   SELECTOR=poll       force a backend: epoll, kqueue or poll (default: epoll
-#                       on Linux, kqueue on macOS and the BSDs, else poll)
+#   SELECTOR=poll       force a backend: epoll, kqueue, poll or none (default:
+#                       epoll on Linux, kqueue on macOS and the BSDs, else poll;
+#                       none: no fds, the port's idle wait)
 #   SANITIZER=a,b       -fsanitize=a,b on compile and link (not with VALGRIND)
 #   LABELS=1            the labels-as-values resume form (-DCORO_LABELS)
 #   NDEBUG=1            -DNDEBUG (what bench uses)
@@ -155,6 +162,12 @@ LIB_SO := $(BUILD)/libcoro.so
 # helper linked into every test.
 TEST_SRCS := $(sort $(wildcard tests/test_*.c))
 TEST_HELPER_SRCS := $(filter-out $(TEST_SRCS),$(sort $(wildcard tests/*.c)))
+# SELECTOR=none (no fds: a microcontroller's selector) runs the suites of the
+# core and structure layers only; the hosted ones need sockets and signals.
+NONE_TESTS := coro task future loop sync queue group hotpath
+ifeq ($(SELECTOR),none)
+TEST_SRCS := $(filter $(NONE_TESTS:%=tests/test_%.c),$(TEST_SRCS))
+endif
 TEST_OBJS := $(TEST_SRCS:%.c=$(BUILD)/obj/%.o)
 TEST_HELPER_OBJS := $(TEST_HELPER_SRCS:%.c=$(BUILD)/obj/%.o)
 TEST_BINS := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
@@ -198,7 +211,7 @@ CONFIG_DESC = $(strip $(SELECTOR) selector, $(CC) $(if $(SANITIZER),-fsanitize=$
 
 # ---- targets -------------------------------------------------------------------
 
-.PHONY: all amalgamation examples demo test test-build test-one test-valgrind test-docs test-exports check-deps bench bench-net \
+.PHONY: all amalgamation examples demo test test-build test-one test-none test-valgrind test-docs test-exports check-deps bench bench-net \
         bench-build bench-bins bench-run bench-check bench-docs install uninstall clean help FORCE
 
 all: $(LIB_A) $(LIB_SO) $(EXAMPLE_BINS)
@@ -254,6 +267,9 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIB_A)
 
 # make test: test-one per selector, then the docs and the exports; each
 # appends its counts or its outcome to a tally, summed on the last line.
+# (With PLATFORM=cortex-m, platform/cortex-m/cortex-m.mk has test and
+# check-deps instead: the images under QEMU.)
+ifeq ($(PLATFORM),)
 test: check-deps
 	@tally=$$(mktemp) || exit 1; rc=0; built=1; \
 	for sel in $(SELECTOR) $(if $(filter poll,$(SELECTOR)),,poll); do \
@@ -271,6 +287,7 @@ test: check-deps
 	     END { printf "%d passed, %d failed%s%s\n", p, f, s ? ", " s " skipped" : "", \
 	                  bad ? "; also failed: " bad : "" }' $$tally; \
 	rm -f $$tally; exit $$rc
+endif
 
 # The build make test needs, told in one line: its commands go to a log,
 # shown when it fails or warns (V=1 shows them as they run).
@@ -317,7 +334,13 @@ endif
 test-valgrind:
 	@$(MAKE) --no-print-directory test-one VALGRIND=1
 
+# The core and structure suites on the none selector (see NONE_TESTS).
+test-none:
+	@$(MAKE) --no-print-directory test-build SELECTOR=none
+	@$(MAKE) --no-print-directory test-one SELECTOR=none
+
 # cmocka: present, or installed when we are root, or a clear message.
+ifeq ($(PLATFORM),)
 check-deps:
 	@if [ -f /usr/include/cmocka.h ] || \
 	    { command -v pkg-config >/dev/null 2>&1 && pkg-config --exists cmocka; }; then \
@@ -334,6 +357,7 @@ ifneq ($(VALGRIND),)
 	@command -v valgrind >/dev/null 2>&1 || { \
 	    echo "valgrind is missing: run 'sudo apt-get install -y valgrind' and try again"; \
 	    exit 1; }
+endif
 endif
 
 # ---- amalgamation --------------------------------------------------------------

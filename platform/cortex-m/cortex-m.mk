@@ -184,7 +184,8 @@ cortex-m-clean:
 ifeq ($(PLATFORM),cortex-m)
 .DEFAULT_GOAL := cortex-m
 .PHONY: size
-# these replace the hosted recipes of the same names (make warns: expected)
+# these stand for the hosted recipes of the same names (the Makefile leaves
+# them out when PLATFORM is set)
 check-deps: cortex-m-deps
 	@:
 test: cortex-m-test
