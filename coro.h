@@ -116,8 +116,9 @@ enum coro_errno { CORO_OK = 0, CORO_ERRNO_MAP(CORO__ERRNO_ENUM) };
 
 /* A short English description of `err`, never NULL: coro's words for its
  * own codes (CORO_ETIMEDOUT is "timed out", not the socket's "Connection
- * timed out"), the system's strerror for other -errno values, "application
- * error" at or below CORO_EUSER, "unknown error" otherwise. */
+ * timed out"), the system's strerror for other -errno values ("system
+ * error" when not CORO_HOSTED), "application error" at or below CORO_EUSER,
+ * "unknown error" otherwise. */
 const char *coro_strerror(int err);
 /* The code's name: "CORO_ECANCELLED" for coro's codes, "EPIPE" and the like
  * for the common system -errno values, "CORO_OK" for 0, "CORO_EUSER" at or
@@ -280,7 +281,8 @@ typedef struct coro_exception_context {
     coro_task *task;     /* the task concerned, or NULL */
     const char *task_name;
     int resume_line;     /* the task's innermost resume point, or 0 */
-    double seconds;      /* for slow callbacks: how long it took */
+    double seconds;      /* for slow callbacks: how long it took (hosted builds;
+                            duration_ns everywhere) */
     const char *function; /* the coroutine concerned (its step function), or NULL */
     const char *file;     /* that function's source file, or NULL */
     int64_t duration_ns;  /* `seconds` in integer nanoseconds */
@@ -341,7 +343,7 @@ int coro_loop_is_closed(const coro_loop *loop);
 /* The loop's clock, CLOCK_MONOTONIC, read now (asyncio's loop.time());
  * `loop` may be NULL: every loop shares the one clock. */
 int64_t coro_loop_time_ns(const coro_loop *loop);
-double coro_loop_time(const coro_loop *loop);
+static inline double coro_loop_time(const coro_loop *loop);
 
 /* Debug mode (asyncio's loop.set_debug) and the slow-callback threshold. */
 void coro_loop_set_debug(coro_loop *loop, int on);
@@ -363,7 +365,8 @@ int coro_call_soon(coro_loop *loop, coro_handle *h, coro_callback fn, void *arg)
 /* call_later: run fn(arg) once `delay` seconds have passed (negative delays
  * are overdue, and run in deadline order). Same handle rules and codes;
  * CORO_EINVAL for a NaN delay. */
-int coro_call_later(coro_loop *loop, coro_handle *h, double delay, coro_callback fn, void *arg);
+static inline int coro_call_later(coro_loop *loop, coro_handle *h, double delay, coro_callback fn,
+                                  void *arg);
 /* call_at: at absolute loop time `when_ns` (see coro_loop_time_ns). */
 int coro_call_at(coro_loop *loop, coro_handle *h, int64_t when_ns, coro_callback fn, void *arg);
 /* Cancel a scheduled handle: it will never run, the loop holds no pointer

@@ -187,8 +187,9 @@ typedef struct coro_wait_op {
  * is NULL, for an empty set (n == 0: asyncio's ValueError), a NULL `futs`,
  * `nodes` or entry, futures of different loops, an unknown return_when or a
  * NaN timeout. */
-coro_frame *coro_wait(coro_wait_op *op, coro_future **futs, size_t n, coro_child_node *nodes,
-                      unsigned char *done, int return_when, double timeout);
+static inline coro_frame *coro_wait(coro_wait_op *op, coro_future **futs, size_t n,
+                                    coro_child_node *nodes, unsigned char *done, int return_when,
+                                    double timeout);
 /* The same with the timeout in integer nanoseconds (CORO_NO_DEADLINE: none;
  * no floating point involved, for a build without it). */
 coro_frame *coro_wait_ns(coro_wait_op *op, coro_future **futs, size_t n, coro_child_node *nodes,
@@ -235,8 +236,8 @@ typedef struct coro_as_completed {
  * futures of different loops, a NaN timeout; CORO_ECLOSED if their loop is
  * closed; CORO_ENOMEM if the timer could not be armed. n == 0 is an empty
  * iteration. */
-int coro_as_completed_init(coro_as_completed *it, coro_future **futs, size_t n,
-                           coro_child_node *nodes, double timeout);
+static inline int coro_as_completed_init(coro_as_completed *it, coro_future **futs, size_t n,
+                                         coro_child_node *nodes, double timeout);
 /* The same with the timeout in integer nanoseconds (CORO_NO_DEADLINE: none). */
 int coro_as_completed_init_ns(coro_as_completed *it, coro_future **futs, size_t n,
                               coro_child_node *nodes, int64_t timeout_ns);
@@ -351,7 +352,7 @@ typedef struct coro_timeout_op {
  * outside a task; CORO_ENOMEM if the timer could not be armed. The deadline
  * is `seconds` from this call. NULL if `op` or `body` is NULL, or
  * `seconds` is NaN. */
-coro_frame *coro_timeout(coro_timeout_op *op, double seconds, coro_frame *body);
+static inline coro_frame *coro_timeout(coro_timeout_op *op, double seconds, coro_frame *body);
 /* async with timeout_at(when): the same with an absolute deadline in loop
  * time (coro_loop_time_ns); CORO_NO_DEADLINE for none. */
 coro_frame *coro_timeout_at(coro_timeout_op *op, int64_t when_ns, coro_frame *body);
@@ -399,7 +400,7 @@ typedef struct coro_wait_for_op {
  * cleanup has run). With seconds <= 0 it fails with CORO_ETIMEDOUT at once
  * and the body never starts. Cancelling the awaiting task cancels the body
  * (CORO_ECANCELLED). NULL if `op` or `body` is NULL, or `seconds` is NaN. */
-coro_frame *coro_wait_for(coro_wait_for_op *op, double seconds, coro_frame *body);
+static inline coro_frame *coro_wait_for(coro_wait_for_op *op, double seconds, coro_frame *body);
 /* The same with the timeout in integer nanoseconds (CORO_NO_DEADLINE: none). */
 coro_frame *coro_wait_for_ns(coro_wait_for_op *op, int64_t timeout_ns, coro_frame *body);
 /* await wait_for(future_or_task, seconds): the future's outcome (its
@@ -414,7 +415,7 @@ coro_frame *coro_wait_for_ns(coro_wait_for_op *op, int64_t timeout_ns, coro_fram
  * waits for it the same way, then fails with CORO_ECANCELLED (or gives the
  * future's result if it caught the cancel and returned, as asyncio). NULL
  * if `op` or `fut` is NULL, or `seconds` is NaN. */
-coro_frame *coro_wait_for_future(coro_wait_for_op *op, double seconds, coro_future *fut);
+static inline coro_frame *coro_wait_for_future(coro_wait_for_op *op, double seconds, coro_future *fut);
 /* The same with the timeout in integer nanoseconds (CORO_NO_DEADLINE: none). */
 coro_frame *coro_wait_for_future_ns(coro_wait_for_op *op, int64_t timeout_ns, coro_future *fut);
 
@@ -517,5 +518,45 @@ int coro_task_group_start(coro_task_group_op *g, coro_group_task *c, coro_frame 
 /* How many failures the group has seen so far (children and body; may be
  * more than the `cap` given). 0 for NULL. */
 size_t coro_task_group_error_count(const coro_task_group_op *g);
+
+/* ---- the seconds forms: inline over the nanosecond ones, so a program that
+ * never calls them links no floating point ---- */
+
+static inline coro_frame *coro_wait(coro_wait_op *op, coro_future **futs, size_t n,
+                                    coro_child_node *nodes, unsigned char *done, int return_when,
+                                    double timeout)
+{
+    if (timeout != timeout)
+        return NULL;
+    return coro_wait_ns(op, futs, n, nodes, done, return_when, coro__seconds_to_ns(timeout));
+}
+
+static inline int coro_as_completed_init(coro_as_completed *it, coro_future **futs, size_t n,
+                                         coro_child_node *nodes, double timeout)
+{
+    if (timeout != timeout)
+        return CORO_EINVAL;
+    return coro_as_completed_init_ns(it, futs, n, nodes, coro__seconds_to_ns(timeout));
+}
+
+static inline coro_frame *coro_timeout(coro_timeout_op *op, double seconds, coro_frame *body)
+{
+    if (seconds != seconds)
+        return NULL;
+    return coro_timeout_at(op, coro__deadline_after(coro_loop_time_ns(NULL), coro__seconds_to_ns(seconds)),
+                           body);
+}
+
+static inline coro_frame *coro_wait_for(coro_wait_for_op *op, double seconds, coro_frame *body)
+{
+    return seconds == seconds ? coro_wait_for_ns(op, coro__seconds_to_ns(seconds), body) : NULL;
+}
+
+static inline coro_frame *coro_wait_for_future(coro_wait_for_op *op, double seconds,
+                                               coro_future *fut)
+{
+    return seconds == seconds ? coro_wait_for_future_ns(op, coro__seconds_to_ns(seconds), fut)
+                              : NULL;
+}
 
 #endif

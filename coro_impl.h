@@ -411,4 +411,23 @@ struct coro_fd {
     coro_future wfut;   /* completes when writable */
 };
 
+/* ------------------------------------------------------------------------ */
+/* The floating-point conveniences: inline, so a program that never calls  */
+/* them (a microcontroller's) links no floating point                      */
+/* ------------------------------------------------------------------------ */
+
+static inline double coro_loop_time(const coro_loop *loop)
+{
+    return (double)coro_loop_time_ns(loop) / 1e9;
+}
+
+static inline int coro_call_later(coro_loop *loop, coro_handle *h, double delay, coro_callback fn,
+                                  void *arg)
+{
+    if (delay != delay)
+        return CORO_EINVAL; /* NaN */
+    return coro_call_at(loop, h, coro__deadline_after(coro_loop_time_ns(loop), coro__seconds_to_ns(delay)),
+                        fn, arg);
+}
+
 #endif /* CORO_IMPL_H */

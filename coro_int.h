@@ -166,9 +166,18 @@ void coro__sel_fini(coro_loop *loop);
 /* Set the directions (CORO_READABLE|CORO_WRITABLE) watched for w->fd;
  * 0 removes it. Returns 0 or -errno. */
 int coro__sel_set(coro_loop *loop, coro_fd *w, unsigned old_events, unsigned new_events);
-/* Poll for at most timeout_ms (-1: forever, 0: don't block) and call
- * coro__fd_ready for each event. EINTR is an empty poll. */
-int coro__sel_poll(coro_loop *loop, int timeout_ms);
+/* Poll for at most timeout_ns (-1: forever, 0: don't block), rounded up to
+ * the backend's unit, and call coro__fd_ready for each event. EINTR is an
+ * empty poll. */
+int coro__sel_poll(coro_loop *loop, int64_t timeout_ns);
+/* A poll timeout in milliseconds for epoll_wait/poll: rounded up, at most a day. */
+static inline int coro__timeout_ms(int64_t timeout_ns)
+{
+    if (timeout_ns < 0)
+        return -1;
+    int64_t ms = (timeout_ns + 999999) / 1000000;
+    return ms > 86400000 ? 86400000 : (int)ms;
+}
 /* Forget `w` in any batch being dispatched (no stale event after detach). */
 void coro__sel_forget(coro_loop *loop, coro_fd *w);
 

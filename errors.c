@@ -3,7 +3,8 @@
  *
  * Both are generated from CORO_ERRNO_MAP in coro.h (one table for codes,
  * names and messages, as libuv's UV_ERRNO_MAP), so a new code is one line
- * there. A system error is -errno: its message is the system's strerror,
+ * there. A system error is -errno: its message is the system's strerror
+ * (on a hosted build; "system error" on bare metal, which links no strerror),
  * its name comes from the short list below of the errno values a loop,
  * a socket or a pipe returns (others are "UNKNOWN").
  *
@@ -31,8 +32,13 @@ const char *coro_strerror(int err)
 #undef MESSAGE_CASE
     default: break;
     }
-    if (err < 0 && err > -4000)
+    if (err < 0 && err > -4000) {
+#if CORO_HOSTED
         return strerror(-err);
+#else
+        return "system error"; /* no strerror table on bare metal (2.8 KB in newlib) */
+#endif
+    }
     return err <= CORO_EUSER ? "application error" : "unknown error";
 }
 

@@ -287,14 +287,6 @@ static CORO_FN(wait_step)
     CORO_END();
 }
 
-coro_frame *coro_wait(coro_wait_op *op, coro_future **futs, size_t n, coro_child_node *nodes,
-                      unsigned char *done, int return_when, double timeout)
-{
-    if (timeout != timeout)
-        return NULL;
-    return coro_wait_ns(op, futs, n, nodes, done, return_when, coro__seconds_to_ns(timeout));
-}
-
 coro_frame *coro_wait_ns(coro_wait_op *op, coro_future **futs, size_t n, coro_child_node *nodes,
                          unsigned char *done, int return_when, int64_t timeout_ns)
 {
@@ -350,14 +342,6 @@ static int ac_timed_out(void *arg)
     }
     coro__waitq_wake_all(&it->waiters, coro_none());
     return 0;
-}
-
-int coro_as_completed_init(coro_as_completed *it, coro_future **futs, size_t n,
-                           coro_child_node *nodes, double timeout)
-{
-    if (timeout != timeout)
-        return CORO_EINVAL;
-    return coro_as_completed_init_ns(it, futs, n, nodes, coro__seconds_to_ns(timeout));
 }
 
 int coro_as_completed_init_ns(coro_as_completed *it, coro_future **futs, size_t n,
@@ -614,13 +598,6 @@ coro_frame *coro_timeout_at(coro_timeout_op *op, int64_t when_ns, coro_frame *bo
     return &op->co;
 }
 
-coro_frame *coro_timeout(coro_timeout_op *op, double seconds, coro_frame *body)
-{
-    if (seconds != seconds)
-        return NULL;
-    return coro_timeout_at(op, deadline_in(coro__seconds_to_ns(seconds)), body);
-}
-
 int coro_timeout_reschedule(coro_timeout_op *op, int64_t when_ns)
 {
     if (!op)
@@ -724,17 +701,6 @@ coro_frame *coro_wait_for_ns(coro_wait_for_op *op, int64_t timeout_ns, coro_fram
 coro_frame *coro_wait_for_future_ns(coro_wait_for_op *op, int64_t timeout_ns, coro_future *fut)
 {
     return fut ? wait_for_setup(op, timeout_ns, NULL, fut) : NULL;
-}
-
-coro_frame *coro_wait_for(coro_wait_for_op *op, double seconds, coro_frame *body)
-{
-    return seconds == seconds ? coro_wait_for_ns(op, coro__seconds_to_ns(seconds), body) : NULL;
-}
-
-coro_frame *coro_wait_for_future(coro_wait_for_op *op, double seconds, coro_future *fut)
-{
-    return seconds == seconds ? coro_wait_for_future_ns(op, coro__seconds_to_ns(seconds), fut)
-                              : NULL;
 }
 
 /* ---- task groups ---- */

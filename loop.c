@@ -45,7 +45,6 @@ int64_t coro_loop_time_ns(const coro_loop *loop)
     return coro__clock_ns();
 }
 
-double coro_loop_time(const coro_loop *loop) { return (double)coro_loop_time_ns(loop) / 1e9; }
 
 /* ---- init / close ---- */
 
@@ -168,7 +167,10 @@ int coro__ready_remove(coro_loop *loop, coro__node *n)
 
 /* ---- one iteration ---- */
 
-static int poll_timeout(coro_loop *loop)
+/* How long the poll may block, in nanoseconds: 0 when work is ready, -1
+ * with no timer, else until the nearest deadline (each selector rounds it
+ * UP to its own unit: never wake early). */
+static int64_t poll_timeout(coro_loop *loop)
 {
     int64_t next = coro__heap_next(loop);
     if (loop->ready_head || loop->stopping)
@@ -176,15 +178,12 @@ static int poll_timeout(coro_loop *loop)
     if (next < 0)
         return -1;
     int64_t wait = next - coro__clock_ns();
-    if (wait <= 0)
-        return 0;
-    int64_t ms = (wait + 999999) / 1000000; /* round up: never wake early */
-    return ms > 86400000 ? 86400000 : (int)ms;
+    return wait <= 0 ? 0 : wait;
 }
 
 static void poll_phase(coro_loop *loop)
 {
-    int timeout = poll_timeout(loop);
+    int64_t timeout = poll_timeout(loop);
     if (timeout != 0 || loop->nwatched > 0)
         coro__sel_poll(loop, timeout);
     coro__heap_run_due(loop, coro__clock_ns()); /* the clock, again after the poll */
@@ -357,13 +356,6 @@ int coro_call_at(coro_loop *loop, coro_handle *h, int64_t when_ns, coro_callback
     return 0;
 }
 
-int coro_call_later(coro_loop *loop, coro_handle *h, double delay, coro_callback fn, void *arg)
-{
-    if (delay != delay)
-        return CORO_EINVAL; /* NaN */
-    int64_t when = coro__deadline_after(coro__clock_ns(), coro__seconds_to_ns(delay));
-    return coro_call_at(loop, h, when, fn, arg);
-}
 
 int coro_handle_cancel(coro_handle *h)
 {
@@ -401,7 +393,10 @@ static void report_ex(coro_loop *loop, const char *msg, int err, coro_task *task
                       int64_t ns)
 {
     char buf[32];
-    coro_exception_context c = { msg, err, task, NULL, line, (double)ns / 1e9, NULL, NULL, ns };
+    coro_exception_context c = { msg, err, task, NULL, line, 0, NULL, NULL, ns };
+#if CORO_HOSTED /* a bare-metal build links no floating point: duration_ns only */
+    c.seconds = (double)ns / 1e9;
+#endif
     if (task)
         c.task_name = coro__task_name(task, buf, sizeof buf);
     coro_loop_call_exception_handler(loop, &c);

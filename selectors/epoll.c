@@ -160,14 +160,14 @@ static void grow_events(coro_loop *loop, sel_state *s)
     s->cap = ncap;
 }
 
-int coro__sel_poll(coro_loop *loop, int timeout_ms)
+int coro__sel_poll(coro_loop *loop, int64_t timeout_ns)
 {
     sel_state *s = loop->selector;
     int n;
 
     if (!s)
         return CORO_ECLOSED;
-    n = epoll_wait(s->epfd, s->events, (int)s->cap, timeout_ms);
+    n = epoll_wait(s->epfd, s->events, (int)s->cap, coro__timeout_ms(timeout_ns));
     if (n < 0)
         return errno == EINTR ? 0 : -errno;
     s->nbatch = n;

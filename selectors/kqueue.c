@@ -165,7 +165,7 @@ static void grow_events(coro_loop *loop, sel_state *s)
     s->cap = ncap;
 }
 
-int coro__sel_poll(coro_loop *loop, int timeout_ms)
+int coro__sel_poll(coro_loop *loop, int64_t timeout_ns)
 {
     sel_state *s = loop->selector;
     struct timespec ts, *tp = NULL;
@@ -173,9 +173,11 @@ int coro__sel_poll(coro_loop *loop, int timeout_ms)
 
     if (!s)
         return CORO_ECLOSED;
-    if (timeout_ms >= 0) {
-        ts.tv_sec = timeout_ms / 1000;
-        ts.tv_nsec = (long)(timeout_ms % 1000) * 1000000L;
+    if (timeout_ns >= 0) {
+        if (timeout_ns > 86400LL * 1000000000LL)
+            timeout_ns = 86400LL * 1000000000LL; /* at most a day, as the others */
+        ts.tv_sec = (time_t)(timeout_ns / 1000000000LL);
+        ts.tv_nsec = (long)(timeout_ns % 1000000000LL);
         tp = &ts;
     }
     n = kevent(s->kq, NULL, 0, s->events, (int)s->cap, tp);

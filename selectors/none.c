@@ -35,9 +35,9 @@ int coro__sel_set(coro_loop *loop, coro_fd *w, unsigned old_events, unsigned new
     return new_events ? -ENOSYS : 0;
 }
 
-int coro__sel_poll(coro_loop *loop, int timeout_ms)
+int coro__sel_poll(coro_loop *loop, int64_t timeout_ns)
 {
-    coro_platform_idle(loop, timeout_ms < 0 ? -1 : (int64_t)timeout_ms * 1000000);
+    coro_platform_idle(loop, timeout_ns);
     return 0;
 }
 

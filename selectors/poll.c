@@ -204,13 +204,13 @@ void coro__sel_forget(coro_loop *loop, coro_fd *w)
         s->pfds[i].revents = 0;
 }
 
-int coro__sel_poll(coro_loop *loop, int timeout_ms)
+int coro__sel_poll(coro_loop *loop, int64_t timeout_ns)
 {
     sel_state *s = loop->selector;
     int n;
     if (!s)
         return CORO_ECLOSED;
-    n = poll(s->pfds, (nfds_t)s->n, timeout_ms);
+    n = poll(s->pfds, (nfds_t)s->n, coro__timeout_ms(timeout_ns));
     if (n < 0)
         return errno == EINTR ? 0 : -errno;
     /* n counts the entries still to deliver: each is delivered once. */
