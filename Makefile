@@ -123,7 +123,7 @@ CMOCKA_LIBS ?= $(or $(if $(HAVE_PKG_CONFIG),$(shell pkg-config --libs cmocka 2>/
 
 # The library: an explicit list (add new modules here), plus one selector.
 LIB_SRCS := mem.c loop.c heap.c future.c task.c gen.c waitq.c fd.c selectors/$(SELECTOR).c \
-            $(wildcard sync.c queue.c group.c thread.c net.c stream.c)
+            $(wildcard sync.c queue.c group.c thread.c net.c stream.c server.c)
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 LIB_A := $(BUILD)/libcoro.a
 LIB_SO := $(BUILD)/libcoro.so
