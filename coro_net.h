@@ -496,9 +496,11 @@ int coro_stream_fd(const coro_stream *s);
  * lets the write buffer flush (wait_closed), and frees it. Anything that
  * keeps `conn` must be done with it before the handler returns. A handler
  * that fails with an error is reported to the loop's exception handler
- * ("Unhandled exception in client_connected_cb"), as asyncio does; a
- * cancelled handler's stream is aborted (its unsent data dropped) rather
- * than flushed. */
+ * ("Unhandled exception in client_connected_cb"), as asyncio does. Once
+ * the connection's task was cancelled (coro_server_cancel_clients, or a
+ * cancel of its own), its stream is aborted, its unsent data dropped,
+ * rather than flushed, also when the handler caught the cancel and
+ * returned: a client that stopped reading cannot hold a shutdown. */
 typedef coro_frame *(*coro_connect_fn)(coro_stream *conn, void *arg);
 
 /* Server settings; NULL or a zeroed struct means the defaults. */
@@ -602,8 +604,15 @@ coro_frame *coro_start_unix_server(coro_start_server_op *op, coro_server *srv, c
  * storage must stay valid until wait_closed has returned or no connection
  * is left (coro_server_connections). */
 int coro_server_close(coro_server *srv);
-/* Cancel every connection's task (asyncio 3.13's abort_clients, done by
- * cancelling the handlers); returns how many were cancelled. */
+/* Server.abort_clients() (asyncio 3.13): cancel every connection's task
+ * and return how many were cancelled (0 for NULL). Each handler sees
+ * CORO_ECANCELLED at its current or next suspension point; whether it
+ * lets the cancel through or catches it and returns, its stream is then
+ * aborted (unsent output dropped, the socket closed) without waiting for
+ * the client, so the connections are gone within a loop pass or two of
+ * the handlers returning. Does not close the server: call
+ * coro_server_close first to stop new connections (docs/net.md, "Shutting
+ * a server down"). */
 size_t coro_server_cancel_clients(coro_server *srv);
 /* 1 while accepting (started and not closed), 0 otherwise. */
 int coro_server_is_serving(const coro_server *srv);

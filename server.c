@@ -17,6 +17,9 @@
  *     done callback; that callback (conn_done) runs even when the task was
  *     cancelled before its first step, and is what closes the stream, frees
  *     the connection and lets the server accept again.
+ *   - once its task was cancelled, a connection never waits for its client:
+ *     its stream is aborted (SHUTDOWN in conn_step), so cancel_clients ends
+ *     every connection within a loop pass or two, whatever the clients do.
  * Never: block, accept while paused or full, or free a connection whose
  * task is not done.
  */
@@ -77,6 +80,14 @@ static CORO_FN(conn_step)
         if (self->err != 0)
             coro__report(self->stream.loop, "Unhandled exception in client_connected_cb", self->err,
                          NULL);
+    }
+    /* SHUTDOWN: a handler that was cancelled (even one that caught the
+     * cancel and returned) has its output dropped, so a client that stopped
+     * reading cannot hold a shutdown; otherwise the output is flushed,
+     * bounded by the stream's write deadline and idle timeout if set. */
+    if (coro_task_cancelling(&self->task) > 0) {
+        coro_stream_abort(&self->stream);
+        CORO_RAISE(CORO_ECANCELLED);
     }
     coro_stream_close(&self->stream);
     CORO_AWAIT_ERR(coro_stream_wait_closed(&self->op, &self->stream), self->err);

@@ -19,8 +19,9 @@
  * buffer (the data view), the write sends them from there (the stream copies
  * only what the socket does not take at once), and drain waits only while
  * the write buffer is above its high-water mark. SIGINT or SIGTERM stops it:
- * the server closes, every connection is cancelled at its next wait (what
- * it has written is still flushed), and the program exits 0.
+ * the server closes, every connection is cancelled at its next wait (its
+ * unsent output is dropped and the socket closed: a client that stopped
+ * reading cannot hold the shutdown), and the program exits 0.
  */
 #ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L

@@ -138,7 +138,6 @@ static void assert_view(const coro_stream *s, const char *want)
         fail_msg("data view is \"%.*s\" (%zu), expected \"%s\"", (int)len, p, len, want);
 }
 
-
 /* ---- one stream operation as a task ---- */
 
 enum { R_READ, R_EXACTLY, R_UNTIL, R_LINE, R_DRAIN, R_WAIT_CLOSED, R_LINE_TIMEOUT };
@@ -918,7 +917,6 @@ static CORO_FN(pingpong_step)
     CORO_END();
 }
 
-
 static void test_no_alloc_steady_state(void **state)
 {
     (void)state;
@@ -999,8 +997,9 @@ static void test_stream_bad_args(void **state)
 /* What the handlers share with a test. */
 struct shared {
     int active, max_active, started, served, failed;
-    int reset; /* hold handlers: abort with a RST instead of greeting */
-    int fail;  /* hold handlers: raise this instead */
+    int reset;    /* hold handlers: abort with a RST instead of greeting */
+    int fail;     /* hold handlers: raise this instead */
+    int last_err; /* flood handlers: how the drain ended */
 };
 
 /* echo: read what comes and send it back, until EOF. */
@@ -1775,6 +1774,107 @@ static void test_stress_echo(void **state)
 /* The building blocks under coro_start_server, each on its own: init,
  * listen and start refuse bad arguments and a closed server, and a server
  * put together by hand serves. */
+/* ---- servers that hold up: shutdown, deadlines, memory ---- */
+
+/* flood: write to a client that never reads until the writer is paused,
+ * wait for the drain, swallow whatever ends it (a cancel too), return. */
+struct flood {
+    coro_frame co;
+    coro_stream *s;
+    struct shared *sh;
+    coro_stream_op op;
+    int err;
+};
+
+static CORO_FN(flood_step)
+{
+    struct flood *self = CORO_SELF(struct flood);
+    static const char block[4096];
+    CORO_BEGIN();
+    self->sh->started++;
+    while (coro_stream_write_buffer_size(self->s) <= 64 * 1024)
+        if (coro_stream_write(self->s, block, sizeof block) != 0)
+            break;
+    self->sh->active++;
+    CORO_AWAIT_ERR(coro_stream_drain(&self->op, self->s), self->err);
+    self->sh->active--;
+    self->sh->last_err = self->err;
+    CORO_END(); /* returns normally, as echo_server's handler does */
+}
+
+static coro_frame *flood_connect(coro_stream *s, void *arg)
+{
+    struct flood *f = CORO_FRAME_NEW(coro_stream_loop(s), struct flood, flood_step);
+    if (!f)
+        return NULL;
+    f->s = s;
+    f->sh = arg;
+    return &f->co;
+}
+
+/* The graceful-shutdown recipe: close, cancel the clients, wait_closed,
+ * all bounded by wait_for. */
+struct shutdown_task {
+    coro_frame co;
+    coro_server *srv;
+    double grace;
+    coro_server_op op;
+    coro_wait_for_op wf;
+    size_t cancelled;
+    int err;
+};
+
+static CORO_FN(shutdown_step)
+{
+    struct shutdown_task *self = CORO_SELF(struct shutdown_task);
+    CORO_BEGIN();
+    coro_server_close(self->srv);
+    self->cancelled = coro_server_cancel_clients(self->srv);
+    CORO_AWAIT_ERR(
+        coro_wait_for(&self->wf, self->grace, coro_server_wait_closed(&self->op, self->srv)),
+        self->err);
+    CORO_END();
+}
+
+/* A client that never reads, a handler that catches the cancel and
+ * returns: the shutdown still ends at once (the output is dropped). */
+static void test_server_shutdown_non_reading_client(void **state)
+{
+    (void)state;
+    env e;
+    coro_server srv;
+    struct shared sh;
+    struct shutdown_task st;
+    coro_task t;
+    int fds[2];
+    env_open(&e);
+    memset(&sh, 0, sizeof sh);
+    assert_int_equal(start_server(&e.loop, &srv, "127.0.0.1", NULL, flood_connect, &sh, NULL), 0);
+    for (int i = 0; i < 2; i++) {
+        fds[i] = raw_connect(server_port(&srv));
+        int small = 4096; /* fill the path quickly */
+        setsockopt(fds[i], SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    }
+    for (int i = 0; i < 100 && sh.active < 2; i++)
+        run_for(&e.loop, 0.01);
+    assert_int_equal(sh.active, 2); /* both paused in drain */
+    memset(&st, 0, sizeof st);
+    coro_frame_init(&st.co, shutdown_step);
+    st.srv = &srv;
+    st.grace = 0.5;
+    double t0 = now_s();
+    assert_int_equal(coro_task_init(&t, &e.loop, &st.co), 0);
+    assert_int_equal(run_task(&e.loop, &t), 0);
+    assert_int_equal(st.cancelled, 2);
+    assert_int_equal(st.err, 0); /* not CORO_ETIMEDOUT: nobody held it */
+    assert_true(now_s() - t0 < 0.4);
+    assert_int_equal(coro_server_connections(&srv), 0);
+    assert_int_equal(sh.last_err, CORO_ECANCELLED);
+    for (int i = 0; i < 2; i++)
+        close(fds[i]);
+    env_close(&e, 0);
+}
+
 static void test_server_building_blocks(void **state)
 {
     (void)state;
@@ -1888,6 +1988,7 @@ int main(void)
         cmocka_unit_test(test_server_cancel_clients),
         cmocka_unit_test(test_server_emfile),
         cmocka_unit_test(test_stress_echo),
+        cmocka_unit_test(test_server_shutdown_non_reading_client),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
