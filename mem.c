@@ -47,6 +47,12 @@
 #define SLAB_CLASSES (SLAB_MAX / SLAB_GRAIN)
 #define CHUNK_MIN 4096u
 #define CHUNK_MAX (256u * 1024u)
+#define BUF_POOL 32u                 /* idle stream buffers a loop keeps for reuse */
+#define CORO__BUF_SIZE (16u * 1024u) /* the size they come in (stream.c asks for it) */
+
+/* stream.c's buffers (declared there: coro_int.h should carry these) */
+void *coro__buf_get(coro_loop *loop, size_t size);
+void coro__buf_put(coro_loop *loop, void *p, size_t size);
 
 struct chunk {
     struct chunk *next;
@@ -66,6 +72,8 @@ struct slab {
     size_t bump_left;
     size_t next_chunk;
     struct big *bigs;
+    void *bufs;     /* idle stream buffers (coro__buf_get), linked through the first word */
+    unsigned nbufs; /* how many: at most BUF_POOL */
 };
 
 #define CHUNK_HDR ((sizeof(struct chunk) + SLAB_GRAIN - 1) & ~(size_t)(SLAB_GRAIN - 1))
@@ -108,6 +116,8 @@ void coro__mem_fini(coro_loop *loop)
         UNPOISON(c, c->size);
         coro__realloc(loop, c, c->size, 0);
     }
+    for (void *p = s->bufs; p; p = *(void **)p)
+        UNPOISON(p, CORO__BUF_SIZE);
     while (s->bigs) {
         struct big *b = s->bigs;
         s->bigs = b->next;
@@ -234,4 +244,40 @@ void coro__free(coro_loop *loop, void *p, size_t size)
     *(void **)p = s->free[k];
     s->free[k] = p;
     POISON(p, (k + 1) * SLAB_GRAIN);
+}
+
+/* Stream buffers (stream.c): a stream takes a buffer
+ * when data arrives and gives it back when it goes idle, so a loop keeps a
+ * few idle ones (BUF_POOL, at most 512 KiB) for the next stream that needs
+ * one: request/response traffic then calls the hook for none, and a spike
+ * of connections gives its memory back as soon as it is over. A buffer is
+ * an array (coro__array_realloc can grow it; coro_loop_close frees it). */
+void *coro__buf_get(coro_loop *loop, size_t size)
+{
+    struct slab *s = loop->slab;
+    void *p;
+    if (!s)
+        return NULL;
+    if (size != CORO__BUF_SIZE || !s->bufs)
+        return coro__array_realloc(loop, NULL, 0, size);
+    p = s->bufs;
+    UNPOISON(p, CORO__BUF_SIZE);
+    s->bufs = *(void **)p;
+    s->nbufs--;
+    return p;
+}
+
+void coro__buf_put(coro_loop *loop, void *p, size_t size)
+{
+    struct slab *s = loop->slab;
+    if (!p || !s)
+        return;
+    if (size != CORO__BUF_SIZE || s->nbufs >= BUF_POOL) {
+        coro__array_realloc(loop, p, size, 0);
+        return;
+    }
+    *(void **)p = s->bufs;
+    s->bufs = p;
+    s->nbufs++;
+    POISON((char *)p + sizeof(void *), CORO__BUF_SIZE - sizeof(void *));
 }

@@ -77,7 +77,10 @@ static CORO_FN(conn_step)
         CORO_AWAIT_ERR(self->user, self->err);
         if (self->err == CORO_ECANCELLED)
             CORO_RAISE(CORO_ECANCELLED);
-        if (self->err != 0)
+        /* a stream that timed out (its deadline or idle timeout, the
+         * server's own policy) is no error of the handler */
+        if (self->err != 0 && !(self->err == CORO_ETIMEDOUT &&
+                                (self->stream.err == CORO_ETIMEDOUT || self->stream.rexpired)))
             coro__report(self->stream.loop, "Unhandled exception in client_connected_cb", self->err,
                          NULL);
     }

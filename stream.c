@@ -42,7 +42,7 @@
 
 #define READ_CHUNK (16u * 1024u)  /* the read buffer's first size */
 #define WRITE_CHUNK (16u * 1024u) /* the write buffer's first size */
-#define BUF_KEEP (256u * 1024u)   /* an emptied buffer bigger than this is released */
+#define IDLE_TICKS 4              /* idle checks per idle timeout */
 #define READ_STREAK 16            /* recvs in a row before a reader yields */
 
 enum { ST_OPEN = 0, ST_CLOSING, ST_CLOSED };
@@ -84,9 +84,19 @@ void coro__watch_disarm(coro_loop *loop, coro_future *f, coro_done_node *node, c
 /* Stream set-up and teardown                                               */
 /* ------------------------------------------------------------------------ */
 
+/* The loop's pool of idle stream buffers (mem.c; coro_int.h should carry
+ * these two). */
+void *coro__buf_get(coro_loop *loop, size_t size);
+void coro__buf_put(coro_loop *loop, void *p, size_t size);
+
 bool coro__stream_bad_options(const coro_stream_options *o)
 {
-    return o && o->write_high && o->write_low > o->write_high;
+    return o && ((o->write_high && o->write_low > o->write_high) || !(o->idle_timeout >= 0));
+}
+
+static int64_t to_ns(double seconds)
+{
+    return seconds > 1e9 ? (int64_t)1e18 : (int64_t)(seconds * 1e9);
 }
 
 /* Everything but the socket, which is open and watched already. */
@@ -111,7 +121,12 @@ void coro__stream_setup(coro_stream *s, const coro_stream_options *opt, bool nod
     s->err = 0;
     s->state = ST_OPEN;
     s->eof = s->reading = s->paused = s->shut = s->drained = s->streak = 0;
+    s->active = s->quiet = s->rexpired = 0;
     s->flushing = 0;
+    coro_handle_init(&s->timer);
+    s->timer_at = s->rdl = s->wdl = s->idle_ns = s->idle_at = 0;
+    if (opt && opt->idle_timeout > 0)
+        coro_stream_set_idle_timeout(s, opt->idle_timeout);
 }
 
 int coro_stream_init(coro_stream *s, coro_loop *loop, int fd, const coro_stream_options *opt)
@@ -132,15 +147,26 @@ static void stop_flush(coro_stream *s)
     coro__watch_disarm(s->loop, &s->sock.w.wfut, &s->flush, flush_cb, s, &s->flushing);
 }
 
+/* Give the read buffer back (nothing unread in it, the view is dead). */
+static void release_rbuf(coro_stream *s)
+{
+    coro__buf_put(s->loop, s->rbuf, s->rcap);
+    s->rbuf = NULL;
+    s->rcap = s->rpos = s->rend = 0;
+}
+
+/* Give the write buffer back (nothing unsent in it). */
+static void release_wbuf(coro_stream *s)
+{
+    coro__buf_put(s->loop, s->wbuf, s->wcap);
+    s->wbuf = NULL;
+    s->wcap = s->wpos = s->wend = 0;
+}
+
 static void free_buffers(coro_stream *s)
 {
-    if (s->rbuf)
-        coro__array_realloc(s->loop, s->rbuf, s->rcap, 0);
-    if (s->wbuf)
-        coro__array_realloc(s->loop, s->wbuf, s->wcap, 0);
-    s->rbuf = s->wbuf = NULL;
-    s->rcap = s->rpos = s->rend = 0;
-    s->wcap = s->wpos = s->wend = 0;
+    release_rbuf(s);
+    release_wbuf(s);
     s->view = "";
     s->view_len = 0;
 }
@@ -149,6 +175,9 @@ static void free_buffers(coro_stream *s)
 static void finalize(coro_stream *s)
 {
     stop_flush(s);
+    if (s->timer_at && s->loop->state != LOOP_CLOSED)
+        coro_handle_cancel(&s->timer);
+    s->timer_at = 0;
     s->state = ST_CLOSED;
     coro_socket_close(&s->sock); /* a read waiting on it resumes, at EOF */
     free_buffers(s);
@@ -206,20 +235,17 @@ static void flush(coro_stream *s)
             write_failed(s, (int)n);
             return;
         }
-        if (n > 0)
+        if (n > 0) {
             s->wpos += (size_t)n;
+            s->active = 1;
+        }
     }
     resume(s);
     if (s->wpos < s->wend) {
         arm_flush(s);
         return;
     }
-    s->wpos = s->wend = 0;
-    if (s->wcap > BUF_KEEP) { /* a burst is over: give the memory back */
-        coro__array_realloc(s->loop, s->wbuf, s->wcap, 0);
-        s->wbuf = NULL;
-        s->wcap = 0;
-    }
+    release_wbuf(s); /* drained: the memory goes back (nginx does the same) */
     if (s->shut == SHUT_PENDING) {
         s->shut = SHUT_DONE;
         shutdown(s->sock.fd, SHUT_WR);
@@ -254,7 +280,8 @@ static int wbuf_append(coro_stream *s, const char *data, size_t n)
                     return CORO_ENOMEM;
                 ncap *= 2;
             }
-            char *p = coro__array_realloc(s->loop, s->wbuf, s->wcap, ncap);
+            char *p = s->wbuf ? coro__array_realloc(s->loop, s->wbuf, s->wcap, ncap)
+                              : coro__buf_get(s->loop, ncap);
             if (!p)
                 return CORO_ENOMEM;
             s->wbuf = p;
@@ -291,6 +318,8 @@ int coro_stream_write(coro_stream *s, const void *data, size_t n)
             write_failed(s, (int)sent);
             return s->err;
         }
+        if (sent > 0)
+            s->active = 1;
         if (sent == (ssize_t)n)
             return 0;
         if (sent < 0)
@@ -389,6 +418,136 @@ coro_loop *coro_stream_loop(const coro_stream *s) { return s ? s->loop : NULL; }
 int coro_stream_fd(const coro_stream *s) { return s ? s->sock.fd : -1; }
 
 /* ------------------------------------------------------------------------ */
+/* Deadlines: one timer per stream, armed for the nearest one              */
+/* ------------------------------------------------------------------------ */
+
+/* A read or write costs nothing here: a deadline is a number the timer
+ * compares when it fires, and activity is one byte store (`active`). The
+ * timer is armed for the nearest deadline only when that comes before the
+ * time it is armed for; moving a deadline later leaves it alone (it fires
+ * early, finds nothing due and re-arms). */
+
+static int64_t next_deadline(const coro_stream *s)
+{
+    int64_t t = 0;
+    if (s->rdl && !s->rexpired)
+        t = s->rdl;
+    if (s->wdl && (t == 0 || s->wdl < t))
+        t = s->wdl;
+    if (s->idle_ns && (t == 0 || s->idle_at < t))
+        t = s->idle_at;
+    return t;
+}
+
+static int deadline_cb(void *arg);
+
+static int timer_arm(coro_stream *s)
+{
+    int64_t t = next_deadline(s);
+    int rc;
+    if (t == 0 || (s->timer_at && s->timer_at <= t))
+        return 0;
+    if (s->timer_at)
+        coro_handle_cancel(&s->timer);
+    s->timer_at = 0;
+    rc = coro_call_at(s->loop, &s->timer, t, deadline_cb, s);
+    if (rc == 0)
+        s->timer_at = t;
+    return rc;
+}
+
+/* Resume a read waiting for readability (it then looks at why). */
+static void wake_reader(coro_stream *s)
+{
+    if (s->reading && !coro_future_done(&s->sock.w.rfut))
+        coro_future_set_result(&s->sock.w.rfut, coro_int(CORO_READABLE));
+}
+
+/* A write deadline or the idle timeout passed: the connection fails with
+ * CORO_ETIMEDOUT and is aborted (what is buffered is dropped). */
+static void timed_out(coro_stream *s)
+{
+    if (!s->err)
+        s->err = CORO_ETIMEDOUT;
+    wake_reader(s);
+    coro_stream_abort(s);
+}
+
+static int deadline_cb(void *arg)
+{
+    coro_stream *s = arg;
+    int64_t now = coro_loop_time_ns(s->loop);
+    s->timer_at = 0;
+    if (s->state == ST_CLOSED)
+        return 0;
+    if (s->rdl && !s->rexpired && now >= s->rdl) {
+        s->rexpired = 1; /* the stream stays open: the reader decides */
+        wake_reader(s);
+    }
+    if (s->wdl && now >= s->wdl) {
+        s->wdl = 0;
+        if (wsize(s) > 0) {
+            timed_out(s);
+            return 0;
+        }
+    }
+    if (s->idle_ns && now >= s->idle_at) {
+        if (s->active)
+            s->active = s->quiet = 0;
+        else if (++s->quiet >= IDLE_TICKS) {
+            timed_out(s);
+            return 0;
+        }
+        s->idle_at = now + s->idle_ns / IDLE_TICKS;
+    }
+    return timer_arm(s);
+}
+
+static int check_deadline_args(const coro_stream *s, double seconds)
+{
+    if (!s || !(seconds >= 0))
+        return CORO_EINVAL;
+    return s->state == ST_CLOSED ? CORO_ECLOSED : 0;
+}
+
+int coro_stream_set_read_deadline(coro_stream *s, double seconds)
+{
+    int rc = check_deadline_args(s, seconds);
+    if (rc != 0)
+        return rc;
+    s->rexpired = 0;
+    s->rdl = seconds > 0 ? coro_loop_time_ns(s->loop) + to_ns(seconds) : 0;
+    return timer_arm(s);
+}
+
+int coro_stream_set_write_deadline(coro_stream *s, double seconds)
+{
+    int rc = check_deadline_args(s, seconds);
+    if (rc != 0)
+        return rc;
+    s->wdl = seconds > 0 ? coro_loop_time_ns(s->loop) + to_ns(seconds) : 0;
+    return timer_arm(s);
+}
+
+int coro_stream_set_idle_timeout(coro_stream *s, double seconds)
+{
+    int rc = check_deadline_args(s, seconds);
+    if (rc != 0)
+        return rc;
+    s->idle_ns = to_ns(seconds);
+    s->active = s->quiet = 0;
+    if (s->idle_ns) {
+        s->idle_ns = s->idle_ns < IDLE_TICKS ? IDLE_TICKS : s->idle_ns;
+        s->idle_at = coro_loop_time_ns(s->loop) + s->idle_ns / IDLE_TICKS;
+    }
+    return timer_arm(s);
+}
+
+int coro_stream_read_timed_out(const coro_stream *s) { return s && s->rexpired; }
+
+size_t coro_stream_memory(const coro_stream *s) { return s ? s->rcap + s->wcap : 0; }
+
+/* ------------------------------------------------------------------------ */
 /* Reading                                                                  */
 /* ------------------------------------------------------------------------ */
 
@@ -420,14 +579,8 @@ static ssize_t fill(coro_stream *s, size_t want)
 {
     size_t have = s->rend - s->rpos;
     ssize_t n;
-    if (have == 0) {
+    if (have == 0)
         s->rpos = s->rend = 0;
-        if (s->rcap > BUF_KEEP) { /* a big read is over: give the memory back */
-            coro__array_realloc(s->loop, s->rbuf, s->rcap, 0);
-            s->rbuf = NULL;
-            s->rcap = 0;
-        }
-    }
     if (want <= have)
         want = have + 1;
     if (s->rend == s->rcap || s->rcap - s->rpos < want) {
@@ -440,7 +593,8 @@ static ssize_t fill(coro_stream *s, size_t want)
             size_t ncap = s->rcap ? s->rcap * 2 : READ_CHUNK;
             if (ncap < want)
                 ncap = want;
-            char *p = coro__array_realloc(s->loop, s->rbuf, s->rcap, ncap);
+            char *p = s->rbuf ? coro__array_realloc(s->loop, s->rbuf, s->rcap, ncap)
+                              : coro__buf_get(s->loop, ncap);
             if (!p)
                 return CORO_ENOMEM;
             s->rbuf = p;
@@ -452,8 +606,10 @@ static ssize_t fill(coro_stream *s, size_t want)
      * UV_HANDLE_READ_PARTIAL), so the next fill waits for readiness first
      * instead of paying a recv that would say EAGAIN */
     s->drained = n < 0 ? n == -EAGAIN : (size_t)n < s->rcap - s->rend;
-    if (n > 0)
+    if (n > 0) {
         s->rend += (size_t)n;
+        s->active = 1;
+    }
     return n;
 }
 
@@ -535,6 +691,8 @@ static CORO_FN(read_step)
         CORO_RAISE(CORO_ESTATE); /* asyncio: "already waiting for incoming data" */
     if (s->err)
         CORO_RAISE(s->err);
+    if (s->rexpired)
+        CORO_RAISE(CORO_ETIMEDOUT);
     s->reading = 1;
     self->owns = 1;
     consume(s, 0);
@@ -543,15 +701,21 @@ static CORO_FN(read_step)
         if (rc != 0)
             break;
         if (s->drained) {
+            if (s->rpos == s->rend)
+                release_rbuf(s); /* idle: hold no buffer while waiting */
             CORO_AWAIT(coro_fd_wait_readable(&s->sock.w));
             s->drained = s->streak = 0;
-            continue; /* (a close may have woken us: satisfy sees it) */
+            if (s->rexpired || s->err == CORO_ETIMEDOUT)
+                CORO_RAISE(CORO_ETIMEDOUT); /* woken by the deadline timer */
+            continue;                       /* (a close may have woken us: satisfy sees it) */
         }
         if (s->streak >= READ_STREAK) {
             /* a peer that sends faster than we read never lets a read wait:
              * let the other tasks run (asyncio reads once per loop pass) */
             s->streak = 0;
             CORO_YIELD(coro_none());
+            if (s->rexpired || s->err == CORO_ETIMEDOUT)
+                CORO_RAISE(CORO_ETIMEDOUT);
             continue;
         }
         s->streak++;

@@ -1875,6 +1875,255 @@ static void test_server_shutdown_non_reading_client(void **state)
     env_close(&e, 0);
 }
 
+/* ---- deadlines ---- */
+
+/* A slowloris peer: one byte every `every` seconds, `left` times. */
+struct trickle {
+    coro_loop *loop;
+    coro_handle h;
+    int fd;
+    int left;
+    double every;
+};
+
+static int trickle_cb(void *arg)
+{
+    struct trickle *t = arg;
+    if (t->left-- > 0) {
+        put(t->fd, "x");
+        coro_call_later(t->loop, &t->h, t->every, trickle_cb, t);
+    }
+    return 0;
+}
+
+static void trickle_start(struct trickle *t, coro_loop *loop, int fd, int n, double every)
+{
+    memset(t, 0, sizeof *t);
+    t->loop = loop;
+    t->fd = fd;
+    t->left = n;
+    t->every = every;
+    coro_handle_init(&t->h);
+    assert_int_equal(coro_call_later(loop, &t->h, every, trickle_cb, t), 0);
+}
+
+/* The read deadline spans reads: a trickling peer cannot stretch it. The
+ * stream stays open; what came is still there once the deadline goes. */
+static void test_stream_read_deadline(void **state)
+{
+    (void)state;
+    env e;
+    coro_stream s;
+    int peer;
+    struct trickle tr;
+    char buf[64];
+    env_open(&e);
+    stream_peer(&e.loop, &s, &peer, NULL);
+    /* success: the line comes before the deadline */
+    assert_int_equal(coro_stream_set_read_deadline(&s, 0.2), 0);
+    put(peer, "GET /\n");
+    assert_int_equal(op(&e.loop, R_LINE, &s, 0), 0);
+    assert_view(&s, "GET /\n");
+    /* a slowloris: a byte every 10 ms, never the newline */
+    assert_int_equal(coro_stream_set_read_deadline(&s, 0.08), 0);
+    trickle_start(&tr, &e.loop, peer, 1000, 0.01);
+    double t0 = now_s();
+    assert_int_equal(op(&e.loop, R_LINE, &s, 0), CORO_ETIMEDOUT);
+    double took = now_s() - t0;
+    assert_true(took >= 0.075);
+    assert_true(took < 0.5);
+    coro_handle_cancel(&tr.h);
+    assert_true(coro_stream_read_timed_out(&s));
+    assert_int_equal(op(&e.loop, R_READ, &s, 10), CORO_ETIMEDOUT); /* it sticks */
+    /* the stream is the caller's: it still writes */
+    assert_int_equal(coro_stream_write(&s, "408\n", 4), 0);
+    assert_int_equal(read(peer, buf, sizeof buf), 4);
+    /* clearing the deadline: nothing was consumed */
+    size_t had = coro_stream_buffered(&s);
+    assert_true(had >= 5);
+    assert_int_equal(coro_stream_set_read_deadline(&s, 0), 0);
+    assert_false(coro_stream_read_timed_out(&s));
+    put(peer, "\n");
+    assert_int_equal(op(&e.loop, R_LINE, &s, 0), 0);
+    size_t len;
+    coro_stream_data(&s, &len);
+    assert_true(len > had);
+    /* bad arguments */
+    assert_int_equal(coro_stream_set_read_deadline(NULL, 1), CORO_EINVAL);
+    assert_int_equal(coro_stream_set_read_deadline(&s, -1), CORO_EINVAL);
+    assert_int_equal(coro_stream_set_write_deadline(&s, 0.0 / 0.0), CORO_EINVAL);
+    assert_int_equal(coro_stream_set_idle_timeout(NULL, 1), CORO_EINVAL);
+    coro_stream_close(&s);
+    assert_int_equal(coro_stream_set_read_deadline(&s, 1), CORO_ECLOSED);
+    close(peer);
+    env_close(&e, 0);
+}
+
+/* Fill the write buffer of a stream whose peer does not read. */
+static void fill_unread(coro_stream *s)
+{
+    static const char block[4096];
+    while (coro_stream_write_buffer_size(s) <= 64 * 1024)
+        assert_int_equal(coro_stream_write(s, block, sizeof block), 0);
+}
+
+/* Output still buffered at the write deadline: the stream is aborted with
+ * CORO_ETIMEDOUT; output all sent by then: the deadline lapses. */
+static void test_stream_write_deadline(void **state)
+{
+    (void)state;
+    env e;
+    coro_stream s;
+    int peer;
+    char buf[8];
+    env_open(&e);
+    stream_peer(&e.loop, &s, &peer, NULL);
+    /* success: a small write goes at once; the deadline lapses */
+    assert_int_equal(coro_stream_set_write_deadline(&s, 0.03), 0);
+    assert_int_equal(coro_stream_write(&s, "ok\n", 3), 0);
+    run_for(&e.loop, 0.06);
+    assert_false(coro_stream_is_closing(&s));
+    assert_int_equal(read(peer, buf, sizeof buf), 3);
+    assert_int_equal(coro_stream_write(&s, "ok\n", 3), 0);
+    /* the peer stops reading */
+    fill_unread(&s);
+    assert_int_equal(coro_stream_set_write_deadline(&s, 0.05), 0);
+    double t0 = now_s();
+    assert_int_equal(op(&e.loop, R_DRAIN, &s, 0), CORO_ETIMEDOUT);
+    assert_true(now_s() - t0 >= 0.045);
+    assert_true(now_s() - t0 < 0.5);
+    assert_true(coro_stream_is_closed(&s)); /* aborted */
+    assert_int_equal(coro_stream_memory(&s), 0);
+    assert_int_equal(coro_stream_write(&s, "x", 1), CORO_ETIMEDOUT);
+    assert_int_equal(op(&e.loop, R_WAIT_CLOSED, &s, 0), CORO_ETIMEDOUT);
+    close(peer);
+    env_close(&e, 0);
+}
+
+/* close() flushes at most until the write deadline. */
+static void test_stream_write_deadline_bounds_close(void **state)
+{
+    (void)state;
+    env e;
+    coro_stream s;
+    int peer;
+    env_open(&e);
+    stream_peer(&e.loop, &s, &peer, NULL);
+    fill_unread(&s);
+    assert_int_equal(coro_stream_set_write_deadline(&s, 0.05), 0);
+    coro_stream_close(&s);
+    assert_false(coro_stream_is_closed(&s)); /* flushing */
+    assert_int_equal(op(&e.loop, R_WAIT_CLOSED, &s, 0), CORO_ETIMEDOUT);
+    assert_true(coro_stream_is_closed(&s));
+    close(peer);
+    env_close(&e, 0);
+}
+
+/* Idle: aborted after 1 to 1.25 times the timeout with nothing moving;
+ * a byte now and then keeps it alive. */
+static void test_stream_idle_timeout(void **state)
+{
+    (void)state;
+    env e;
+    coro_stream s;
+    coro_stream_options o;
+    int peer;
+    struct trickle tr;
+    env_open(&e);
+    memset(&o, 0, sizeof o);
+    o.idle_timeout = 0.08;
+    stream_peer(&e.loop, &s, &peer, &o);
+    /* success: a byte every 20 ms for 0.3 s keeps it open */
+    trickle_start(&tr, &e.loop, peer, 15, 0.02);
+    for (int i = 0; i < 15; i++)
+        assert_int_equal(op(&e.loop, R_READ, &s, 1), 0);
+    assert_false(coro_stream_is_closing(&s));
+    /* silence */
+    double t0 = now_s();
+    assert_int_equal(op(&e.loop, R_READ, &s, 1), CORO_ETIMEDOUT);
+    double took = now_s() - t0;
+    assert_true(took >= 0.075);
+    assert_true(took < 0.5);
+    assert_true(coro_stream_is_closed(&s));
+    assert_int_equal(op(&e.loop, R_WAIT_CLOSED, &s, 0), CORO_ETIMEDOUT);
+    close(peer);
+    env_close(&e, 0);
+}
+
+/* ---- memory: buffers go back when a stream goes idle ---- */
+
+#define IDLE_STREAMS 48
+
+static void test_stream_buffers_released_when_idle(void **state)
+{
+    (void)state;
+    coro_loop loop;
+    talloc ta = { 0 };
+    coro_loop_options lo = talloc_options(&ta);
+    static coro_stream s[IDLE_STREAMS];
+    static struct sop t[IDLE_STREAMS];
+    coro_task task[IDLE_STREAMS];
+    int peer[IDLE_STREAMS];
+    assert_int_equal(coro_loop_init(&loop, &lo), 0);
+    for (int i = 0; i < IDLE_STREAMS; i++) {
+        stream_peer(&loop, &s[i], &peer[i], NULL);
+        put(peer[i], "hello\n");
+        assert_int_equal(op(&loop, R_READ, &s[i], 3), 0); /* "hel" read, "lo\n" left */
+        assert_true(coro_stream_memory(&s[i]) >= 16 * 1024);
+    }
+    size_t busy = ta.live;
+    /* each reads the rest, then waits for more with nothing buffered */
+    for (int i = 0; i < IDLE_STREAMS; i++) {
+        assert_int_equal(op(&loop, R_READ, &s[i], 10), 0);
+        sop_init(&t[i], R_READ, &s[i], 10);
+        assert_int_equal(coro_task_init(&task[i], &loop, &t[i].co), 0);
+    }
+    run_for(&loop, 0.01);
+    for (int i = 0; i < IDLE_STREAMS; i++)
+        assert_int_equal(coro_stream_memory(&s[i]), 0);
+    /* the loop keeps a few for reuse; the rest went back to the hook */
+    assert_true(busy - ta.live >= (IDLE_STREAMS - 32) * 15 * 1024); /* (the waits took a little) */
+    /* data again: a buffer is taken again, the read completes */
+    put(peer[0], "again\n");
+    assert_int_equal(run_task(&loop, &task[0]), 0);
+    assert_int_equal(t[0].result, 6);
+    for (int i = 0; i < IDLE_STREAMS; i++) {
+        coro_stream_close(&s[i]);
+        close(peer[i]);
+    }
+    run_for(&loop, 0.01);
+    assert_int_equal(coro_loop_close(&loop), 0);
+    assert_int_equal(ta.live, 0);
+    assert_int_equal(ta.bad_osize, 0);
+}
+
+/* A server's idle timeout ends a connection that sends nothing. */
+static void test_server_idle_timeout(void **state)
+{
+    (void)state;
+    env e;
+    coro_server srv;
+    coro_server_options o;
+    struct shared sh;
+    char buf[16];
+    env_open(&e);
+    memset(&sh, 0, sizeof sh);
+    memset(&o, 0, sizeof o);
+    o.stream.idle_timeout = 0.08;
+    assert_int_equal(start_server(&e.loop, &srv, "127.0.0.1", NULL, echo_connect, &sh, &o), 0);
+    int fd = raw_connect(server_port(&srv));
+    run_for(&e.loop, 0.02);
+    assert_int_equal(coro_server_connections(&srv), 1);
+    for (int i = 0; i < 50 && coro_server_connections(&srv) > 0; i++)
+        run_for(&e.loop, 0.01);
+    assert_int_equal(coro_server_connections(&srv), 0);
+    ssize_t n = read(fd, buf, sizeof buf);
+    assert_true(n == 0 || (n < 0 && errno == ECONNRESET)); /* closed on us */
+    close(fd);
+    stop_server(&e.loop, &srv);
+    env_close(&e, 0);
+}
+
 static void test_server_building_blocks(void **state)
 {
     (void)state;
@@ -1989,6 +2238,12 @@ int main(void)
         cmocka_unit_test(test_server_emfile),
         cmocka_unit_test(test_stress_echo),
         cmocka_unit_test(test_server_shutdown_non_reading_client),
+        cmocka_unit_test(test_stream_read_deadline),
+        cmocka_unit_test(test_stream_write_deadline),
+        cmocka_unit_test(test_stream_write_deadline_bounds_close),
+        cmocka_unit_test(test_stream_idle_timeout),
+        cmocka_unit_test(test_stream_buffers_released_when_idle),
+        cmocka_unit_test(test_server_idle_timeout),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
