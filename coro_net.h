@@ -588,6 +588,8 @@ typedef struct coro_server {
     size_t nconns, peak; /* live now, most ever at once */
     uint64_t accepts;    /* accept(2) calls made */
     uint64_t pauses;     /* times accepting paused on EMFILE and the like */
+    int64_t logged_at;   /* when a pause was last reported (loop ns) */
+    uint64_t unlogged;   /* pauses not reported since */
     coro_handle retry;   /* the resume timer while paused */
     coro_waitq closers, forever;
     int state;  /* new, serving, closed */
@@ -639,8 +641,9 @@ typedef struct coro_start_server_op {
  * (see coro_connect_fn); accepting stops while max_connections are being
  * served and resumes when one ends; on EMFILE, ENFILE, ENOBUFS or ENOMEM
  * accepting pauses for 100 ms and retries, so the loop neither spins nor
- * stops serving. Runs in a task. Fails with the bind/listen error, the
- * resolver's, CORO_ECANCELLED, CORO_ESTATE outside a task; `srv` then holds
+ * stops serving. Such a pause is reported to the loop's exception handler
+ * at most once every 10 s (the next report counts those left out). Runs in a task. Fails with the
+ * bind/listen error, the resolver's, CORO_ECANCELLED, CORO_ESTATE outside a task; `srv` then holds
  * nothing to close (closing it is harmless). `host` must stay valid until
  * the await returns. NULL for a NULL op, server or callback, or a port
  * outside 0-65535. */

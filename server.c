@@ -25,12 +25,14 @@
  */
 #include "coro_int.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define ACCEPT_BATCH 64  /* accepts per readiness event */
-#define ACCEPT_RETRY 0.1 /* seconds paused after EMFILE & co */
+#define ACCEPT_BATCH 64                  /* accepts per readiness event */
+#define ACCEPT_RETRY 0.1                 /* seconds paused after EMFILE & co */
+#define LOG_EVERY_NS (10 * 1000000000LL) /* one report of a pause per this */
 
 enum { SRV_NEW = 0, SRV_SERVING, SRV_CLOSED };
 enum { SOP_FOREVER = 1, SOP_WAIT_CLOSED };
@@ -171,6 +173,27 @@ static int retry_cb(void *arg)
     return 0;
 }
 
+/* Report a pause at most once every LOG_EVERY_NS: out of descriptors, the
+ * server would otherwise say so ten times a second. */
+static void report_pause(coro_server *srv, int err)
+{
+    static const char what[] = "accept() failed: pausing before the next attempt";
+    int64_t now = coro_loop_time_ns(srv->loop);
+    char msg[128];
+    if (srv->logged_at && now - srv->logged_at < LOG_EVERY_NS) {
+        srv->unlogged++;
+        return;
+    }
+    if (srv->unlogged)
+        snprintf(msg, sizeof msg, "%s (%llu more since the last report)", what,
+                 (unsigned long long)srv->unlogged);
+    else
+        snprintf(msg, sizeof msg, "%s", what);
+    srv->logged_at = now;
+    srv->unlogged = 0;
+    coro__report(srv->loop, msg, err, NULL);
+}
+
 /* Out of descriptors or memory: stop accepting for ACCEPT_RETRY (asyncio's
  * _accept_connection does the same with a 1 s delay). */
 static void accept_pause(coro_server *srv, int err)
@@ -179,7 +202,7 @@ static void accept_pause(coro_server *srv, int err)
     srv->pauses++;
     for (unsigned i = 0; i < srv->nls; i++)
         listener_disarm(&srv->ls[i]);
-    coro__report(srv->loop, "accept() failed: pausing before the next attempt", err, NULL);
+    report_pause(srv, err);
     if (coro_call_later(srv->loop, &srv->retry, ACCEPT_RETRY, retry_cb, srv) != 0) {
         srv->paused = 0; /* no timer: readiness retries */
         for (unsigned i = 0; i < srv->nls; i++)
