@@ -2098,6 +2098,48 @@ static void test_stream_buffers_released_when_idle(void **state)
     assert_int_equal(ta.bad_osize, 0);
 }
 
+/* A spike of small objects (frames of 64 bytes: slab objects): once they
+ * are all freed, the slab's chunks go back to the allocator hook; half of
+ * them freed, scattered, keeps every chunk (no chunk is empty). */
+#define SPIKE 40000
+
+static CORO_FN(nothing_step)
+{
+    CORO_BEGIN();
+    CORO_END();
+}
+
+static void test_slab_chunks_released(void **state)
+{
+    (void)state;
+    coro_loop loop;
+    talloc ta = { 0 };
+    coro_loop_options lo = talloc_options(&ta);
+    static coro_frame *f[SPIKE];
+    assert_int_equal(coro_loop_init(&loop, &lo), 0);
+    size_t base = ta.live;
+    for (int i = 0; i < SPIKE; i++)
+        assert_non_null(f[i] = coro_frame_new(&loop, 64, nothing_step));
+    size_t peak = ta.live;
+    assert_true(peak - base >= SPIKE * 64);
+    for (int i = 0; i < SPIKE; i += 2) /* every other one: no chunk empties */
+        coro_frame_free(&loop, f[i]);
+    assert_true(ta.live >= peak - 64 * 1024);
+    for (int i = 1; i < SPIKE; i += 2)
+        coro_frame_free(&loop, f[i]);
+    print_message("slab: %zu bytes at the peak, %zu after\n", peak - base, ta.live - base);
+    /* what is left: the chunks that were still needed when the last pass ran */
+    assert_true(ta.live - base <= (peak - base) / 4);
+    /* and the slab still works */
+    for (int i = 0; i < SPIKE; i++)
+        assert_non_null(f[i] = coro_frame_new(&loop, 64, nothing_step));
+    for (int i = 0; i < SPIKE; i++)
+        coro_frame_free(&loop, f[i]);
+    assert_int_equal(coro_loop_close(&loop), 0);
+    assert_int_equal(ta.live, 0);
+    assert_int_equal(ta.bad_osize, 0);
+}
+
 /* A server's idle timeout ends a connection that sends nothing. */
 static void test_server_idle_timeout(void **state)
 {
@@ -2245,6 +2287,7 @@ int main(void)
         cmocka_unit_test(test_stream_idle_timeout),
         cmocka_unit_test(test_stream_buffers_released_when_idle),
         cmocka_unit_test(test_server_idle_timeout),
+        cmocka_unit_test(test_slab_chunks_released),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
