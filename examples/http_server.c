@@ -39,6 +39,8 @@
  * byte a second (slowloris) cannot stretch them; an idle connection holds
  * no read buffer (the stream gives it back) and its frame is small (a
  * partial request and gathered answers get a buffer only while they exist).
+ * After a spike of connections, once they are all gone, the memory goes
+ * back to the system (malloc_trim on glibc, checked once a second).
  *
  * The hot path, GET / on a keep-alive connection, allocates nothing and
  * formats nothing: the responses are formatted once at start-up, a request
@@ -62,6 +64,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#ifdef __GLIBC__
+#include <malloc.h> /* malloc_trim */
+#endif
+
 #include "http_parse.h"
 
 #define READ_MAX 16384         /* one read's size, and the partial-request buffer's */
@@ -76,6 +82,7 @@
 #define KEEPALIVE_TIMEOUT 30.0
 #define SEND_TIMEOUT 30.0
 #define CAP_LOG_EVERY 10 /* seconds between two "at the cap" lines */
+#define TRIM_AFTER 256   /* connections at once that make a trim worth it */
 
 /* ---- canned responses: formatted once ---------------------------------- */
 
@@ -216,6 +223,8 @@ struct app {
     size_t cap;                           /* max_connections */
     double header_s, keepalive_s, send_s; /* the timeouts */
     time_t cap_log;                       /* when "at the cap" was last said */
+    coro_handle trim;                     /* the once-a-second memory check */
+    int spiked;                           /* TRIM_AFTER connections since the last trim */
     coro_server srv;
     coro_start_server_op start;
     coro_server_op op;
@@ -504,6 +513,8 @@ static coro_frame *on_connect(coro_stream *s, void *arg)
         app->cap_log = time(NULL); /* said once, not once per client */
         fprintf(stderr, "http_server: %zu connections, the cap: new clients wait\n", app->cap);
     }
+    if (coro_server_connections(&app->srv) >= TRIM_AFTER)
+        app->spiked = 1;
     struct conn *c = CORO_FRAME_NEW(coro_stream_loop(s), struct conn, conn_step);
     if (!c)
         return NULL; /* refused: the server closes the connection */
@@ -518,6 +529,22 @@ static coro_frame *on_connect(coro_stream *s, void *arg)
     return &c->co;
 }
 
+/* Once a second: after a spike of connections, once they are all gone,
+ * hand the memory they used back to the system. The library gave it back
+ * to malloc already (stream buffers, slab chunks, connection objects), but
+ * glibc keeps freed memory in the middle of its heap resident until asked. */
+static int trim_cb(void *arg)
+{
+    struct app *app = arg;
+    if (app->spiked && coro_server_connections(&app->srv) == 0) {
+        app->spiked = 0;
+#ifdef __GLIBC__
+        malloc_trim(0);
+#endif
+    }
+    return coro_call_later(app->loop, &app->trim, 1.0, trim_cb, app);
+}
+
 /* SIGINT, SIGTERM: stop accepting and wake the idle connections; a second
  * signal cancels every connection. Runs as an ordinary loop callback. */
 static int on_signal(void *arg)
@@ -528,6 +555,7 @@ static int on_signal(void *arg)
                 coro_server_connections(&app->srv),
                 coro_server_connections(&app->srv) == 1 ? "" : "s");
         coro_server_close(&app->srv); /* serve_forever returns */
+        coro_handle_cancel(&app->trim);
         for (struct conn *c = app->conns; c; c = c->next)
             if (c->idle)
                 coro_task_cancel(c->task);
@@ -568,7 +596,9 @@ static CORO_FN(app_step)
     printf("http_server: serving on http://%s/ (Ctrl-C stops)\n",
            coro_sockaddr_format(&addr, where, sizeof where));
     fflush(stdout);
+    coro_call_later(self->loop, &self->trim, 1.0, trim_cb, self);
     CORO_AWAIT(coro_server_serve_forever(&self->op, &self->srv));
+    coro_handle_cancel(&self->trim);
 
     /* closed by a signal: let the connections finish */
     CORO_AWAIT_ERR(
