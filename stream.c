@@ -21,8 +21,18 @@
  * view into it and consumes by moving rpos, and the next read compacts (or
  * grows, through the loop's allocator, only when the data it needs does not
  * fit). The write buffer holds wbuf[wpos, wend) unsent; it compacts when at
- * least half of it was sent, else doubles. Nothing is allocated per read or
- * write in steady state.
+ * least half of it was sent, else doubles. Both are given back when empty
+ * (the read buffer when a read must wait with nothing unread, the write
+ * buffer once flushed) to the loop's pool of idle buffers (mem.c), which
+ * hands them to the next stream: an idle stream holds none, and steady
+ * traffic still calls the allocator hook for none.
+ *
+ * Deadlines: one timer per stream (deadline_cb), armed for the nearest of
+ * the read deadline, the write deadline and the next idle check, and moved
+ * only when a nearer one is set. A read deadline wakes the waiting reader
+ * and leaves the stream open; a write deadline with output pending, or
+ * IDLE_TICKS idle checks in a row with no byte moved (`active` is the one
+ * store a recv or send pays), abort it with CORO_ETIMEDOUT.
  *
  * Invariants:
  *   - `flushing` is 1 exactly while s->flush is on the writability future's
@@ -31,6 +41,8 @@
  *     closes the stream.
  *   - paused implies the buffer went above `high` and has not been at or
  *     below `low` since.
+ *   - timer_at is nonzero exactly while the deadline timer is scheduled;
+ *     finalize cancels it, so no timer outlives the socket.
  * Never: block, call a user callback from inside write/close, or free a
  * stream that a callback of the loop still points at.
  */
