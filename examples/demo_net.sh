@@ -9,16 +9,17 @@ bin=${1:-build}/examples
 pids=()
 trap 'for p in "${pids[@]}"; do kill -INT "$p" 2>/dev/null || true; done' EXIT
 
-start() { # start NAME [OPTIONS...]: run a server on port 0; sets $port and $pid
+start() { # start NAME [ARGS...]: run a server (ARGS default: port 0); sets $port and $pid
     local log name=$1
     shift
+    [ $# -gt 0 ] || set -- 0
     log=$(mktemp)
-    "$bin/$name" "$@" 0 >"$log" 2>&1 &
+    "$bin/$name" "$@" >"$log" 2>&1 &
     pid=$!
     pids+=("$pid")
     for _ in $(seq 50); do
         if grep -q "serving on" "$log"; then
-            port=$(grep -o '127.0.0.1:[0-9]*' "$log" | head -1 | cut -d: -f2)
+            port=$(grep -oE '(127\.0\.0\.1|\[::1\]):[0-9]+' "$log" | head -1 | sed 's/.*://')
             rm -f "$log"
             return
         fi
@@ -51,6 +52,20 @@ start http_server
 "$bin/fetch_all" "$port" Paris Oslo Lima Cairo Tokyo Delhi Quito Accra Hanoi Sofia Lagos Perth
 stop "$pid" && echo "    SIGINT: http_server stopped cleanly (exit 0)"
 
+# (only where the loopback has IPv6: Linux's /proc, or lo0 on the BSDs)
+if [ -s /proc/net/if_inet6 ] || { [ ! -e /proc/net ] && ifconfig lo0 2>/dev/null | grep -q inet6; }; then
+    echo
+    echo "== echo_server on ::1 (HOST on the command line) ==========================="
+    start echo_server 0 ::1
+    exec 3<>"/dev/tcp/::1/$port"
+    printf 'hello, IPv6\n' >&3
+    IFS= read -r -t 5 reply <&3
+    exec 3<&-
+    echo "    [::1]:$port: sent 'hello, IPv6', got back '$reply'"
+    [ "$reply" = "hello, IPv6" ]
+    stop "$pid"
+fi
+
 echo
 echo "== holding up: a client that never reads, a slowloris ========================"
 start echo_server
@@ -65,7 +80,7 @@ wait "$feeder" 2>/dev/null || true
 exec 3<&-
 echo "    echo_server with a client that stopped reading: stopped in $ms ms (exit 0)"
 [ "$ms" -lt 2000 ]
-start http_server -t 0.5
+start http_server -t 0.5 0
 exec 3<>"/dev/tcp/127.0.0.1/$port"
 printf 'GET / HT' >&3 # half a request line, then nothing
 IFS= read -r -t 5 reply <&3
