@@ -29,14 +29,30 @@
  *      suspension point may sit inside a `switch` statement of the body, and
  *      at most one suspension point may stand on one source line. Build with
  *      -DCORO_LABELS (GCC/clang labels-as-values) to lift the switch limit;
- *      both forms pass the same tests.
+ *      both forms pass the same tests. The compiler cannot see a suspension
+ *      point inside a switch, but the resume does: the body's dispatch has
+ *      no case for it, so the coroutine fails with CORO_ESTATE (its
+ *      CORO_FINALLY runs) and the loop's exception handler is told the
+ *      function, file and line ("a suspension point inside a switch?"). It
+ *      never finishes quietly.
  *   3. The step function's parameters are named `co` and `io` (CORO_FN
  *      declares them); the macros use those names.
  *   4. A child frame awaited with CORO_AWAIT(frame) must be freshly
- *      initialised (resume point 0): call its init function each time.
+ *      initialised (resume point 0): call its init function each time. An
+ *      await of a frame that already ran, or that another await is running,
+ *      fails with CORO_ESTATE and is reported at the awaiting line.
+ *   5. A step function is written with CORO_BEGIN ... CORO_END (the driver
+ *      asks a body its name through them); never by hand.
  *
  * Errors are negative int codes (0 is success): system errors are -errno,
  * coro's own are CORO_E*; coro_strerror() names every one.
+ *
+ * The loop argument: every function that creates something on a loop
+ * (coro_spawn, coro_task_init, coro_frame_new, coro_future_init/_new and
+ * every other *_init that takes a coro_loop *) reads a NULL loop as the loop
+ * running on this thread (coro_get_running_loop(), as asyncio.create_task
+ * and asyncio.Lock() do); with no loop running, NULL is CORO_EINVAL (or a
+ * NULL return) like any other missing argument.
  *
  * Storage: every object may live in caller-owned memory (the *_init
  * functions); the conveniences that allocate (coro_spawn, coro_frame_new,
@@ -52,6 +68,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The hosted layer (threads, signals, sockets, streams: coro_thread.h and
+ * coro_net.h) comes with coro.h on POSIX systems; elsewhere (a
+ * microcontroller, -ffreestanding) coro.h is the core and structure layers
+ * only. Define CORO_HOSTED to 0 or 1 to choose. */
+#ifndef CORO_HOSTED
+#if defined(__unix__) || defined(__APPLE__)
+#define CORO_HOSTED 1
+#else
+#define CORO_HOSTED 0
+#endif
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -60,26 +88,41 @@ extern "C" {
 /* Error codes                                                              */
 /* ------------------------------------------------------------------------ */
 
-#define CORO_OK 0
-#define CORO_ENOMEM (-ENOMEM)       /* an allocation failed */
-#define CORO_EINVAL (-EINVAL)       /* a bad argument (asyncio ValueError/TypeError) */
-#define CORO_ETIMEDOUT (-ETIMEDOUT) /* a deadline passed (asyncio TimeoutError) */
-#define CORO_ECANCELLED (-4001)     /* asyncio CancelledError */
-#define CORO_ESTATE (-4002)         /* asyncio InvalidStateError */
-#define CORO_ERUNNING (-4003)       /* the loop is already running */
-#define CORO_ECLOSED (-4004)        /* the loop (or watcher) is closed */
-#define CORO_EFULL (-4005)          /* asyncio QueueFull */
-#define CORO_EEMPTY (-4006)         /* asyncio QueueEmpty */
-#define CORO_ESHUTDOWN (-4007)      /* asyncio QueueShutDown */
-#define CORO_EBROKEN (-4008)        /* asyncio BrokenBarrierError */
-#define CORO_EINCOMPLETE (-4009)    /* asyncio IncompleteReadError: EOF first */
-#define CORO_ELIMIT (-4010)         /* asyncio LimitOverrunError */
-#define CORO_EADDRINFO (-4011)      /* socket.gaierror: the name did not resolve */
-#define CORO_EUSER (-5000)          /* first code free for applications; codes
-                                       at or below it are the user's own */
+/* Every code coro itself returns, written once (libuv's UV_ERRNO_MAP): the
+ * enum below, coro_strerror and coro_err_name are generated from it.
+ * X(name, value, message); the asyncio exception each one stands for is in
+ * the comment. Three are the system's own -errno values, so a system call's
+ * failure and coro's agree; the rest are coro's, from -4001 down. */
+#define CORO_ERRNO_MAP(X)                                                                     \
+    X(ENOMEM, -ENOMEM, "out of memory")                          /* MemoryError */            \
+    X(EINVAL, -EINVAL, "invalid argument")                       /* ValueError, TypeError */  \
+    X(ETIMEDOUT, -ETIMEDOUT, "timed out")                        /* TimeoutError */           \
+    X(ECANCELLED, -4001, "cancelled")                            /* CancelledError */         \
+    X(ESTATE, -4002, "invalid state")                            /* InvalidStateError */      \
+    X(ERUNNING, -4003, "loop already running")                   /* RuntimeError */           \
+    X(ECLOSED, -4004, "closed")                                  /* RuntimeError: closed */   \
+    X(EFULL, -4005, "queue full")                                /* QueueFull */              \
+    X(EEMPTY, -4006, "queue empty")                              /* QueueEmpty */             \
+    X(ESHUTDOWN, -4007, "queue shut down")                       /* QueueShutDown */          \
+    X(EBROKEN, -4008, "barrier broken")                          /* BrokenBarrierError */     \
+    X(EINCOMPLETE, -4009, "incomplete read (EOF came first)")    /* IncompleteReadError */    \
+    X(ELIMIT, -4010, "stream limit exceeded")                    /* LimitOverrunError */      \
+    X(EADDRINFO, -4011, "host name not resolved")                /* socket.gaierror */
 
-/* A short English description of `err`, never NULL (unknown codes included). */
+#define CORO__ERRNO_ENUM(name, value, message) CORO_##name = (value),
+enum coro_errno { CORO_OK = 0, CORO_ERRNO_MAP(CORO__ERRNO_ENUM) };
+#define CORO_EUSER (-5000) /* first code free for applications; codes at or
+                              below it are the user's own */
+
+/* A short English description of `err`, never NULL: coro's words for its
+ * own codes (CORO_ETIMEDOUT is "timed out", not the socket's "Connection
+ * timed out"), the system's strerror for other -errno values, "application
+ * error" at or below CORO_EUSER, "unknown error" otherwise. */
 const char *coro_strerror(int err);
+/* The code's name: "CORO_ECANCELLED" for coro's codes, "EPIPE" and the like
+ * for the common system -errno values, "CORO_OK" for 0, "CORO_EUSER" at or
+ * below CORO_EUSER, "UNKNOWN" otherwise. Never NULL (libuv's uv_err_name). */
+const char *coro_err_name(int err);
 /* The selector this library was built with: "epoll", "kqueue" or "poll"
  * (make SELECTOR=...). Never NULL. */
 const char *coro_selector_name(void);
@@ -112,6 +155,12 @@ static inline int coro_value_error(coro_value v) { return v.tag == CORO_ERROR ? 
 /* Frames: a coroutine is a frame struct plus a step function               */
 /* ------------------------------------------------------------------------ */
 
+/* The frame header: embed a coro_frame as the FIRST member of your frame
+ * struct, whose other fields are the coroutine's arguments and the
+ * variables that live across its suspension points. Its layout is private
+ * (coro_impl.h) but for `resume`, read-only: the source line of the
+ * suspension point the frame waits at (0: not started). 32 bytes (40 with
+ * CORO_LABELS). */
 typedef struct coro_frame coro_frame;
 
 /* A step function resumes its frame at the saved resume point, runs to the
@@ -120,46 +169,11 @@ typedef struct coro_frame coro_frame;
  * sent value, an awaited result, a thrown error); out, what it hands over. */
 typedef int (*coro_step_fn)(coro_frame *co, coro_value *io);
 
-/* The frame header. Embed it as the FIRST member of your frame struct. */
-struct coro_frame {
-    coro_step_fn step;  /* private: the body */
-    coro_frame *parent; /* private: who awaits this frame (yield from) */
-    int32_t resume;     /* read-only: the resume point (a line number in the
-                           switch form; 0 = not started) */
-    uint8_t flags;      /* private */
-    uint8_t ptag;       /* private: outcome kept while CORO_FINALLY runs */
-    uint16_t size16;    /* private: size / 16 when from coro_frame_new */
-    union {
-        int64_t i;
-        double d;
-        void *p;
-    } pending; /* private */
-};
-
-/* Step statuses (internal, but visible to the macros). */
-enum { CORO__DONE = 0, CORO__YIELD, CORO__AWAIT, CORO__CALL, CORO__SLEEP };
-/* Special resume points. */
-#define CORO__RS_FINALLY (-1)
-#define CORO__RS_DONE (-2)
-/* Frame flags. */
-#define CORO__F_FINALLY 0x01u /* inside the cleanup section */
-#define CORO__F_LABEL 0x02u   /* resume holds a label offset (CORO_LABELS) */
-#define CORO__F_OWNED 0x04u   /* allocated by coro_frame_new */
-#define CORO__F_RUNNING 0x08u /* on some driver's chain */
-
 /* Initialise a frame header for `step`; the frame runs nothing until a task
  * or a generator drives it. `co` must not be NULL. */
-static inline void coro_frame_init(coro_frame *co, coro_step_fn step)
-{
-    co->step = step;
-    co->parent = NULL;
-    co->resume = 0;
-    co->flags = 0;
-    co->ptag = CORO_NONE;
-    co->size16 = 0;
-    co->pending.i = 0;
-}
-#define CORO_FRAME_INIT(step) { (step), NULL, 0, 0, CORO_NONE, 0, { 0 } }
+static inline void coro_frame_init(coro_frame *co, coro_step_fn step);
+/* The same as an initializer: `coro_frame fr = CORO_FRAME_INIT(step);`. */
+#define CORO_FRAME_INIT(step) CORO__FRAME_INIT(step)
 
 /* Declare a step function: `static CORO_FN(name) { ... }`. */
 #define CORO_FN(name) int name(coro_frame *co, coro_value *io)
@@ -168,117 +182,25 @@ static inline void coro_frame_init(coro_frame *co, coro_step_fn step)
 /* What the last suspension point received (awaited result, sent value). */
 #define CORO_RESULT (*io)
 
-/* ---- the macro core ---------------------------------------------------- */
-
-#if defined(__GNUC__) || defined(__clang__)
-#define CORO__FALLTHROUGH __attribute__((fallthrough))
-#else
-#define CORO__FALLTHROUGH ((void)0)
-#endif
-#define CORO__CAT2(a, b) a##b
-#define CORO__CAT(a, b) CORO__CAT2(a, b)
-
-#ifdef CORO_LABELS
-/* labels-as-values: resume holds the distance from coro__dispatch to the
- * label, so the header keeps one int and a suspension point may sit inside
- * a switch of the body. */
-#define CORO__PEDANTIC_OFF                                                      \
-    _Pragma("GCC diagnostic push") _Pragma("GCC diagnostic ignored \"-Wpedantic\"")
-#define CORO__PEDANTIC_ON _Pragma("GCC diagnostic pop")
-#define CORO__JUMP_LABEL()                                                      \
-    if (co->flags & CORO__F_LABEL) {                                            \
-        co->flags &= (uint8_t)~CORO__F_LABEL;                                   \
-        goto *((char *)&&coro__dispatch + co->resume);                          \
-    }
-#define CORO__SUSPEND(st)                                                       \
-    do {                                                                        \
-        co->resume = (int32_t)((char *)&&CORO__CAT(coro__L, __LINE__) -         \
-                               (char *)&&coro__dispatch);                       \
-        co->flags |= CORO__F_LABEL;                                             \
-        return (st);                                                            \
-        CORO__CAT(coro__L, __LINE__):;                                          \
-    } while (0)
-#else
-#define CORO__PEDANTIC_OFF
-#define CORO__PEDANTIC_ON
-#define CORO__JUMP_LABEL()
-#define CORO__SUSPEND(st)                                                       \
-    do {                                                                        \
-        co->resume = __LINE__;                                                  \
-        return (st);                                                            \
-        case __LINE__:;                                                         \
-    } while (0)
-#endif
-
-/* Leave the body with the outcome already in *io: through the cleanup
- * section if there is one; straight out when already inside it. */
-#define CORO__LEAVE()                                                           \
-    do {                                                                        \
-        if (co->flags & CORO__F_FINALLY) {                                      \
-            co->resume = CORO__RS_DONE;                                         \
-            return CORO__DONE;                                                  \
-        }                                                                       \
-        co->resume = CORO__RS_FINALLY;                                          \
-        goto coro__dispatch;                                                    \
-    } while (0)
-
-#define CORO__PUT(v)                                                            \
-    do {                                                                        \
-        coro_value coro__v = (v);                                               \
-        *io = coro__v;                                                          \
-    } while (0)
-
-/* Propagate an error the suspension point received, like an exception. */
-#define CORO__CHECK()                                                           \
-    do {                                                                        \
-        if (io->tag == CORO_ERROR)                                              \
-            CORO__LEAVE();                                                      \
-    } while (0)
-
-/* Open the body. Nothing before it may suspend. */
-#define CORO_BEGIN()                                                            \
-    CORO__PEDANTIC_OFF                                                          \
-    coro__dispatch:                                                             \
-    CORO__JUMP_LABEL()                                                          \
-    switch (co->resume) {                                                       \
-    case 0:
+/* Open the body. Nothing before it may suspend. The RS_INFO case answers
+ * coro__frame_describe: the body's function and file, without running it. */
+#define CORO_BEGIN() CORO__BEGIN_IMPL()
 
 /* The cleanup section: runs after the body on return, on error and on
  * cancellation (try/finally). It may await; the outcome being returned is
  * kept meanwhile and restored at CORO_END. An error inside it replaces that
  * outcome, and so does a CORO_RETURN inside it (as in Python). */
-#define CORO_FINALLY                                                            \
-    *io = coro_none();                                                          \
-    CORO__FALLTHROUGH;                                                          \
-    case CORO__RS_FINALLY:                                                      \
-        co->pending.i = io->u.i;                                                \
-        co->ptag = (uint8_t)io->tag;                                            \
-        co->flags |= CORO__F_FINALLY;
+#define CORO_FINALLY CORO__FINALLY_IMPL
 
-/* Close the body. Falling off the end returns CORO_NONE. */
-#define CORO_END()                                                              \
-    if (co->flags & CORO__F_FINALLY) {                                          \
-        io->u.i = co->pending.i;                                                \
-        io->tag = co->ptag;                                                     \
-    } else {                                                                    \
-        *io = coro_none();                                                      \
-    }                                                                           \
-    CORO__FALLTHROUGH;                                                          \
-    default:                                                                    \
-        if (0)                                                                  \
-            goto coro__dispatch;                                                \
-        break;                                                                  \
-    }                                                                           \
-    co->resume = CORO__RS_DONE;                                                 \
-    return CORO__DONE;                                                          \
-    CORO__PEDANTIC_ON
+/* Close the body. Falling off the end returns CORO_NONE. The default case
+ * is reached by a leave with no cleanup section (RS_FINALLY), or by a resume
+ * point the dispatch does not hold: a suspension point inside a switch of
+ * the body (switch form), or a frame resumed after it finished. That one
+ * is reported and fails the coroutine with CORO_ESTATE, never finishes it. */
+#define CORO_END() CORO__END_IMPL()
 
 /* return v (a coro_value). */
-#define CORO_RETURN(v)                                                          \
-    do {                                                                        \
-        CORO__PUT(v);                                                           \
-        CORO__LEAVE();                                                          \
-    } while (0)
+#define CORO_RETURN(v) CORO__RETURN_IMPL(v)
 
 /* raise: fail the coroutine with `err` (negative), running the cleanup. */
 #define CORO_RAISE(err) CORO_RETURN(coro_error(err))
@@ -287,54 +209,30 @@ static inline void coro_frame_init(coro_frame *co, coro_step_fn step)
  * holds what the consumer sent (CORO_NONE for next). An error thrown in by
  * the consumer propagates. Inside a task, CORO_YIELD(coro_none()) is a bare
  * yield (one loop pass, like sleep(0)); any other value is an error. */
-#define CORO_YIELD(v)                                                           \
-    do {                                                                        \
-        CORO__PUT(v);                                                           \
-        CORO__SUSPEND(CORO__YIELD);                                             \
-        CORO__CHECK();                                                          \
-    } while (0)
+#define CORO_YIELD(v) CORO__YIELD_IMPL(v)
 
 /* await x: x is a coro_future *, a coro_task * or a coro_frame * (a child
  * coroutine, run inside this task: yield from). A done future does not
  * suspend. The result is then CORO_RESULT; an error propagates. */
-#define CORO_AWAIT(x)                                                           \
-    do {                                                                        \
-        if (CORO__AWAIT_START(x))                                               \
-            CORO__SUSPEND(io->tag);                                             \
-        CORO__CHECK();                                                          \
-    } while (0)
+#define CORO_AWAIT(x) CORO__AWAIT_IMPL(x)
 
 /* await x, handing the error to the code: `err` (an int lvalue, a frame
  * field or a local used at once) becomes 0 on success or the error code,
  * the cancel error included; nothing propagates. */
-#define CORO_AWAIT_ERR(x, err)                                                  \
-    do {                                                                        \
-        if (CORO__AWAIT_START(x))                                               \
-            CORO__SUSPEND(io->tag);                                             \
-        (err) = coro_value_error(*io);                                          \
-    } while (0)
+#define CORO_AWAIT_ERR(x, err) CORO__AWAIT_ERR_IMPL(x, err)
 
 /* await asyncio.sleep(seconds): only inside a task. 0 or less yields exactly
  * one loop pass. */
 #define CORO_SLEEP(seconds) CORO_SLEEP_NS(coro__seconds_to_ns(seconds))
-#define CORO_SLEEP_NS(ns)                                                       \
-    do {                                                                        \
-        io->u.i = (ns);                                                         \
-        io->tag = CORO__SLEEP;                                                  \
-        CORO__SUSPEND(CORO__SLEEP);                                             \
-        CORO__CHECK();                                                          \
-    } while (0)
+#define CORO_SLEEP_NS(ns) CORO__SLEEP_NS_IMPL(ns)
 
 /* ------------------------------------------------------------------------ */
 /* Generators: the base layer, consumed with next/send/throw/close          */
 /* ------------------------------------------------------------------------ */
 
-typedef struct coro_gen {
-    coro_frame *root;    /* private */
-    coro_frame *current; /* private: innermost frame (yield from) */
-    int done;            /* read-only: 1 once the generator finished */
-    int running;         /* private: inside send/throw (no re-entry) */
-} coro_gen;
+/* A generator consumer, in caller-owned storage. Its layout is private but
+ * for `done`, read-only: 1 once the generator finished. */
+typedef struct coro_gen coro_gen;
 
 /* Bind a generator consumer to a frame (freshly initialised). `g` and `root`
  * must not be NULL; returns CORO_EINVAL otherwise. */
@@ -359,6 +257,9 @@ int coro_gen_close(coro_gen *g);
 /* The loop                                                                 */
 /* ------------------------------------------------------------------------ */
 
+/* The loop, a future, a task: declare them anywhere (a frame field, the
+ * stack, a static) and initialise them with their *_init; their layouts
+ * are private (coro_impl.h). */
 typedef struct coro_loop coro_loop;
 typedef struct coro_future coro_future;
 typedef struct coro_task coro_task;
@@ -380,6 +281,8 @@ typedef struct coro_exception_context {
     const char *task_name;
     int resume_line;     /* the task's innermost resume point, or 0 */
     double seconds;      /* for slow callbacks: how long it took */
+    const char *function; /* the coroutine concerned (its step function), or NULL */
+    const char *file;     /* that function's source file, or NULL */
 } coro_exception_context;
 
 typedef void (*coro_exception_handler)(coro_loop *loop, const coro_exception_context *ctx,
@@ -393,57 +296,9 @@ typedef struct coro_loop_options {
     int64_t slow_callback_ns; /* debug threshold; 0: 100 ms */
 } coro_loop_options;
 
-/* The intrusive node of every queue the loop runs (private). */
-typedef struct coro__node {
-    struct coro__node *next;
-    void (*run)(struct coro__node *n);
-} coro__node;
-
-/* A timer's place in the loop's heap (private). */
-typedef struct coro__timer {
-    coro__node node;
-    uint32_t heap_index;
-    uint32_t seq;
-} coro__timer;
-
 /* A scheduled callback (asyncio's Handle and TimerHandle in one), in
- * caller-owned storage. All fields private. */
-typedef struct coro_handle {
-    coro__timer t;
-    coro_loop *loop;
-    coro_callback fn;
-    void *arg;
-    unsigned flags;
-} coro_handle;
-
-/* The loop. Allocate it anywhere; all fields private. */
-struct coro_loop {
-    coro_alloc_fn alloc;
-    void *alloc_ud;
-    coro__node *ready_head, *ready_tail; /* the FIFO of callbacks */
-    coro__node *pass_last;               /* the last node of the running pass */
-    struct coro__heap_entry *heap;       /* timers: array-backed min-heap */
-    uint32_t heap_len, heap_cap, heap_dead;
-    uint32_t timer_seq;
-    void *selector;                      /* the backend's private state */
-    unsigned nwatched;                   /* fds registered with the selector */
-    unsigned since_poll;                 /* callbacks run since the last poll */
-    coro_task **tasks;                   /* every live task (asyncio all_tasks) */
-    uint32_t ntasks, tasks_cap;
-    uint32_t task_counter;               /* for default names Task-N */
-    struct coro__name *names;            /* tasks given a name */
-    coro_task *current;                  /* the running task, or NULL */
-    void *slab;                          /* small-object pool */
-    uint64_t slab_allocs;                /* objects handed out (tests, benchmarks) */
-    void *threads;                       /* thread.c's state (wake-up fd, pool), or NULL */
-    void (*threads_fini)(coro_loop *);   /* called by coro_loop_close when set */
-    coro_exception_handler on_error;
-    void *on_error_arg;
-    int64_t slow_ns;
-    int state;                           /* closed / idle / running */
-    int stopping;                        /* stop() was called */
-    int debug;
-};
+ * caller-owned storage. Its layout is private. */
+typedef struct coro_handle coro_handle;
 
 /* Initialise a loop in caller-owned storage. `opt` may be NULL (defaults).
  * Returns 0, CORO_EINVAL if `loop` is NULL, CORO_ENOMEM, or -errno when the
@@ -493,7 +348,9 @@ int coro_loop_get_debug(const coro_loop *loop);
 /* Replace the exception handler (NULL restores the default, which prints
  * to stderr). */
 void coro_loop_set_exception_handler(coro_loop *loop, coro_exception_handler fn, void *arg);
-/* Call the handler with `ctx` (asyncio's call_exception_handler). */
+/* Call the handler with `ctx` (asyncio's call_exception_handler). With a
+ * NULL `loop` the default handler prints it (a generator driven outside
+ * any loop reports that way). NULL `ctx` is a no-op. */
 void coro_loop_call_exception_handler(coro_loop *loop, const coro_exception_context *ctx);
 
 /* call_soon: run fn(arg) on a later pass, FIFO. With `h` NULL the loop
@@ -521,7 +378,14 @@ void coro_handle_init(coro_handle *h);
 /* asyncio.run: make a loop (options may be NULL), run `main` as a task to
  * completion, cancel what is left and let it finish, close the loop. The
  * main result goes to *result (may be NULL). Returns the main task's error
- * (0 on success, CORO_ECANCELLED if it was cancelled), or a loop error. */
+ * (0 on success, CORO_ECANCELLED if it was cancelled), CORO_EINVAL for a
+ * NULL or running `main`, or a loop error.
+ * Ctrl-C (asyncio.run since 3.11): while it runs, and if SIGINT still has
+ * its default disposition, the first SIGINT cancels the main task (its
+ * cleanup runs, so servers close; coro_run then returns CORO_ECANCELLED
+ * unless main caught the cancel) and gives SIGINT its old disposition
+ * back, so a second one stops the process at once. A program that ignores
+ * or handles SIGINT itself keeps its own. On POSIX only. */
 int coro_run(coro_frame *main, coro_value *result, const coro_loop_options *opt);
 
 /* ------------------------------------------------------------------------ */
@@ -530,35 +394,17 @@ int coro_run(coro_frame *main, coro_value *result, const coro_loop_options *opt)
 
 typedef void (*coro_done_fn)(coro_future *fut, void *arg);
 
-/* A done callback's node, when the caller owns it (all fields private). */
-typedef struct coro_done_node {
-    coro__node node;
-    coro_done_fn fn;
-    void *arg;
-    coro_future *fut;
-    unsigned flags;
-} coro_done_node;
+/* A done callback's node, when the caller owns it (layout private). */
+typedef struct coro_done_node coro_done_node;
 
-/* A future: pending, done with a result or an error, or cancelled. All
- * fields private. */
-struct coro_future {
-    coro_loop *loop;
-    coro__node *callbacks; /* done callbacks, newest first until completion */
-    union {
-        int64_t i;
-        double d;
-        void *p;
-    } val;
-    uint8_t state;   /* pending / result / error / cancelled */
-    uint8_t tag;     /* the result's tag */
-    uint8_t flags;   /* retrieved, is-task, allocated, ... */
-    uint8_t tflags;  /* task flags */
-    uint32_t aux;    /* task: index in the loop's task list, cancel count */
-};
+/* A future (asyncio.Future) is pending, then done exactly once: with a
+ * result, with an error, or cancelled. */
 
-/* Initialise a pending future in caller-owned storage. */
+/* Initialise a pending future in caller-owned storage. `loop` NULL: the
+ * running loop. Returns 0, CORO_EINVAL (NULL `f`, or no loop), CORO_ECLOSED. */
 int coro_future_init(coro_future *f, coro_loop *loop);
-/* Allocate a pending future from the loop; NULL on failure. Free it with
+/* Allocate a pending future from the loop (NULL: the running loop); NULL on
+ * failure. Free it with
  * coro_future_free (or let coro_loop_close do it). */
 coro_future *coro_future_new(coro_loop *loop);
 /* Free a future from coro_future_new. Its done callbacks are dropped.
@@ -595,55 +441,27 @@ int coro_future_add_done_node(coro_future *f, coro_done_node *n, coro_done_fn fn
 /* Remove every pending registration of (fn, arg); returns how many. */
 int coro_future_remove_done_callback(coro_future *f, coro_done_fn fn, void *arg);
 
-/* Internal: the await protocol the macros use. */
-int coro__await_future(coro_future *f, coro_value *io);
-int coro__await_task(coro_task *t, coro_value *io);
-static inline int coro__await_frame(coro_frame *f, coro_value *io)
-{
-    io->u.p = f;
-    io->tag = CORO__CALL;
-    return 1;
-}
-#define CORO__AWAIT_START(x)                                                    \
-    _Generic((x), coro_future *: coro__await_future, coro_task *: coro__await_task, \
-             coro_frame *: coro__await_frame)((x), io)
-
-static inline int64_t coro__seconds_to_ns(double s)
-{
-    if (!(s > 0))
-        return 0; /* negative, zero and NaN: one pass */
-    if (s > 9.2e9)
-        return INT64_MAX;
-    return (int64_t)(s * 1e9 + 0.5);
-}
 
 /* ------------------------------------------------------------------------ */
 /* Tasks: a Future that drives a coroutine                                  */
 /* ------------------------------------------------------------------------ */
 
-/* A task. All fields private. */
-struct coro_task {
-    coro_future fut; /* a task IS a future */
-    union {
-        coro__timer timer; /* while sleeping: the task is its own timer */
-        struct {
-            coro__node node;     /* while waiting: its node on the future */
-            coro_future *waiter; /* the future it waits on */
-        } w;
-    } u;
-    coro_frame *current; /* the innermost frame of the await chain */
-};
+/* A task (asyncio.Task) is a future whose result is its coroutine's: it
+ * drives a chain of frames from the innermost one, so a resume costs the
+ * same at any await depth. 64 bytes. */
 
 /* Initialise a task in caller-owned storage driving `root` (a freshly
  * initialised frame, which must stay valid until the task is done) and
- * schedule its first step (asyncio.create_task). Returns 0, CORO_EINVAL
- * (NULL, or `root` already running), CORO_ECLOSED, CORO_ENOMEM. */
+ * schedule its first step (asyncio.create_task). `loop` NULL: the running
+ * loop. Returns 0, CORO_EINVAL (NULL `t` or `root`, no loop, or `root`
+ * already running), CORO_ECLOSED, CORO_ENOMEM. */
 int coro_task_init(coro_task *t, coro_loop *loop, coro_frame *root);
 /* A loop holds at most 16,777,215 live tasks (CORO_ENOMEM beyond). */
-/* Allocate a task for `root` and schedule it. A root from coro_frame_new is
+/* Allocate a task for `root` on `loop` (NULL: the running loop) and
+ * schedule it. A root from coro_frame_new is
  * owned by the task from here on (even when this fails), and freed when the
- * task is done. Returns NULL on failure (NULL loop/root, closed loop, out
- * of memory). The task lives until coro_task_release, or coro_loop_close. */
+ * task is done. Returns NULL on failure (NULL root, no loop, closed loop,
+ * out of memory). The task lives until coro_task_release, or coro_loop_close. */
 coro_task *coro_spawn(coro_loop *loop, coro_frame *root);
 /* Drop your reference to a task from coro_spawn: it is freed once done and
  * its done callbacks have run (on a later loop pass, or at coro_loop_close).
@@ -652,14 +470,16 @@ coro_task *coro_spawn(coro_loop *loop, coro_frame *root);
 void coro_task_release(coro_task *t);
 
 /* Allocate a zeroed frame of `size` bytes (at least sizeof(coro_frame))
- * from the loop, its header initialised for `step`. NULL on failure. */
+ * from `loop` (NULL: the running loop), its header initialised for `step`.
+ * NULL on failure. */
 void *coro_frame_new(coro_loop *loop, size_t size, coro_step_fn step);
 #define CORO_FRAME_NEW(loop, type, step) ((type *)coro_frame_new((loop), sizeof(type), (step)))
-/* Free a frame from coro_frame_new that was never given to a task. */
+/* Free a frame from coro_frame_new that was never given to a task, to the
+ * loop it came from (NULL: the running loop). NULL `f` is a no-op. */
 void coro_frame_free(coro_loop *loop, coro_frame *f);
 
 /* The task as a future (for run_until_complete, callbacks, results). */
-static inline coro_future *coro_task_future(coro_task *t) { return t ? &t->fut : NULL; }
+static inline coro_future *coro_task_future(coro_task *t);
 int coro_task_done(const coro_task *t);
 int coro_task_cancelled(const coro_task *t);
 /* The task's outcome, as coro_future_result. */
@@ -671,6 +491,11 @@ int coro_task_result(coro_task *t, coro_value *out);
  * the request. Returns 1 if the task was pending, 0 if done (or NULL).
  * coro_future_cancel on a task's future is the same call. */
 int coro_task_cancel(coro_task *t);
+/* coro_task_cancel in the shape of a coro_callback, so that asyncio's
+ * loop.call_soon(task.cancel) and add_signal_handler(SIGTERM, task.cancel)
+ * are one line: coro_call_soon(loop, NULL, coro_task_cancel_callback, t).
+ * `task` is a coro_task *. Returns 0 (NULL is a no-op). */
+int coro_task_cancel_callback(void *task);
 /* How many cancel requests are outstanding (Task.cancelling); counts up to
  * 4095 and stays there. */
 int coro_task_cancelling(const coro_task *t);
@@ -689,23 +514,6 @@ const char *coro_task_get_name(const coro_task *t, char *buf, size_t len);
 /* The innermost frame's resume point: where the task will continue. */
 int coro_task_resume_line(const coro_task *t);
 
-/* ------------------------------------------------------------------------ */
-/* Waiters: how every primitive parks a task without allocating             */
-/* ------------------------------------------------------------------------ */
-
-/* A future some task awaits, linked on a primitive's FIFO of waiters.
- * Embedded in the operation frames below (coro_lock_acquire_op, ...), so a
- * wait allocates nothing. All fields private. */
-typedef struct coro_waiter {
-    coro_future fut;
-    struct coro_waiter *prev, *next;
-    struct coro_waitq *q; /* the queue it is on, or NULL */
-} coro_waiter;
-
-/* A FIFO of waiters (asyncio's collections.deque of futures). Private. */
-typedef struct coro_waitq {
-    coro_waiter *head, *tail;
-} coro_waitq;
 
 /* ------------------------------------------------------------------------ */
 /* File descriptors: awaitable readiness                                    */
@@ -714,18 +522,12 @@ typedef struct coro_waitq {
 enum { CORO_READABLE = 1, CORO_WRITABLE = 2 };
 
 /* A watched fd in caller-owned storage (asyncio add_reader/add_writer as
- * futures). All fields private. */
-typedef struct coro_fd {
-    coro_loop *loop;
-    int fd;
-    unsigned armed;     /* directions registered with the selector */
-    unsigned wanted;    /* directions someone waits for */
-    coro_future rfut;   /* completes when readable */
-    coro_future wfut;   /* completes when writable */
-} coro_fd;
+ * futures). Its layout is private. */
+typedef struct coro_fd coro_fd;
 
 /* Watch `fd` (non-blocking is the caller's business) on `loop`. Nothing is
- * registered until a wait. 0, CORO_EINVAL (NULL, fd < 0), CORO_ECLOSED. */
+ * registered until a wait. `loop` NULL: the running loop. 0, CORO_EINVAL
+ * (NULL `w`, no loop, fd < 0), CORO_ECLOSED. */
 int coro_fd_init(coro_fd *w, coro_loop *loop, int fd);
 /* A future that completes (result: CORO_READABLE or CORO_WRITABLE, plus
  * both on ERR/HUP) once the fd is readable / writable: await it. Waiting
@@ -742,11 +544,14 @@ coro_future *coro_fd_wait_writable(coro_fd *w);
  * Returns 0, CORO_EINVAL for NULL. Safe to call twice. */
 int coro_fd_detach(coro_fd *w);
 
+#include "coro_impl.h"  /* the private layouts and the macro machinery */
 #include "coro_sync.h"  /* Lock, Event, Condition, Semaphore, Barrier */
 #include "coro_queue.h" /* Queue, LifoQueue, PriorityQueue */
 #include "coro_group.h" /* gather, wait, wait_for, timeout, shield, TaskGroup */
+#if CORO_HOSTED
 #include "coro_thread.h" /* call_soon_threadsafe, to_thread, signals */
 #include "coro_net.h"   /* sockets, streams, servers */
+#endif
 
 #ifdef __cplusplus
 }

@@ -414,7 +414,7 @@ coro_frame *coro_wait_for_future(coro_wait_for_op *op, double seconds, coro_futu
 /* How a group holds one child (private). */
 typedef struct coro__tg_link {
     coro_done_node done;
-    struct coro__tg_link *prev, *next;
+    coro__link link; /* on the group's children */
     struct coro_task_group_op *group;
     coro_task *task;
     unsigned flags;
@@ -437,7 +437,7 @@ typedef struct coro_task_group_op {
     size_t cap;
     coro_loop *loop;
     coro_task *parent;       /* the task running the group */
-    coro__tg_link *children; /* children whose done callback has not run */
+    coro__list children;     /* children whose done callback has not run */
     size_t npending, nerrors;
     int first_error;
     unsigned flags;

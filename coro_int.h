@@ -70,6 +70,14 @@ struct coro__name {
     char name[];
 };
 
+/* A NULL loop argument means the loop running on this thread (asyncio's
+ * get_running_loop(), implied by create_task and every primitive's
+ * constructor); still NULL outside a running loop. */
+static inline coro_loop *coro__loop_or_running(coro_loop *loop)
+{
+    return loop ? loop : coro_get_running_loop();
+}
+
 /* ---- mem.c: the allocator hook and the small-object slab ---- */
 void *coro__default_alloc(void *ud, void *ptr, size_t osize, size_t nsize);
 int coro__mem_init(coro_loop *loop);
@@ -97,6 +105,12 @@ static inline void coro__ready_push(coro_loop *loop, coro__node *n)
  * the rare owner that must take a node back. 1 if it was there. */
 int coro__ready_remove(coro_loop *loop, coro__node *n);
 void coro__report(coro_loop *loop, const char *message, int error, coro_task *task);
+/* The same, at `line` (a done task's last resume line). */
+void coro__report_line(coro_loop *loop, const char *message, int error, coro_task *task, int line);
+/* Report a fault of one coroutine (its function, file and line) through the
+ * running loop's handler (the running task named), or the default one. */
+void coro__report_frame(const char *message, int error, int line, const char *function,
+                        const char *file);
 int64_t coro__clock_ns(void);
 /* Debug mode: report the callback that started at t0 (0: not timed) if it
  * was slow; `line` is the task's resume point when the step began. */
@@ -119,7 +133,6 @@ int coro__future_outcome(coro_future *f, coro_value *io);
 
 /* ---- task.c ---- */
 void coro__tasks_fini(coro_loop *loop);
-int coro__cancel_all_tasks(coro_loop *loop);
 const char *coro__task_name(const coro_task *t, char *buf, size_t len);
 /* Hold a task's memory while run_until_complete waits on it (asyncio keeps
  * a reference); unpin frees it if it was released meanwhile. */
@@ -133,6 +146,9 @@ void coro__task_unpin(coro_future *f);
 int coro__drive(coro_frame **cur, coro_value *io);
 /* The same, once the innermost frame f has already stepped and returned st. */
 int coro__drive_on(coro_frame **cur, coro_frame *f, coro_value *io, int st);
+/* The step function's name and file, asked of the body itself (its
+ * CORO_BEGIN answers the RS_INFO query without running anything). */
+coro__frame_info coro__frame_describe(coro_frame *f);
 
 /* ---- selectors/<backend>.c: one small interface ---- */
 int coro__sel_init(coro_loop *loop);
@@ -145,6 +161,39 @@ int coro__sel_set(coro_loop *loop, coro_fd *w, unsigned old_events, unsigned new
 int coro__sel_poll(coro_loop *loop, int timeout_ms);
 /* Forget `w` in any batch being dispatched (no stale event after detach). */
 void coro__sel_forget(coro_loop *loop, coro_fd *w);
+
+/* ---- the intrusive list (coro__list, coro__link in coro.h) ---- */
+static inline void coro__list_init(coro__list *l) { l->first = l->last = NULL; }
+static inline bool coro__list_empty(const coro__list *l) { return l->first == NULL; }
+/* Append n (not on any list). */
+static inline void coro__list_push(coro__list *l, coro__link *n)
+{
+    n->next = NULL;
+    n->prev = l->last;
+    if (l->last)
+        l->last->next = n;
+    else
+        l->first = n;
+    l->last = n;
+}
+/* Unlink n from l, which holds it; n's links are cleared. O(1). */
+static inline void coro__list_remove(coro__list *l, coro__link *n)
+{
+    if (n->prev)
+        n->prev->next = n->next;
+    else
+        l->first = n->next;
+    if (n->next)
+        n->next->prev = n->prev;
+    else
+        l->last = n->prev;
+    n->prev = n->next = NULL;
+}
+/* Each element of l, as `type *var` of its `member` link; the body must not
+ * remove var (take the next one first: CORO__LIST_FOREACH_SAFE). */
+#define CORO__LIST_FOREACH(var, l, type, member)                                \
+    for (type *var = (l)->first ? CORO__CONTAINER((l)->first, type, member) : NULL; var; \
+         var = var->member.next ? CORO__CONTAINER(var->member.next, type, member) : NULL)
 
 /* ---- waiters (waitq.c): the FIFO every primitive parks tasks on ---- */
 /* Initialise w's future on `loop` and append it to q. 0 or CORO_E*. */
@@ -160,7 +209,7 @@ int coro__waitq_wake_first(coro_waitq *q, coro_value v);
 int coro__waitq_wake_all(coro_waitq *q, coro_value v);
 /* Fail every pending waiter with `err` (cancel for CORO_ECANCELLED). */
 int coro__waitq_fail_all(coro_waitq *q, int err);
-static inline bool coro__waitq_empty(const coro_waitq *q) { return q->head == NULL; }
+static inline bool coro__waitq_empty(const coro_waitq *q) { return coro__list_empty(&q->list); }
 
 /* ---- fd.c ---- */
 void coro__fd_ready(coro_fd *w, unsigned events);

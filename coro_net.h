@@ -583,7 +583,7 @@ typedef struct coro_server {
     coro_connect_fn on_connect;
     void *arg;
     coro_server_options opt;
-    void *conns;         /* the live connections (a list) */
+    coro__list conns;    /* the live connections */
     void *spare;         /* a connection allocated and not used yet */
     size_t nconns, peak; /* live now, most ever at once */
     uint64_t accepts;    /* accept(2) calls made */

@@ -4,7 +4,9 @@
  * Included by coro.h; users include coro.h only. The contracts follow
  * coro.h's conventions: caller-owned objects with *_init, one operation frame
  * per awaitable operation (embed it in your frame, await what its init
- * function returns), negative error codes.
+ * function returns), negative error codes. A NULL `loop` in an *_init is
+ * the running loop (coro_get_running_loop()); "NULL" in the return codes
+ * below means a NULL object, or a NULL loop with no loop running.
  *
  *   asyncio                          coro
  *   ------------------------------   ---------------------------------------------

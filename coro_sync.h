@@ -4,7 +4,9 @@
  * Included by coro.h; users include coro.h only. The contracts follow
  * coro.h's conventions: caller-owned objects with *_init, one operation frame
  * per awaitable operation (embed it in your frame, await what its init
- * function returns), negative error codes.
+ * function returns), negative error codes. A NULL `loop` in an *_init is
+ * the running loop (coro_get_running_loop()); "NULL" in the return codes
+ * below means a NULL object, or a NULL loop with no loop running.
  *
  *   asyncio                          coro
  *   -----------------------------    ---------------------------------------------
@@ -70,7 +72,8 @@ typedef struct coro_lock {
     int woken; /* 1 while a woken waiter has yet to run and take the lock */
 } coro_lock;
 
-/* Initialise an unlocked lock on `loop`. Returns 0, CORO_EINVAL for NULL,
+/* Initialise an unlocked lock on `loop` (NULL: the running loop, as for
+ * every *_init here). Returns 0, CORO_EINVAL for NULL `l` or no loop,
  * CORO_ECLOSED if the loop is closed. */
 int coro_lock_init(coro_lock *l, coro_loop *loop);
 /* 1 if the lock is held, 0 if not (or NULL). As in asyncio, a lock released

@@ -46,6 +46,7 @@ static coro_future *dir_future(coro_fd *w, unsigned dir)
 int coro_fd_init(coro_fd *w, coro_loop *loop, int fd)
 {
     int rc;
+    loop = coro__loop_or_running(loop);
     if (!w || !loop || fd < 0)
         return CORO_EINVAL;
     if (loop->state == LOOP_CLOSED)

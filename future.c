@@ -19,6 +19,7 @@
 
 int coro_future_init(coro_future *f, coro_loop *loop)
 {
+    loop = coro__loop_or_running(loop);
     if (!f || !loop)
         return CORO_EINVAL;
     if (loop->state == LOOP_CLOSED)
@@ -30,6 +31,7 @@ int coro_future_init(coro_future *f, coro_loop *loop)
 
 coro_future *coro_future_new(coro_loop *loop)
 {
+    loop = coro__loop_or_running(loop);
     if (!loop || loop->state == LOOP_CLOSED)
         return NULL;
     coro_future *f = coro__alloc(loop, sizeof *f);

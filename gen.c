@@ -15,14 +15,80 @@
  *                value out; a task waits on the future or the timer).
  * Python's generator protocol (next/send/throw/close) sits on top.
  *
+ * Faults of the program are caught, reported with the function and line,
+ * and thrown in as CORO_ESTATE, never let through silently: a child frame
+ * awaited again without being re-initialised (or awaited twice at once),
+ * and a resume point the body's dispatch does not hold (coro__bad_resume,
+ * called from CORO_END's default case: a suspension point inside a switch
+ * of the body, in the switch form). A body names itself when asked
+ * (coro__frame_describe): CORO_BEGIN answers the RS_INFO resume point.
+ *
  * Never: allocate (child frames live inside their parents), or resume a frame
  * that is already on a chain.
  */
 #include "coro_int.h"
 
-static bool bad_child(const coro_frame *child)
+#include <stdio.h>
+
+coro__frame_info coro__frame_describe(coro_frame *f)
 {
-    return !child || !child->step || child->resume != 0 || (child->flags & CORO__F_RUNNING);
+    coro__frame_info info = { NULL, NULL };
+    if (!f || !f->step)
+        return info;
+    int32_t resume = f->resume;
+    uint8_t flags = f->flags;
+    coro_value io;
+    io.u.p = &info;
+    io.tag = CORO_NONE;
+    f->resume = CORO__RS_INFO;
+    f->flags &= (uint8_t)~CORO__F_LABEL;
+    f->step(f, &io);
+    f->resume = resume;
+    f->flags = flags;
+    return info;
+}
+
+int coro__bad_resume(coro_frame *co, coro_value *io, const char *function, const char *file)
+{
+    const char *msg = co->resume == CORO__RS_DONE
+                          ? "coroutine resumed after it finished"
+                          : "coroutine resumed at a point its body does not hold "
+                            "(a suspension point inside a switch?)";
+    coro__report_frame(msg, CORO_ESTATE, co->resume > 0 ? co->resume : 0, function, file);
+    *io = coro_error(CORO_ESTATE);
+    if (co->flags & CORO__F_FINALLY) { /* inside the cleanup already: out */
+        co->resume = CORO__RS_DONE;
+        return CORO__DONE;
+    }
+    co->resume = CORO__RS_FINALLY; /* the cleanup section, or straight out */
+    co->flags &= (uint8_t)~CORO__F_LABEL;
+    return co->step(co, io);
+}
+
+static bool bad_root(const coro_frame *f)
+{
+    return !f || !f->step || f->resume != 0 || (f->flags & CORO__F_RUNNING);
+}
+
+/* An awaited child must be a fresh frame (asyncio: "cannot reuse already
+ * awaited coroutine", "coroutine is being awaited already"). 0, CORO_EINVAL
+ * for no frame, or CORO_ESTATE, reported at the parent's await line. */
+static int check_child(coro_frame *parent, coro_frame *child)
+{
+    if (!child || !child->step)
+        return CORO_EINVAL;
+    if (child->resume == 0 && !(child->flags & CORO__F_RUNNING))
+        return 0;
+    coro__frame_info at = coro__frame_describe(parent), c = coro__frame_describe(child);
+    char msg[160];
+    snprintf(msg, sizeof msg,
+             (child->flags & CORO__F_RUNNING)
+                 ? "await of a %s frame that is being awaited already"
+                 : "await of a %s frame that was not re-initialised "
+                   "(call its init function before each await)",
+             c.function ? c.function : "child");
+    coro__report_frame(msg, CORO_ESTATE, parent->resume, at.function, at.file);
+    return CORO_ESTATE;
 }
 
 int coro__drive_on(coro_frame **cur, coro_frame *f, coro_value *io, int st)
@@ -30,8 +96,9 @@ int coro__drive_on(coro_frame **cur, coro_frame *f, coro_value *io, int st)
     for (;;) {
         if (st == CORO__CALL) {
             coro_frame *child = io->u.p;
-            if (bad_child(child)) {
-                *io = coro_error(CORO_EINVAL); /* thrown back into the caller */
+            int bad = check_child(f, child);
+            if (bad != 0) {
+                *io = coro_error(bad); /* thrown back into the caller */
                 st = f->step(f, io);
                 continue;
             }
@@ -72,7 +139,7 @@ int coro__drive(coro_frame **cur, coro_value *io)
 
 int coro_gen_init(coro_gen *g, coro_frame *root)
 {
-    if (!g || bad_child(root))
+    if (!g || bad_root(root))
         return CORO_EINVAL;
     g->root = root;
     g->current = root;

@@ -107,11 +107,7 @@ static bool no_timeout(double seconds) { return seconds >= 9.2e9; }
 
 static int64_t deadline_after(double seconds)
 {
-    if (no_timeout(seconds))
-        return CORO_NO_DEADLINE;
-    if (seconds <= -9.2e9)
-        return INT64_MIN / 2;
-    return coro__clock_ns() + (int64_t)(seconds * 1e9);
+    return coro__deadline_after(coro__clock_ns(), coro__seconds_to_ns(seconds));
 }
 
 /* Every entry non-NULL and on the loop of the first. */
@@ -738,19 +734,14 @@ static void tg_record(coro_task_group_op *g, int err)
 static void tg_abort(coro_task_group_op *g)
 {
     g->flags |= TG_ABORTING;
-    for (coro__tg_link *l = g->children; l; l = l->next)
+    CORO__LIST_FOREACH(l, &g->children, coro__tg_link, link)
         if (!coro_task_done(l->task))
             coro_task_cancel(l->task);
 }
 
 static void tg_unlink(coro_task_group_op *g, coro__tg_link *l)
 {
-    if (l->prev)
-        l->prev->next = l->next;
-    else
-        g->children = l->next;
-    if (l->next)
-        l->next->prev = l->prev;
+    coro__list_remove(&g->children, &l->link);
     g->npending--;
 }
 
@@ -779,11 +770,7 @@ static void tg_track(coro_task_group_op *g, coro__tg_link *l, coro_task *t)
 {
     l->group = g;
     l->task = t;
-    l->prev = NULL;
-    l->next = g->children;
-    if (g->children)
-        g->children->prev = l;
-    g->children = l;
+    coro__list_push(&g->children, &l->link);
     g->npending++;
     coro_future_add_done_node(coro_task_future(t), &l->done, tg_child_done, l);
 }

@@ -21,6 +21,12 @@
  * heap only hold intrusive nodes, so scheduling never allocates (except a
  * call_soon without a caller-owned handle).
  */
+/* The POSIX interfaces this file uses (clock_gettime, sigaction, ...),
+ * whatever the compiler's default: a plain `cc -std=c11 -c` builds it. */
+#if !defined(_POSIX_C_SOURCE) || _POSIX_C_SOURCE < 200809L
+#undef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L
+#endif
 #include "coro_int.h"
 
 #include <stdio.h>
@@ -29,30 +35,6 @@
 #include <time.h>
 
 #define DEFAULT_SLOW_NS (100 * 1000000LL)
-
-/* ---- errors ---- */
-
-const char *coro_strerror(int err)
-{
-    switch (err) {
-    case 0: return "success";
-    case CORO_ECANCELLED: return "cancelled";
-    case CORO_ESTATE: return "invalid state";
-    case CORO_ERUNNING: return "loop already running";
-    case CORO_ECLOSED: return "closed";
-    case CORO_EFULL: return "queue full";
-    case CORO_EEMPTY: return "queue empty";
-    case CORO_ESHUTDOWN: return "queue shut down";
-    case CORO_EBROKEN: return "barrier broken";
-    case CORO_EINCOMPLETE: return "incomplete read (EOF first)";
-    case CORO_ELIMIT: return "stream limit exceeded";
-    case CORO_EADDRINFO: return "host name not resolved";
-    default: break;
-    }
-    if (err < 0 && err > -4000)
-        return strerror(-err);
-    return err <= CORO_EUSER ? "application error" : "unknown error";
-}
 
 /* ---- clock ---- */
 
@@ -380,13 +362,7 @@ int coro_call_later(coro_loop *loop, coro_handle *h, double delay, coro_callback
 {
     if (delay != delay)
         return CORO_EINVAL; /* NaN */
-    int64_t now = coro__clock_ns(), when;
-    if (delay > 9.2e9)
-        when = INT64_MAX;
-    else if (delay < -9.2e9)
-        when = INT64_MIN / 2;
-    else
-        when = now + (int64_t)(delay * 1e9);
+    int64_t when = coro__deadline_after(coro__clock_ns(), coro__seconds_to_ns(delay));
     return coro_call_at(loop, h, when, fn, arg);
 }
 
@@ -409,8 +385,12 @@ static void default_handler(coro_loop *loop, const coro_exception_context *c, vo
     (void)loop;
     (void)arg;
     fprintf(stderr, "coro: %s", c->message);
-    if (c->task_name)
+    if (c->task_name && c->resume_line > 0 && !c->function)
         fprintf(stderr, " [%s, line %d]", c->task_name, c->resume_line);
+    else if (c->task_name)
+        fprintf(stderr, " [%s]", c->task_name);
+    if (c->function)
+        fprintf(stderr, " in %s (%s:%d)", c->function, c->file ? c->file : "?", c->resume_line);
     if (c->error)
         fprintf(stderr, ": %s (%d)", coro_strerror(c->error), c->error);
     if (c->seconds > 0)
@@ -428,9 +408,9 @@ void coro_loop_set_exception_handler(coro_loop *loop, coro_exception_handler fn,
 
 void coro_loop_call_exception_handler(coro_loop *loop, const coro_exception_context *ctx)
 {
-    if (!loop || !ctx)
+    if (!ctx)
         return;
-    if (loop->on_error)
+    if (loop && loop->on_error)
         loop->on_error(loop, ctx, loop->on_error_arg);
     else
         default_handler(loop, ctx, NULL);
@@ -440,7 +420,18 @@ static void report_ex(coro_loop *loop, const char *msg, int err, coro_task *task
                       double secs)
 {
     char buf[32];
-    coro_exception_context c = { msg, err, task, NULL, line, secs };
+    coro_exception_context c = { msg, err, task, NULL, line, secs, NULL, NULL };
+    if (task)
+        c.task_name = coro__task_name(task, buf, sizeof buf);
+    coro_loop_call_exception_handler(loop, &c);
+}
+
+void coro__report_frame(const char *msg, int err, int line, const char *function, const char *file)
+{
+    char buf[32];
+    coro_loop *loop = coro_get_running_loop();
+    coro_task *task = loop ? loop->current : NULL;
+    coro_exception_context c = { msg, err, task, NULL, line, 0, function, file };
     if (task)
         c.task_name = coro__task_name(task, buf, sizeof buf);
     coro_loop_call_exception_handler(loop, &c);
@@ -449,6 +440,11 @@ static void report_ex(coro_loop *loop, const char *msg, int err, coro_task *task
 void coro__report(coro_loop *loop, const char *message, int error, coro_task *task)
 {
     report_ex(loop, message, error, task, coro_task_resume_line(task), 0);
+}
+
+void coro__report_line(coro_loop *loop, const char *message, int error, coro_task *task, int line)
+{
+    report_ex(loop, message, error, task, line, 0);
 }
 
 void coro__check_slow(coro_loop *loop, int64_t t0, coro_task *task, int line)
@@ -469,26 +465,3 @@ void coro_loop_set_debug(coro_loop *loop, int on)
 
 int coro_loop_get_debug(const coro_loop *loop) { return loop && loop->debug; }
 
-/* ---- asyncio.run ---- */
-
-int coro_run(coro_frame *main, coro_value *result, const coro_loop_options *opt)
-{
-    coro_loop loop;
-    coro_task task;
-    if (!main)
-        return CORO_EINVAL;
-    int rc = coro_loop_init(&loop, opt);
-    if (rc != 0)
-        return rc;
-    rc = coro_task_init(&task, &loop, main);
-    if (rc == 0) {
-        rc = coro_loop_run_until_complete(&loop, &task.fut);
-        int rc2 = coro__cancel_all_tasks(&loop);
-        if (result)
-            coro_task_result(&task, result);
-        if (rc == 0)
-            rc = rc2;
-    }
-    coro_loop_close(&loop);
-    return rc;
-}

@@ -158,6 +158,7 @@ static int grow(coro_queue *q)
 
 static int setup(coro_queue *q, coro_loop *loop, int kind, size_t maxsize, void *buf)
 {
+    loop = coro__loop_or_running(loop);
     if (!q || !loop)
         return CORO_EINVAL;
     if (loop->state == LOOP_CLOSED)

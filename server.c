@@ -55,7 +55,7 @@ struct conn {
     coro_stream stream;
     coro_server *srv;
     coro_frame *user;
-    struct conn *prev, *next;
+    coro__link link; /* on srv->conns */
     coro_stream_op op;
     int err;
 };
@@ -109,12 +109,7 @@ static void conn_done(coro_future *f, void *arg)
     coro_stream_abort(&c->stream);
     if (c->user && (c->user->flags & CORO__F_OWNED))
         coro_frame_free(loop, c->user);
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        srv->conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
+    coro__list_remove(&srv->conns, &c->link);
     srv->nconns--;
     if (!srv->spare && srv->state == SRV_SERVING)
         srv->spare = c; /* the next accept reuses it */
@@ -142,11 +137,7 @@ static int conn_start(coro_server *srv, struct conn *c, bool tcp)
     if (rc != 0)
         return rc;
     coro_future_add_done_node(&c->task.fut, &c->done, conn_done, c);
-    c->prev = NULL;
-    c->next = srv->conns;
-    if (c->next)
-        c->next->prev = c;
-    srv->conns = c;
+    coro__list_push(&srv->conns, &c->link);
     if (++srv->nconns > srv->peak)
         srv->peak = srv->nconns;
     return 0;
@@ -404,8 +395,10 @@ size_t coro_server_cancel_clients(coro_server *srv)
     size_t n = 0;
     if (!srv)
         return 0;
-    for (struct conn *c = srv->conns; c; c = c->next)
+    CORO__LIST_FOREACH(c, &srv->conns, struct conn, link)
+    {
         n += (size_t)coro_task_cancel(&c->task);
+    }
     return n;
 }
 

@@ -106,9 +106,15 @@ bool coro__stream_bad_options(const coro_stream_options *o)
     return o && ((o->write_high && o->write_low > o->write_high) || !(o->idle_timeout >= 0));
 }
 
-static int64_t to_ns(double seconds)
+/* The deadline `seconds` from now (coro_impl.h's one rounding rule); 0
+ * (none) for 0 and for one too far to ever come. */
+static int64_t deadline_in(const coro_stream *s, double seconds)
 {
-    return seconds > 1e9 ? (int64_t)1e18 : (int64_t)(seconds * 1e9);
+    int64_t ns = coro__seconds_to_ns(seconds), t;
+    if (ns <= 0 || ns == INT64_MAX)
+        return 0;
+    t = coro__deadline_after(coro_loop_time_ns(s->loop), ns);
+    return t == INT64_MAX ? 0 : t;
 }
 
 /* Everything but the socket, which is open and watched already. */
@@ -128,8 +134,8 @@ void coro__stream_setup(coro_stream *s, const coro_stream_options *opt, bool nod
     s->view = "";
     s->view_len = 0;
     memset(&s->flush, 0, sizeof s->flush);
-    s->drainers.head = s->drainers.tail = NULL;
-    s->closers.head = s->closers.tail = NULL;
+    coro__list_init(&s->drainers.list);
+    coro__list_init(&s->closers.list);
     s->err = 0;
     s->state = ST_OPEN;
     s->eof = s->reading = s->paused = s->shut = s->drained = s->streak = 0;
@@ -510,7 +516,7 @@ static int deadline_cb(void *arg)
             timed_out(s);
             return 0;
         }
-        s->idle_at = now + s->idle_ns / IDLE_TICKS;
+        s->idle_at = coro__deadline_after(now, s->idle_ns / IDLE_TICKS);
     }
     return timer_arm(s);
 }
@@ -528,7 +534,7 @@ int coro_stream_set_read_deadline(coro_stream *s, double seconds)
     if (rc != 0)
         return rc;
     s->rexpired = 0;
-    s->rdl = seconds > 0 ? coro_loop_time_ns(s->loop) + to_ns(seconds) : 0;
+    s->rdl = deadline_in(s, seconds);
     return timer_arm(s);
 }
 
@@ -537,7 +543,7 @@ int coro_stream_set_write_deadline(coro_stream *s, double seconds)
     int rc = check_deadline_args(s, seconds);
     if (rc != 0)
         return rc;
-    s->wdl = seconds > 0 ? coro_loop_time_ns(s->loop) + to_ns(seconds) : 0;
+    s->wdl = deadline_in(s, seconds);
     return timer_arm(s);
 }
 
@@ -546,11 +552,13 @@ int coro_stream_set_idle_timeout(coro_stream *s, double seconds)
     int rc = check_deadline_args(s, seconds);
     if (rc != 0)
         return rc;
-    s->idle_ns = to_ns(seconds);
+    s->idle_ns = coro__seconds_to_ns(seconds);
     s->active = s->quiet = 0;
+    if (s->idle_ns == INT64_MAX)
+        s->idle_ns = 0; /* never */
     if (s->idle_ns) {
         s->idle_ns = s->idle_ns < IDLE_TICKS ? IDLE_TICKS : s->idle_ns;
-        s->idle_at = coro_loop_time_ns(s->loop) + s->idle_ns / IDLE_TICKS;
+        s->idle_at = coro__deadline_after(coro_loop_time_ns(s->loop), s->idle_ns / IDLE_TICKS);
     }
     return timer_arm(s);
 }

@@ -53,16 +53,16 @@ enum { BARRIER_FILLING = 0, BARRIER_DRAINING, BARRIER_RESETTING, BARRIER_BROKEN 
 
 static int check_init(const void *obj, const coro_loop *loop)
 {
-    if (!obj || !loop)
+    if (!obj || !loop) /* callers resolved a NULL loop to the running one */
         return CORO_EINVAL;
     return loop->state == LOOP_CLOSED ? CORO_ECLOSED : 0;
 }
 
-static void waitq_init(coro_waitq *q) { q->head = q->tail = NULL; }
+static void waitq_init(coro_waitq *q) { coro__list_init(&q->list); }
 
 static void waiter_clear(coro_waiter *w)
 {
-    w->prev = w->next = NULL;
+    w->link.prev = w->link.next = NULL;
     w->q = NULL;
 }
 
@@ -78,6 +78,7 @@ static bool was_woken(const coro_waiter *w)
 
 int coro_lock_init(coro_lock *l, coro_loop *loop)
 {
+    loop = coro__loop_or_running(loop);
     int rc = check_init(l, loop);
     if (rc != 0)
         return rc;
@@ -204,6 +205,7 @@ coro_frame *coro_with_lock(coro_with_lock_op *op, coro_lock *l, coro_frame *body
 
 int coro_event_init(coro_event *e, coro_loop *loop)
 {
+    loop = coro__loop_or_running(loop);
     int rc = check_init(e, loop);
     if (rc != 0)
         return rc;
@@ -267,6 +269,7 @@ coro_frame *coro_event_wait(coro_event_wait_op *op, coro_event *e)
 
 int coro_condition_init(coro_condition *c, coro_loop *loop, coro_lock *lock)
 {
+    loop = coro__loop_or_running(loop);
     int rc = check_init(c, loop);
     if (rc != 0)
         return rc;
@@ -377,6 +380,7 @@ coro_frame *coro_condition_wait_for(coro_condition_wait_for_op *op, coro_conditi
 
 static int sem_init(coro_semaphore *s, coro_loop *loop, int value, int bound)
 {
+    loop = coro__loop_or_running(loop);
     int rc = check_init(s, loop);
     if (rc != 0)
         return rc;
@@ -518,6 +522,7 @@ coro_frame *coro_with_semaphore(coro_with_semaphore_op *op, coro_semaphore *s, c
 
 int coro_barrier_init(coro_barrier *b, coro_loop *loop, int parties)
 {
+    loop = coro__loop_or_running(loop);
     int rc = check_init(b, loop);
     if (rc != 0)
         return rc;

@@ -25,6 +25,7 @@
  */
 #include "coro_int.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -123,21 +124,28 @@ int coro_task_set_name(coro_task *t, const char *name)
     return 0;
 }
 
-/* Tasks are named Task-N as asyncio does, N counting the tasks whose name
- * was first asked for (the number is given then, and kept). */
+/* The task's creation number (asyncio's _task_name_counter), kept without a
+ * field of its own: in the future's value while the task is pending (a
+ * task's result is set only when it finishes), then in the timer's sequence
+ * slot, which a done task no longer uses. */
+static uint32_t task_number(const coro_task *t)
+{
+    return t->fut.state == FUT_PENDING ? (uint32_t)t->fut.val.i : t->u.timer.seq;
+}
+
+/* Tasks are named Task-N as asyncio does, N counting the tasks created on
+ * the loop; the string is written into `buf` (nothing is allocated). */
 const char *coro__task_name(const coro_task *t, char *buf, size_t len)
 {
-    coro_loop *loop = t->fut.loop;
-    if (!(t->fut.flags & FUT_F_NAMED)) {
-        char tmp[32];
-        snprintf(tmp, sizeof tmp, "Task-%u", ++loop->task_counter);
-        if (coro_task_set_name((coro_task *)t, tmp) != 0) {
-            snprintf(buf, len, "%s", tmp);
-            return buf;
-        }
-    }
-    return (*name_slot(loop, t))->name;
+    if (t->fut.flags & FUT_F_NAMED)
+        return (*name_slot(t->fut.loop, (coro_task *)t))->name;
+    snprintf(buf, len, "Task-%" PRIu32, task_number(t));
+    return buf;
 }
+
+/* The line the task's last step resumed at, once it is done (recorded in
+ * debug mode, 0 otherwise): where a failure report points. */
+static int finished_line(const coro_task *t) { return (int)t->u.timer.heap_index; }
 
 const char *coro_task_get_name(const coro_task *t, char *buf, size_t len)
 {
@@ -175,6 +183,9 @@ static int task_setup(coro_task *t, coro_loop *loop, coro_frame *root, uint8_t f
     memset(t, 0, sizeof *t);
     t->fut.loop = loop;
     t->fut.flags = FUT_F_TASK | flags;
+    if (++loop->task_counter == 0)
+        loop->task_counter = 1;
+    t->fut.val.i = loop->task_counter; /* task_number() while pending */
     if (loop->names)
         name_drop(loop, t); /* storage reused: forget the old name */
     int rc = list_add(loop, t);
@@ -190,6 +201,7 @@ static int task_setup(coro_task *t, coro_loop *loop, coro_frame *root, uint8_t f
 
 int coro_task_init(coro_task *t, coro_loop *loop, coro_frame *root)
 {
+    loop = coro__loop_or_running(loop);
     if (!t || !loop || bad_root(root))
         return CORO_EINVAL;
     if (loop->state == LOOP_CLOSED)
@@ -201,6 +213,7 @@ coro_task *coro_spawn(coro_loop *loop, coro_frame *root)
 {
     if (!root)
         return NULL;
+    loop = coro__loop_or_running(loop);
     coro_task *t = NULL;
     if (loop && loop->state != LOOP_CLOSED && !bad_root(root))
         t = coro__alloc(loop, sizeof *t);
@@ -215,6 +228,7 @@ coro_task *coro_spawn(coro_loop *loop, coro_frame *root)
 
 void *coro_frame_new(coro_loop *loop, size_t size, coro_step_fn step)
 {
+    loop = coro__loop_or_running(loop);
     if (!loop || loop->state == LOOP_CLOSED || size < sizeof(coro_frame) || size > FRAME_MAX_SIZE)
         return NULL;
     coro_frame *f = coro__alloc(loop, size);
@@ -228,6 +242,7 @@ void *coro_frame_new(coro_loop *loop, size_t size, coro_step_fn step)
 
 void coro_frame_free(coro_loop *loop, coro_frame *f)
 {
+    loop = coro__loop_or_running(loop);
     if (loop && loop->state != LOOP_CLOSED && f && !(f->flags & CORO__F_RUNNING))
         frame_release(loop, f);
 }
@@ -235,7 +250,8 @@ void coro_frame_free(coro_loop *loop, coro_frame *f)
 static void report_unretrieved(coro_task *t)
 {
     if (t->fut.loop->debug && t->fut.state == FUT_ERROR && !(t->fut.flags & FUT_F_RETRIEVED))
-        coro__report(t->fut.loop, "Task exception was never retrieved", (int)t->fut.val.i, t);
+        coro__report_line(t->fut.loop, "Task exception was never retrieved", (int)t->fut.val.i, t,
+                          finished_line(t));
 }
 
 static void task_free(coro_task *t)
@@ -293,8 +309,11 @@ static void task_finish(coro_task *t, coro_value *io)
 {
     coro_loop *loop = t->fut.loop;
     coro_frame *root = t->current;
+    uint32_t number = task_number(t);
     t->current = NULL;
     frame_release(loop, root);
+    t->u.timer.seq = number; /* task_number() once done */
+    t->u.timer.heap_index = 0; /* finished_line(): task_run records it */
     if (io->tag == CORO_ERROR && io->u.i != CORO_ECANCELLED) {
         t->fut.state = FUT_ERROR;
         t->fut.val.i = io->u.i;
@@ -343,7 +362,7 @@ static bool task_suspend(coro_task *t, int status, coro_value *io)
     }
     if (status == CORO__SLEEP && io->u.i > 0 && !must_cancel(t)) {
         int64_t now = coro__clock_ns();
-        int64_t when = io->u.i > INT64_MAX - now ? INT64_MAX : now + io->u.i;
+        int64_t when = coro__deadline_after(now, io->u.i);
         t->u.timer.node.run = task_step;
         if (coro__heap_push(loop, &t->u.timer, when) != 0) {
             *io = coro_error(CORO_ENOMEM);
@@ -389,6 +408,8 @@ static void task_run(coro_task *t, coro_value *io)
     loop->current = t;
     task_settle(t, coro__drive(&t->current, io), io);
     loop->current = NULL;
+    if (t0 != 0 && t->fut.state != FUT_PENDING)
+        t->u.timer.heap_index = (uint32_t)line; /* finished_line() */
     if (loop->debug)
         coro__check_slow(loop, t0, t, line);
 }
@@ -444,6 +465,12 @@ int coro_task_cancel(coro_task *t)
     return 1;
 }
 
+int coro_task_cancel_callback(void *task)
+{
+    coro_task_cancel(task);
+    return 0;
+}
+
 int coro_task_cancelling(const coro_task *t) { return t ? cancel_count(t) : 0; }
 
 int coro_task_uncancel(coro_task *t)
@@ -475,28 +502,6 @@ int coro_task_resume_line(const coro_task *t)
 }
 
 /* ---- shutdown ---- */
-
-static coro_task *first_pending(coro_loop *loop)
-{
-    for (uint32_t i = 0; i < loop->ntasks; i++)
-        if (loop->tasks[i]->fut.state == FUT_PENDING)
-            return loop->tasks[i];
-    return NULL;
-}
-
-/* asyncio.run's _cancel_all_tasks: cancel what is left, let it finish. */
-int coro__cancel_all_tasks(coro_loop *loop)
-{
-    for (uint32_t i = 0; i < loop->ntasks; i++)
-        coro_task_cancel(loop->tasks[i]);
-    coro_task *t;
-    while ((t = first_pending(loop)) != NULL) {
-        int rc = coro_loop_run_until_complete(loop, &t->fut);
-        if (rc == CORO_ERUNNING || rc == CORO_ECLOSED || rc == CORO_ESTATE)
-            return rc;
-    }
-    return 0;
-}
 
 void coro__tasks_fini(coro_loop *loop)
 {

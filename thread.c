@@ -54,6 +54,12 @@
  * touch an op, a future or the loop; do anything in a signal handler but
  * atomic stores and write(); run a posted callback inline.
  */
+/* The POSIX interfaces this file uses (clock_gettime, sigaction, ...),
+ * whatever the compiler's default: a plain `cc -std=c11 -c` builds it. */
+#if !defined(_POSIX_C_SOURCE) || _POSIX_C_SOURCE < 200809L
+#undef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L
+#endif
 #include "coro_int.h"
 
 #include <errno.h>
@@ -83,7 +89,7 @@ _Static_assert(ATOMIC_INT_LOCK_FREE == 2, "the signal handler needs lock-free at
 enum { WORK_QUEUED = 0, WORK_RUNNING };
 
 struct coro__work {
-    struct coro__work *prev, *next; /* the pool's queue (pmu) */
+    coro__link link;                /* on the pool's queue (pmu) */
     coro_threadsafe_node done;      /* the completion the worker posts */
     coro_done_node watch;           /* on the target future: learns its cancel */
     coro_work_fn fn;
@@ -117,7 +123,7 @@ typedef struct threads {
     /* the pool */
     pthread_mutex_t pmu;
     pthread_cond_t pcv;
-    struct coro__work *qhead, *qtail;
+    coro__list queue; /* work not started yet (pmu) */
     pthread_t *thr; /* `max` slots, allocated at the first start */
     unsigned nthr, max, idle, nqueued;
     int stopping;
@@ -515,27 +521,13 @@ int coro_loop_stop_threadsafe(coro_loop *loop)
 
 static void queue_append(threads *st, struct coro__work *w)
 {
-    w->next = NULL;
-    w->prev = st->qtail;
-    if (st->qtail)
-        st->qtail->next = w;
-    else
-        st->qhead = w;
-    st->qtail = w;
+    coro__list_push(&st->queue, &w->link);
     st->nqueued++;
 }
 
 static void queue_unlink(threads *st, struct coro__work *w)
 {
-    if (w->prev)
-        w->prev->next = w->next;
-    else
-        st->qhead = w->next;
-    if (w->next)
-        w->next->prev = w->prev;
-    else
-        st->qtail = w->prev;
-    w->prev = w->next = NULL;
+    coro__list_remove(&st->queue, &w->link);
     st->nqueued--;
 }
 
@@ -544,14 +536,14 @@ static void *worker(void *arg)
     threads *st = arg;
     pthread_mutex_lock(&st->pmu);
     for (;;) {
-        while (!st->qhead && !st->stopping) {
+        while (coro__list_empty(&st->queue) && !st->stopping) {
             st->idle++;
             pthread_cond_wait(&st->pcv, &st->pmu);
             st->idle--;
         }
         if (st->stopping)
             break; /* queued work is the closing loop's to discard */
-        struct coro__work *w = st->qhead;
+        struct coro__work *w = CORO__CONTAINER(st->queue.first, struct coro__work, link);
         queue_unlink(st, w);
         w->state = WORK_RUNNING;
         pthread_mutex_unlock(&st->pmu);
@@ -595,8 +587,8 @@ static void pool_stop(threads *st)
         coro__realloc(st->loop, st->thr, st->max * sizeof *st->thr, 0);
     st->thr = NULL;
     st->nthr = 0;
-    while (st->qhead) { /* never started */
-        struct coro__work *w = st->qhead;
+    while (!coro__list_empty(&st->queue)) { /* never started */
+        struct coro__work *w = CORO__CONTAINER(st->queue.first, struct coro__work, link);
         queue_unlink(st, w);
         work_let_go(w);
         work_drop(w, coro_error(CORO_ECANCELLED));

@@ -20,36 +20,21 @@ int coro__waitq_push(coro_waitq *q, coro_waiter *w, coro_loop *loop)
     if (rc != 0)
         return rc;
     w->q = q;
-    w->next = NULL;
-    w->prev = q->tail;
-    if (q->tail)
-        q->tail->next = w;
-    else
-        q->head = w;
-    q->tail = w;
+    coro__list_push(&q->list, &w->link);
     return 0;
 }
 
 void coro__waitq_remove(coro_waiter *w)
 {
-    coro_waitq *q = w->q;
-    if (!q)
+    if (!w->q)
         return;
-    if (w->prev)
-        w->prev->next = w->next;
-    else
-        q->head = w->next;
-    if (w->next)
-        w->next->prev = w->prev;
-    else
-        q->tail = w->prev;
-    w->prev = w->next = NULL;
+    coro__list_remove(&w->q->list, &w->link);
     w->q = NULL;
 }
 
 coro_waiter *coro__waitq_first_pending(const coro_waitq *q)
 {
-    for (coro_waiter *w = q->head; w; w = w->next)
+    CORO__LIST_FOREACH(w, &q->list, coro_waiter, link)
         if (!coro_future_done(&w->fut))
             return w;
     return NULL;

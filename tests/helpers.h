@@ -152,6 +152,7 @@ typedef struct texc {
     int destroyed_pending; /* "... destroyed but it is pending" */
     int callback_errors;   /* "Exception in callback" */
     int last_error;
+    int last_line;
     double last_seconds;
     coro_task *last_task;
     char last_message[128];
@@ -174,6 +175,7 @@ static inline void texc_handler(coro_loop *loop, const coro_exception_context *c
     if (strstr(c->message, "Exception in callback"))
         x->callback_errors++;
     x->last_error = c->error;
+    x->last_line = c->resume_line;
     x->last_seconds = c->seconds;
     x->last_task = c->task;
     snprintf(x->last_message, sizeof x->last_message, "%s", c->message);

@@ -842,6 +842,7 @@ struct reawait {
     coro_frame co;
     struct thrower kid;
     int err_again, err_self, err_null;
+    int line_again, line_self;
     int64_t first;
 };
 
@@ -852,17 +853,44 @@ static CORO_FN(reawait_step)
     thrower_init(&self->kid, 0, 9);
     CORO_AWAIT(&self->kid.co);
     self->first = CORO_RESULT.u.i;
-    CORO_AWAIT_ERR(&self->kid.co, self->err_again); /* already done */
-    CORO_AWAIT_ERR(co, self->err_self);             /* running: itself */
+    self->line_again = __LINE__; CORO_AWAIT_ERR(&self->kid.co, self->err_again); /* done */
+    self->line_self = __LINE__; CORO_AWAIT_ERR(co, self->err_self); /* running: itself */
     CORO_AWAIT_ERR((coro_future *)NULL, self->err_null);
     CORO_END(); /* falls off the end: CORO_NONE */
 }
 
-static void test_await_done_frame_einval(void **state)
+/* What the exception handler was told about a faulty coroutine. */
+struct fault_log {
+    int count;
+    int error[4], line[4];
+    char message[4][160];
+    const char *function[4], *file[4];
+};
+
+static void fault_handler(coro_loop *loop, const coro_exception_context *c, void *arg)
+{
+    struct fault_log *fl = arg;
+    (void)loop;
+    if (fl->count >= 4)
+        return;
+    int i = fl->count++;
+    fl->error[i] = c->error;
+    fl->line[i] = c->resume_line;
+    snprintf(fl->message[i], sizeof fl->message[i], "%s", c->message);
+    fl->function[i] = c->function;
+    fl->file[i] = c->file;
+}
+
+/* Awaiting a frame that already ran, or one on a chain, fails the await
+ * with CORO_ESTATE and is reported at the awaiting function and line. */
+static void test_await_done_frame_estate(void **state)
 {
     (void)state;
     coro_loop loop;
+    struct fault_log fl;
+    memset(&fl, 0, sizeof fl);
     assert_int_equal(coro_loop_init(&loop, NULL), 0);
+    coro_loop_set_exception_handler(&loop, fault_handler, &fl);
     struct reawait r;
     coro_task t;
     coro_value v = coro_int(1);
@@ -871,22 +899,113 @@ static void test_await_done_frame_einval(void **state)
     assert_int_equal(coro_task_init(&t, &loop, &r.co), 0);
     assert_int_equal(coro_loop_run_until_complete(&loop, coro_task_future(&t)), 0);
     assert_int_equal(r.first, 9);
-    assert_int_equal(r.err_again, CORO_EINVAL);
-    assert_int_equal(r.err_self, CORO_EINVAL);
-    assert_int_equal(r.err_null, CORO_EINVAL);
+    assert_int_equal(r.err_again, CORO_ESTATE);
+    assert_int_equal(r.err_self, CORO_ESTATE);
+    assert_int_equal(r.err_null, CORO_EINVAL); /* no awaitable at all: a bad argument */
     assert_int_equal(coro_task_result(&t, &v), 0);
     assert_int_equal(v.tag, CORO_NONE);
+    assert_int_equal(fl.count, 2);
+    assert_int_equal(fl.error[0], CORO_ESTATE);
+    assert_int_equal(fl.line[0], r.line_again);
+    assert_string_equal(fl.function[0], "reawait_step");
+    assert_non_null(strstr(fl.file[0], "test_coro.c"));
+    assert_non_null(strstr(fl.message[0], "thrower_step"));
+    assert_non_null(strstr(fl.message[0], "not re-initialised"));
+    assert_int_equal(fl.line[1], r.line_self);
+    assert_non_null(strstr(fl.message[1], "awaited already"));
 
-    /* the same under a generator */
+    /* the same under a generator (no loop runs: the default handler prints) */
     coro_gen g;
     memset(&r, 0, sizeof r);
     coro_frame_init(&r.co, reawait_step);
     assert_int_equal(coro_gen_init(&g, &r.co), 0);
     assert_int_equal(coro_gen_next(&g, &v), 0);
     assert_int_equal(r.first, 9);
-    assert_int_equal(r.err_again, CORO_EINVAL);
-    assert_int_equal(r.err_self, CORO_EINVAL);
+    assert_int_equal(r.err_again, CORO_ESTATE);
+    assert_int_equal(r.err_self, CORO_ESTATE);
     assert_int_equal(coro_loop_close(&loop), 0);
+}
+
+/* A suspension point inside a switch of the body: in the switch form its
+ * `case __LINE__:` belongs to the inner switch, so the resume cannot find
+ * it. The coroutine must fail with CORO_ESTATE (its cleanup runs) and the
+ * fault be reported with the function and the line, never finish quietly.
+ * In the labels form the same body is legal and runs to the end. */
+struct switcher {
+    coro_frame co;
+    int kind, after, fin, line;
+};
+
+static CORO_FN(switcher_step)
+{
+    struct switcher *self = CORO_SELF(struct switcher);
+    CORO_BEGIN();
+    switch (self->kind) {
+    case 1:
+        self->line = __LINE__; CORO_SLEEP(0);
+        break;
+    default:
+        break;
+    }
+    self->after = 1;
+    CORO_RETURN(coro_int(5));
+    CORO_FINALLY
+    self->fin++;
+    CORO_END();
+}
+
+static void test_suspension_inside_switch(void **state)
+{
+    (void)state;
+    coro_loop loop;
+    struct fault_log fl;
+    memset(&fl, 0, sizeof fl);
+    assert_int_equal(coro_loop_init(&loop, NULL), 0);
+    coro_loop_set_exception_handler(&loop, fault_handler, &fl);
+    struct switcher sw;
+    memset(&sw, 0, sizeof sw);
+    sw.kind = 1;
+    coro_frame_init(&sw.co, switcher_step);
+    coro_task t;
+    coro_value v = coro_none();
+    assert_int_equal(coro_task_init(&t, &loop, &sw.co), 0);
+    int rc = coro_loop_run_until_complete(&loop, coro_task_future(&t));
+    assert_int_equal(sw.fin, 1);
+#ifdef CORO_LABELS
+    assert_int_equal(rc, 0);
+    assert_int_equal(sw.after, 1);
+    assert_int_equal(coro_task_result(&t, &v), 0);
+    assert_int_equal(v.u.i, 5);
+    assert_int_equal(fl.count, 0);
+#else
+    assert_int_equal(rc, CORO_ESTATE);
+    assert_int_equal(sw.after, 0);
+    assert_int_equal(fl.count, 1);
+    assert_int_equal(fl.error[0], CORO_ESTATE);
+    assert_int_equal(fl.line[0], sw.line);
+    assert_string_equal(fl.function[0], "switcher_step");
+    assert_non_null(strstr(fl.message[0], "inside a switch"));
+#endif
+    (void)v;
+    assert_int_equal(coro_loop_close(&loop), 0);
+}
+
+/* A body names itself when asked, without running (CORO_BEGIN's RS_INFO). */
+static void test_frame_describe(void **state)
+{
+    (void)state;
+    struct switcher sw;
+    memset(&sw, 0, sizeof sw);
+    coro_frame_init(&sw.co, switcher_step);
+    coro__frame_info info;
+    coro_value io;
+    io.u.p = &info;
+    sw.co.resume = CORO__RS_INFO;
+    assert_int_equal(switcher_step(&sw.co, &io), CORO__DONE);
+    assert_string_equal(info.function, "switcher_step");
+    assert_non_null(strstr(info.file, "test_coro.c"));
+    assert_int_equal(sw.fin, 0);
+    assert_int_equal(sw.after, 0);
 }
 
 /* ---- every value kind comes back intact ---- */
@@ -1050,7 +1169,9 @@ int main(void)
         cmocka_unit_test(test_cancel_runs_cleanup),
         cmocka_unit_test(test_finally_awaits_keeps_outcome),
         cmocka_unit_test(test_finally_error_replaces_outcome),
-        cmocka_unit_test(test_await_done_frame_einval),
+        cmocka_unit_test(test_await_done_frame_estate),
+        cmocka_unit_test(test_suspension_inside_switch),
+        cmocka_unit_test(test_frame_describe),
         cmocka_unit_test(test_return_each_kind),
         cmocka_unit_test(test_task_bare_yield),
     };

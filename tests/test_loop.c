@@ -464,7 +464,7 @@ static void test_callback_error_goes_to_handler(void **state)
     assert_null(x.last_task);
 
     /* call_exception_handler hands the context over as it is */
-    coro_exception_context ctx = { "custom", -5, NULL, NULL, 0, 0 };
+    coro_exception_context ctx = { .message = "custom", .error = -5 };
     coro_loop_call_exception_handler(&loop, &ctx);
     assert_int_equal(x.count, 3);
     assert_string_equal(x.last_message, "custom");
@@ -971,7 +971,51 @@ static void test_strerror(void **state)
     }
     assert_string_not_equal(coro_strerror(CORO_ECANCELLED), coro_strerror(CORO_ESTATE));
     assert_string_not_equal(coro_strerror(CORO_ERUNNING), coro_strerror(CORO_ECLOSED));
+    /* coro's words for coro's codes, not the socket's */
+    assert_string_equal(coro_strerror(CORO_ETIMEDOUT), "timed out");
+    assert_string_equal(coro_strerror(CORO_ECANCELLED), "cancelled");
+    assert_string_equal(coro_strerror(CORO_EUSER - 7), "application error");
+    assert_string_equal(coro_strerror(12345), "unknown error");
     assert_int_equal(coro_loop_close(&loop), 0);
+}
+
+/* The one seconds-to-nanoseconds rule every API shares (sleep, call_later,
+ * timeouts): nearest nanosecond, NaN 0, clamped, saturating deadlines. */
+static void test_seconds_to_ns(void **state)
+{
+    (void)state;
+    assert_true(coro__seconds_to_ns(1.5) == 1500000000LL);
+    assert_true(coro__seconds_to_ns(1e-9 * 0.6) == 1);  /* rounds up past half */
+    assert_true(coro__seconds_to_ns(1e-9 * 0.4) == 0);
+    assert_true(coro__seconds_to_ns(-0.25) == -250000000LL);
+    assert_true(coro__seconds_to_ns(0.0 / 0.0) == 0);
+    assert_true(coro__seconds_to_ns(1e300) == INT64_MAX);
+    assert_true(coro__seconds_to_ns(-1e300) == -INT64_MAX);
+    assert_true(coro__deadline_after(100, 5) == 105);
+    assert_true(coro__deadline_after(100, -5) == 95);
+    assert_true(coro__deadline_after(100, INT64_MAX) == INT64_MAX);
+    assert_true(coro__deadline_after(INT64_MAX - 3, 10) == INT64_MAX);
+    assert_true(coro__deadline_after(100, -INT64_MAX) == INT64_MIN / 2);
+}
+
+/* One table names every code: coro's own, common system errors, the rest. */
+static void test_err_name(void **state)
+{
+    (void)state;
+#define CHECK_NAME(name, value, message)                                        \
+    assert_string_equal(coro_err_name(value), "CORO_" #name);                   \
+    assert_string_equal(coro_strerror(value), message);
+    CORO_ERRNO_MAP(CHECK_NAME)
+#undef CHECK_NAME
+    assert_string_equal(coro_err_name(0), "CORO_OK");
+    assert_string_equal(coro_err_name(CORO_ECANCELLED), "CORO_ECANCELLED");
+    assert_string_equal(coro_err_name(-EPIPE), "EPIPE");
+    assert_string_equal(coro_err_name(-ECONNREFUSED), "ECONNREFUSED");
+    assert_string_equal(coro_err_name(CORO_EUSER), "CORO_EUSER");
+    assert_string_equal(coro_err_name(CORO_EUSER - 3), "CORO_EUSER");
+    assert_string_equal(coro_err_name(-4999), "UNKNOWN");
+    assert_string_equal(coro_err_name(7), "UNKNOWN");
+    assert_string_equal(coro_err_name(-3999), "UNKNOWN");
 }
 
 int main(void)
@@ -998,6 +1042,8 @@ int main(void)
         cmocka_unit_test(test_debug_slow_callback),
         cmocka_unit_test(test_debug_from_environment),
         cmocka_unit_test(test_strerror),
+        cmocka_unit_test(test_err_name),
+        cmocka_unit_test(test_seconds_to_ns),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

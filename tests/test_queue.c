@@ -111,7 +111,7 @@ static void start_joiner(coro_task *t, coro_loop *loop, struct actor *a, coro_qu
 static int waitq_len(const coro_waitq *wq)
 {
     int n = 0;
-    for (const coro_waiter *w = wq->head; w; w = w->next)
+    for (const coro__link *l = wq->list.first; l; l = l->next)
         n++;
     return n;
 }
@@ -119,12 +119,12 @@ static int waitq_len(const coro_waitq *wq)
 /* Nobody waits, nobody is parked: cancelled waiters left the lists. */
 static void check_quiet(const coro_queue *q)
 {
-    assert_null(q->getters.head);
-    assert_null(q->getters.tail);
-    assert_null(q->putters.head);
-    assert_null(q->putters.tail);
-    assert_null(q->joiners.head);
-    assert_null(q->joiners.tail);
+    assert_null(q->getters.list.first);
+    assert_null(q->getters.list.last);
+    assert_null(q->putters.list.first);
+    assert_null(q->putters.list.last);
+    assert_null(q->joiners.list.first);
+    assert_null(q->joiners.list.last);
     assert_int_equal(q->parked, 0);
 }
 
@@ -341,7 +341,7 @@ static void test_woken_getter_finds_item_taken(void **state)
     run_one_pass(&loop);              /* a resumes, waits again: behind b */
     assert_int_equal(coro_task_done(&ta), 0);
     assert_int_equal(waitq_len(&q.getters), 2);
-    assert_ptr_equal(q.getters.head, &b.u.get.w);
+    assert_ptr_equal(q.getters.list.first, &(b.u.get.w).link);
     put_int(&q, 2);
     run_one_pass(&loop);
     assert_int_equal(coro_task_done(&tb), 1);
@@ -413,7 +413,7 @@ static void test_getter_cancelled_then_item_same_pass(void **state)
     assert_int_equal(g[0].done, 0);
     assert_int_equal(coro_queue_qsize(&q), 0);
     assert_int_equal(waitq_len(&q.getters), 2);
-    assert_ptr_equal(q.getters.head, &g[2].u.get.w);
+    assert_ptr_equal(q.getters.list.first, &(g[2].u.get.w).link);
     put_int(&q, 6);
     run_one_pass(&loop);
     assert_int_equal(coro_task_done(&t[2]), 1);
@@ -491,7 +491,7 @@ static void test_getter_woken_robbed_cancelled(void **state)
     run_one_pass(&loop);
     assert_int_equal(coro_task_cancelled(&t[0]), 1);
     assert_int_equal(waitq_len(&q.getters), 2);
-    assert_ptr_equal(q.getters.head, &g[1].u.get.w);
+    assert_ptr_equal(q.getters.list.first, &(g[1].u.get.w).link);
     put_int(&q, 2);
     run_one_pass(&loop);
     assert_int_equal(coro_task_done(&t[1]), 1);
@@ -715,7 +715,7 @@ static void test_putter_woken_robbed_cancelled(void **state)
     run_one_pass(&loop);
     assert_int_equal(coro_task_cancelled(&t[0]), 1);
     assert_int_equal(waitq_len(&q.putters), 2);
-    assert_ptr_equal(q.putters.head, &p[1].u.put.w);
+    assert_ptr_equal(q.putters.list.first, &(p[1].u.put.w).link);
     assert_int_equal(get_int(&q), 1); /* wakes p1 */
     run_one_pass(&loop);
     assert_int_equal(coro_task_done(&t[1]), 1);

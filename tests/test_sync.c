@@ -296,7 +296,7 @@ static void test_lock_fifo(void **state)
         assert_int_equal(coro_task_result(&t[i], &v), 0);
         assert_int_equal(v.u.i, 1);
     }
-    assert_null(l.waiters.head);
+    assert_null(l.waiters.list.first);
 
     /* the same when the woken waiter is the only one: the newcomer must not
      * take the lock it was released to (both would hold it) */
@@ -355,7 +355,7 @@ static void test_lock_release_unlocked(void **state)
     /* a generator cannot wait: refused, and the queue is left clean */
     assert_int_equal(lock_now(&l), 0);
     assert_int_equal(lock_now(&l), CORO_EINVAL);
-    assert_null(l.waiters.head);
+    assert_null(l.waiters.list.first);
     assert_int_equal(coro_lock_locked(&l), 1);
     assert_int_equal(coro_loop_close(&loop), 0);
 }
@@ -392,7 +392,7 @@ static void test_lock_cancel_before_woken(void **state)
     run_one_pass(&loop);
     TLOG_EXPECT(&log, -2, -1, 3);
     assert_int_equal(coro_lock_locked(&l), 1);
-    assert_null(l.waiters.head);
+    assert_null(l.waiters.list.first);
     finish(&loop, t, 3);
 }
 
@@ -436,7 +436,7 @@ static void test_lock_cancel_when_woken(void **state)
     TLOG_EXPECT(&log, -1, 2, -3);
     assert_int_equal(coro_lock_locked(&l), 0);
     assert_int_equal(lock_now(&l), 0); /* free: the fast path */
-    assert_null(l.waiters.head);
+    assert_null(l.waiters.list.first);
     finish(&loop, t, 3);
 }
 
@@ -639,7 +639,7 @@ static void test_event_wait(void **state)
     run_one_pass(&loop);
     TLOG_EXPECT(&log, 1, 2, 3, 4, 5);
     assert_int_equal(task_error(&t[4]), 0);
-    assert_null(e.waiters.head);
+    assert_null(e.waiters.list.first);
     finish(&loop, t, 5);
 }
 
@@ -670,7 +670,7 @@ static void test_event_cancel(void **state)
     assert_true(coro_task_cancelled(&t[2]));
     assert_int_equal(task_error(&t[0]), 0);
     assert_int_equal(task_error(&t[3]), 0);
-    assert_null(e.waiters.head);
+    assert_null(e.waiters.list.first);
     finish(&loop, t, 4);
 }
 
@@ -770,7 +770,7 @@ static void test_semaphore_values(void **state)
     assert_int_equal(coro_semaphore_init(&s, &loop, 0), 0);
     assert_int_equal(coro_semaphore_locked(&s), 1);
     assert_int_equal(sem_now(&s), CORO_EINVAL); /* would wait: refused */
-    assert_null(s.waiters.head);
+    assert_null(s.waiters.list.first);
     assert_int_equal(coro_semaphore_release(&s), 0); /* unbounded: fine */
     assert_int_equal(coro_semaphore_release(&s), 0);
     assert_int_equal(coro_semaphore_value(&s), 2);
@@ -1044,7 +1044,7 @@ static void test_condition_notify(void **state)
     assert_int_equal(coro_lock_locked(l), 0);
     for (int i = 0; i < 3; i++)
         assert_int_equal(task_error(&t[i]), 0);
-    assert_null(c.waiters.head);
+    assert_null(c.waiters.list.first);
     finish(&loop, t, 3);
 }
 
@@ -1112,7 +1112,7 @@ static void test_condition_needs_the_lock(void **state)
     assert_int_equal(coro_task_init(&t, &loop, &b.co), 0);
     assert_int_equal(run_task(&loop, &t), 0);
     assert_int_equal(b.err, CORO_ESTATE);
-    assert_null(c.waiters.head);
+    assert_null(c.waiters.list.first);
     assert_int_equal(coro_loop_close(&other), 0);
     assert_int_equal(coro_loop_close(&loop), 0);
 }
@@ -1544,7 +1544,7 @@ static void test_barrier_cancel(void **state)
     assert_int_equal(a[6].value, 2);
     assert_int_equal(b.count, 0);
     assert_int_equal(b.state, 0); /* filling */
-    assert_null(b.waiters.head);
+    assert_null(b.waiters.list.first);
     finish(&loop, t, 7);
 }
 
@@ -1574,7 +1574,7 @@ static void test_barrier_cancel_while_blocked(void **state)
     assert_true(coro_task_cancelled(&t[2]));
     assert_int_equal(b.count, 0);
     assert_int_equal(coro_barrier_n_waiting(&b), 0);
-    assert_null(b.waiters.head);
+    assert_null(b.waiters.list.first);
     finish(&loop, t, 3);
 }
 
@@ -1851,7 +1851,7 @@ static void test_other_loop(void **state)
     start(&b_loop, &t, &a);
     assert_int_equal(run_task(&b_loop, &t), CORO_EINVAL);
     TLOG_EXPECT(&log, -1);
-    assert_null(l.waiters.head);
+    assert_null(l.waiters.list.first);
     assert_int_equal(coro_lock_locked(&l), 1);
     assert_int_equal(coro_loop_close(&b_loop), 0);
     assert_int_equal(coro_loop_close(&a_loop), 0);

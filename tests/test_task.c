@@ -837,6 +837,77 @@ static void test_task_bad_arguments(void **state)
     assert_int_equal(coro_loop_close(&loop), 0);
 }
 
+/* ---- a NULL loop is the running loop (asyncio.create_task, Lock(), ...) ---- */
+
+struct null_loop_main {
+    coro_frame co;
+    struct waiter child;
+    coro_task t;
+    coro_task *spawned;
+    coro_future fut;
+    coro_lock lock;
+    coro_event ev;
+    coro_semaphore sem;
+    coro_queue q;
+    int checked;
+};
+
+static CORO_FN(null_loop_main_step)
+{
+    struct null_loop_main *self = CORO_SELF(struct null_loop_main);
+    coro_loop *running = coro_get_running_loop();
+    CORO_BEGIN();
+    assert_non_null(running);
+    waiter_init(&self->child, ON_SLEEP);
+    assert_int_equal(coro_task_init(&self->t, NULL, &self->child.co), 0);
+    assert_ptr_equal(self->t.fut.loop, running);
+    struct waiter *w = coro_frame_new(NULL, sizeof *w, waiter_step);
+    assert_non_null(w);
+    w->on = ON_SLEEP;
+    self->spawned = coro_spawn(NULL, &w->co);
+    assert_non_null(self->spawned);
+    assert_int_equal(coro_future_init(&self->fut, NULL), 0);
+    assert_ptr_equal(self->fut.loop, running);
+    coro_future *nf = coro_future_new(NULL);
+    assert_non_null(nf);
+    coro_future_free(nf);
+    assert_int_equal(coro_lock_init(&self->lock, NULL), 0);
+    assert_int_equal(coro_event_init(&self->ev, NULL), 0);
+    assert_int_equal(coro_semaphore_init(&self->sem, NULL, 1), 0);
+    assert_int_equal(coro_queue_init(&self->q, NULL, 2), 0);
+    assert_int_equal(coro_queue_put_nowait(&self->q, coro_int(7)), 0);
+    CORO_AWAIT(&self->t);
+    CORO_AWAIT(self->spawned);
+    coro_task_release(self->spawned);
+    self->checked = 1;
+    coro_queue_fini(&self->q);
+    CORO_END();
+}
+
+static void test_null_loop_is_the_running_loop(void **state)
+{
+    (void)state;
+    struct null_loop_main m;
+    memset(&m, 0, sizeof m);
+    coro_frame_init(&m.co, null_loop_main_step);
+    assert_int_equal(coro_run(&m.co, NULL, NULL), 0);
+    assert_int_equal(m.checked, 1);
+    /* no loop running: NULL is a missing argument again */
+    coro_task t;
+    coro_future f;
+    coro_lock l;
+    coro_queue q;
+    coro_frame fr = CORO_FRAME_INIT(nothing_step);
+    assert_null(coro_get_running_loop());
+    assert_int_equal(coro_task_init(&t, NULL, &fr), CORO_EINVAL);
+    assert_null(coro_spawn(NULL, &fr));
+    assert_null(coro_frame_new(NULL, 64, nothing_step));
+    assert_int_equal(coro_future_init(&f, NULL), CORO_EINVAL);
+    assert_null(coro_future_new(NULL));
+    assert_int_equal(coro_lock_init(&l, NULL), CORO_EINVAL);
+    assert_int_equal(coro_queue_init(&q, NULL, 1), CORO_EINVAL);
+}
+
 /* ---- names ---- */
 
 static void test_task_names(void **state)
@@ -889,11 +960,13 @@ struct spawned {
     int err;
 };
 
+static int spawned_sleep_line;
+
 static CORO_FN(spawned_step)
 {
     struct spawned *self = CORO_SELF(struct spawned);
     CORO_BEGIN();
-    CORO_SLEEP(0);
+    spawned_sleep_line = __LINE__; CORO_SLEEP(0);
     if (self->err)
         CORO_RAISE(self->err);
     CORO_RETURN(coro_int(self->id));
@@ -1076,6 +1149,10 @@ static void test_error_never_retrieved(void **state)
     assert_int_equal(coro_loop_close(&loop), 0);
     assert_int_equal(x.never_retrieved, 2);
     assert_int_equal(x.count, 2);
+    /* named by its creation number (the 4th task of the loop), and the line
+     * its failing step resumed at, whatever order names were asked in */
+    assert_string_equal(x.last_task_name, "Task-4");
+    assert_int_equal(x.last_line, spawned_sleep_line);
 
     /* not in debug mode: silence */
     o.debug = -1;
@@ -1151,6 +1228,7 @@ int main(void)
         cmocka_unit_test(test_current_task_interleaved),
         cmocka_unit_test(test_await_task_result_and_error),
         cmocka_unit_test(test_task_bad_arguments),
+        cmocka_unit_test(test_null_loop_is_the_running_loop),
         cmocka_unit_test(test_task_names),
         cmocka_unit_test(test_spawn_and_release),
         cmocka_unit_test(test_release_from_done_callback),

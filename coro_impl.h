@@ -1,0 +1,414 @@
+/*
+ * coro_impl.h - part of coro.h: how it works. The private layouts of the
+ * types coro.h declares, and the machinery behind its macros.
+ *
+ * Included by coro.h after the public API; users include coro.h only and
+ * never touch what is here (fields may change without notice). The layouts
+ * are visible only so that every object can live in caller-owned storage
+ * (a frame field, a stack variable, a static) with no allocation.
+ *
+ * The macro core is protothreads' local continuation, grown up: the resume
+ * point is a `case __LINE__:` of one switch (or, with CORO_LABELS, a
+ * GCC/clang label address kept as an offset), and every suspension point
+ * stores it and returns a status to the driver (gen.c). The WARNING block
+ * at the top of coro.h states the limits that follow from it.
+ */
+#ifndef CORO_IMPL_H
+#define CORO_IMPL_H
+
+/* ------------------------------------------------------------------------ */
+/* Frames: the header, the statuses, the macro core                         */
+/* ------------------------------------------------------------------------ */
+
+/* The frame header. Embed it as the FIRST member of your frame struct. */
+struct coro_frame {
+    coro_step_fn step;  /* private: the body */
+    coro_frame *parent; /* private: who awaits this frame (yield from) */
+    int32_t resume;     /* read-only: the resume point, the source line of the
+                           suspension point it waits at (0 = not started) */
+    uint8_t flags;      /* private */
+    uint8_t ptag;       /* private: outcome kept while CORO_FINALLY runs */
+    uint16_t size16;    /* private: size / 16 when from coro_frame_new */
+    union {
+        int64_t i;
+        double d;
+        void *p;
+    } pending; /* private */
+#ifdef CORO_LABELS
+    int32_t label; /* private: the resume label, as its distance from the
+                      body's dispatch label (the header is 40 bytes then) */
+#endif
+};
+
+/* Step statuses (internal, but visible to the macros). */
+enum { CORO__DONE = 0, CORO__YIELD, CORO__AWAIT, CORO__CALL, CORO__SLEEP };
+/* Special resume points. */
+#define CORO__RS_FINALLY (-1)
+#define CORO__RS_DONE (-2)
+#define CORO__RS_INFO (-3) /* a query: the body names itself (coro__frame_describe) */
+/* Frame flags. */
+#define CORO__F_FINALLY 0x01u /* inside the cleanup section */
+#define CORO__F_LABEL 0x02u   /* resume holds a label offset (CORO_LABELS) */
+#define CORO__F_OWNED 0x04u   /* allocated by coro_frame_new */
+#define CORO__F_RUNNING 0x08u /* on some driver's chain */
+
+static inline void coro_frame_init(coro_frame *co, coro_step_fn step)
+{
+    co->step = step;
+    co->parent = NULL;
+    co->resume = 0;
+    co->flags = 0;
+    co->ptag = CORO_NONE;
+    co->size16 = 0;
+    co->pending.i = 0;
+#ifdef CORO_LABELS
+    co->label = 0;
+#endif
+}
+#ifdef CORO_LABELS
+#define CORO__FRAME_INIT(step) { (step), NULL, 0, 0, CORO_NONE, 0, { 0 }, 0 }
+#else
+#define CORO__FRAME_INIT(step) { (step), NULL, 0, 0, CORO_NONE, 0, { 0 } }
+#endif
+
+/* Internal, called by CORO_BEGIN / CORO_END (see gen.c). */
+typedef struct coro__frame_info {
+    const char *function; /* the step function's name (__func__) */
+    const char *file;     /* its source file (__FILE__) */
+} coro__frame_info;
+static inline void coro__describe(coro_value *io, const char *function, const char *file)
+{
+    coro__frame_info *info = (coro__frame_info *)io->u.p;
+    info->function = function;
+    info->file = file;
+}
+/* Report a resume point the body does not hold and fail the frame with
+ * CORO_ESTATE through its cleanup section (a tail call: the hot path of a
+ * body keeps no stack frame for it). */
+int coro__bad_resume(coro_frame *co, coro_value *io, const char *function, const char *file);
+
+
+#if defined(__GNUC__) || defined(__clang__)
+#define CORO__FALLTHROUGH __attribute__((fallthrough))
+#else
+#define CORO__FALLTHROUGH ((void)0)
+#endif
+#define CORO__CAT2(a, b) a##b
+#define CORO__CAT(a, b) CORO__CAT2(a, b)
+
+#ifdef CORO_LABELS
+/* labels-as-values: `label` holds the distance from coro__dispatch to the
+ * resume label (resume still holds its line, for reports), so a suspension
+ * point may sit inside a switch of the body. */
+#define CORO__PEDANTIC_OFF                                                      \
+    _Pragma("GCC diagnostic push") _Pragma("GCC diagnostic ignored \"-Wpedantic\"")
+#define CORO__PEDANTIC_ON _Pragma("GCC diagnostic pop")
+#define CORO__JUMP_LABEL()                                                      \
+    if (co->flags & CORO__F_LABEL) {                                            \
+        co->flags &= (uint8_t)~CORO__F_LABEL;                                   \
+        goto *((char *)&&coro__dispatch + co->label);                           \
+    }
+#define CORO__SUSPEND(st)                                                       \
+    do {                                                                        \
+        co->label = (int32_t)((char *)&&CORO__CAT(coro__L, __LINE__) -          \
+                              (char *)&&coro__dispatch);                        \
+        co->resume = __LINE__;                                                  \
+        co->flags |= CORO__F_LABEL;                                             \
+        return (st);                                                            \
+        CORO__CAT(coro__L, __LINE__):;                                          \
+    } while (0)
+#else
+#define CORO__PEDANTIC_OFF
+#define CORO__PEDANTIC_ON
+#define CORO__JUMP_LABEL()
+#define CORO__SUSPEND(st)                                                       \
+    do {                                                                        \
+        co->resume = __LINE__;                                                  \
+        return (st);                                                            \
+        case __LINE__:;                                                         \
+    } while (0)
+#endif
+
+/* Leave the body with the outcome already in *io: through the cleanup
+ * section if there is one; straight out when already inside it. */
+#define CORO__LEAVE()                                                           \
+    do {                                                                        \
+        if (co->flags & CORO__F_FINALLY) {                                      \
+            co->resume = CORO__RS_DONE;                                         \
+            return CORO__DONE;                                                  \
+        }                                                                       \
+        co->resume = CORO__RS_FINALLY;                                          \
+        goto coro__dispatch;                                                    \
+    } while (0)
+
+#define CORO__PUT(v)                                                            \
+    do {                                                                        \
+        coro_value coro__v = (v);                                               \
+        *io = coro__v;                                                          \
+    } while (0)
+
+/* Propagate an error the suspension point received, like an exception. */
+#define CORO__CHECK()                                                           \
+    do {                                                                        \
+        if (io->tag == CORO_ERROR)                                              \
+            CORO__LEAVE();                                                      \
+    } while (0)
+
+#define CORO__BEGIN_IMPL()                                                            \
+    CORO__PEDANTIC_OFF                                                          \
+    coro__dispatch:                                                             \
+    CORO__JUMP_LABEL()                                                          \
+    switch (co->resume) {                                                       \
+    case CORO__RS_INFO:                                                         \
+        coro__describe(io, __func__, __FILE__);                                 \
+        return CORO__DONE;                                                      \
+    case 0:
+
+#define CORO__FINALLY_IMPL                                                            \
+    *io = coro_none();                                                          \
+    CORO__FALLTHROUGH;                                                          \
+    case CORO__RS_FINALLY:                                                      \
+        co->pending.i = io->u.i;                                                \
+        co->ptag = (uint8_t)io->tag;                                            \
+        co->flags |= CORO__F_FINALLY;
+
+#define CORO__END_IMPL()                                                              \
+    if (co->flags & CORO__F_FINALLY) {                                          \
+        io->u.i = co->pending.i;                                                \
+        io->tag = co->ptag;                                                     \
+    } else {                                                                    \
+        *io = coro_none();                                                      \
+    }                                                                           \
+    break;                                                                      \
+    default:                                                                    \
+        if (co->resume != CORO__RS_FINALLY)                                     \
+            return coro__bad_resume(co, io, __func__, __FILE__);                \
+        if (0)                                                                  \
+            goto coro__dispatch;                                                \
+        break;                                                                  \
+    }                                                                           \
+    co->resume = CORO__RS_DONE;                                                 \
+    return CORO__DONE;                                                          \
+    CORO__PEDANTIC_ON
+
+#define CORO__RETURN_IMPL(v)                                                          \
+    do {                                                                        \
+        CORO__PUT(v);                                                           \
+        CORO__LEAVE();                                                          \
+    } while (0)
+
+#define CORO__YIELD_IMPL(v)                                                           \
+    do {                                                                        \
+        CORO__PUT(v);                                                           \
+        CORO__SUSPEND(CORO__YIELD);                                             \
+        CORO__CHECK();                                                          \
+    } while (0)
+
+#define CORO__AWAIT_IMPL(x)                                                           \
+    do {                                                                        \
+        if (CORO__AWAIT_START(x))                                               \
+            CORO__SUSPEND(io->tag);                                             \
+        CORO__CHECK();                                                          \
+    } while (0)
+
+#define CORO__AWAIT_ERR_IMPL(x, err)                                                  \
+    do {                                                                        \
+        if (CORO__AWAIT_START(x))                                               \
+            CORO__SUSPEND(io->tag);                                             \
+        (err) = coro_value_error(*io);                                          \
+    } while (0)
+
+#define CORO__SLEEP_NS_IMPL(ns)                                                       \
+    do {                                                                        \
+        io->u.i = (ns);                                                         \
+        io->tag = CORO__SLEEP;                                                  \
+        CORO__SUSPEND(CORO__SLEEP);                                             \
+        CORO__CHECK();                                                          \
+    } while (0)
+
+/* ------------------------------------------------------------------------ */
+/* Generators, the loop, handles                                            */
+/* ------------------------------------------------------------------------ */
+
+struct coro_gen {
+    coro_frame *root;    /* private */
+    coro_frame *current; /* private: innermost frame (yield from) */
+    int done;            /* read-only: 1 once the generator finished */
+    int running;         /* private: inside send/throw (no re-entry) */
+};
+
+/* The intrusive node of every queue the loop runs (private). */
+typedef struct coro__node {
+    struct coro__node *next;
+    void (*run)(struct coro__node *n);
+} coro__node;
+
+/* A timer's place in the loop's heap (private). */
+typedef struct coro__timer {
+    coro__node node;
+    uint32_t heap_index;
+    uint32_t seq;
+} coro__timer;
+
+/* A scheduled callback (coro_handle). */
+struct coro_handle {
+    coro__timer t;
+    coro_loop *loop;
+    coro_callback fn;
+    void *arg;
+    unsigned flags;
+};
+
+/* The loop. Allocate it anywhere; all fields private. */
+struct coro_loop {
+    coro_alloc_fn alloc;
+    void *alloc_ud;
+    coro__node *ready_head, *ready_tail; /* the FIFO of callbacks */
+    coro__node *pass_last;               /* the last node of the running pass */
+    struct coro__heap_entry *heap;       /* timers: array-backed min-heap */
+    uint32_t heap_len, heap_cap, heap_dead;
+    uint32_t timer_seq;
+    void *selector;                      /* the backend's private state */
+    unsigned nwatched;                   /* fds registered with the selector */
+    unsigned since_poll;                 /* callbacks run since the last poll */
+    coro_task **tasks;                   /* every live task (asyncio all_tasks) */
+    uint32_t ntasks, tasks_cap;
+    uint32_t task_counter;               /* for default names Task-N */
+    struct coro__name *names;            /* tasks given a name */
+    coro_task *current;                  /* the running task, or NULL */
+    void *slab;                          /* small-object pool */
+    uint64_t slab_allocs;                /* objects handed out (tests, benchmarks) */
+    void *threads;                       /* thread.c's state (wake-up fd, pool), or NULL */
+    void (*threads_fini)(coro_loop *);   /* called by coro_loop_close when set */
+    coro_exception_handler on_error;
+    void *on_error_arg;
+    int64_t slow_ns;
+    int state;                           /* closed / idle / running */
+    int stopping;                        /* stop() was called */
+    int debug;
+};
+
+/* ------------------------------------------------------------------------ */
+/* Futures and tasks                                                        */
+/* ------------------------------------------------------------------------ */
+
+/* A done callback's node, when the caller owns it (all fields private). */
+struct coro_done_node {
+    coro__node node;
+    coro_done_fn fn;
+    void *arg;
+    coro_future *fut;
+    unsigned flags;
+};
+
+/* A future: pending, done with a result or an error, or cancelled. All
+ * fields private. */
+struct coro_future {
+    coro_loop *loop;
+    coro__node *callbacks; /* done callbacks, newest first until completion */
+    union {
+        int64_t i;
+        double d;
+        void *p;
+    } val;
+    uint8_t state;   /* pending / result / error / cancelled */
+    uint8_t tag;     /* the result's tag */
+    uint8_t flags;   /* retrieved, is-task, allocated, ... */
+    uint8_t tflags;  /* task flags */
+    uint32_t aux;    /* task: index in the loop's task list, cancel count */
+};
+
+/* Internal: the await protocol the macros use. */
+int coro__await_future(coro_future *f, coro_value *io);
+int coro__await_task(coro_task *t, coro_value *io);
+static inline int coro__await_frame(coro_frame *f, coro_value *io)
+{
+    io->u.p = f;
+    io->tag = CORO__CALL;
+    return 1;
+}
+#define CORO__AWAIT_START(x)                                                    \
+    _Generic((x), coro_future *: coro__await_future, coro_task *: coro__await_task, \
+             coro_frame *: coro__await_frame)((x), io)
+
+/* The one conversion of seconds (a double, as asyncio takes them) to
+ * nanoseconds, rounded to the nearest: NaN is 0, beyond +-9.2e9 s clamps to
+ * +-INT64_MAX (INT64_MAX: never). A sleep of 0 or less is one loop pass;
+ * a deadline in the past is overdue. */
+static inline int64_t coro__seconds_to_ns(double s)
+{
+    if (s != s)
+        return 0;
+    if (s >= 9.2e9)
+        return INT64_MAX;
+    if (s <= -9.2e9)
+        return -INT64_MAX;
+    return (int64_t)(s * 1e9 + (s < 0 ? -0.5 : 0.5));
+}
+/* The deadline `ns` after `now`, saturating: INT64_MAX stays "never", and
+ * far in the past stays INT64_MIN / 2 (still ordered, never overflowing). */
+static inline int64_t coro__deadline_after(int64_t now, int64_t ns)
+{
+    if (ns == INT64_MAX || (ns > 0 && now > INT64_MAX - ns))
+        return INT64_MAX;
+    if (ns < 0 && now < INT64_MIN / 2 - ns)
+        return INT64_MIN / 2;
+    return now + ns;
+}
+
+/* A task. All fields private. */
+struct coro_task {
+    coro_future fut; /* a task IS a future */
+    union {
+        coro__timer timer; /* while sleeping: the task is its own timer */
+        struct {
+            coro__node node;     /* while waiting: its node on the future */
+            coro_future *waiter; /* the future it waits on */
+        } w;
+    } u;
+    coro_frame *current; /* the innermost frame of the await chain */
+};
+
+static inline coro_future *coro_task_future(coro_task *t) { return t ? &t->fut : NULL; }
+
+/* ------------------------------------------------------------------------ */
+/* Waiters: how every primitive parks a task without allocating             */
+/* ------------------------------------------------------------------------ */
+
+
+/* The one intrusive doubly linked list every module uses (private; its
+ * operations are in coro_int.h): a link embedded in the element, a list
+ * that holds its first and last link, NULL-terminated both ways, so an
+ * empty list is all zeroes and may be moved or copied. */
+typedef struct coro__link {
+    struct coro__link *prev, *next;
+} coro__link;
+typedef struct coro__list {
+    coro__link *first, *last;
+} coro__list;
+
+/* A future some task awaits, linked on a primitive's FIFO of waiters.
+ * Embedded in the operation frames below (coro_lock_acquire_op, ...), so a
+ * wait allocates nothing. All fields private. */
+typedef struct coro_waiter {
+    coro_future fut;
+    coro__link link;
+    struct coro_waitq *q; /* the queue it is on, or NULL */
+} coro_waiter;
+
+/* A FIFO of waiters (asyncio's collections.deque of futures). Private. */
+typedef struct coro_waitq {
+    coro__list list;
+} coro_waitq;
+
+/* A watched fd. */
+struct coro_fd {
+    coro_loop *loop;
+    int fd;
+    unsigned armed;     /* directions registered with the selector */
+    unsigned wanted;    /* directions someone waits for */
+    coro_future rfut;   /* completes when readable */
+    coro_future wfut;   /* completes when writable */
+};
+
+#endif /* CORO_IMPL_H */
