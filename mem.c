@@ -73,7 +73,7 @@ struct chunk {
 };
 
 struct big {
-    struct big *prev, *next;
+    coro__link link; /* on slab.bigs */
     size_t size;
     size_t pad_; /* keeps the payload 16-byte aligned */
 };
@@ -84,7 +84,7 @@ struct slab {
     char *bump;
     size_t bump_left;
     size_t next_chunk;
-    struct big *bigs;
+    coro__list bigs;
     void *bufs;     /* idle stream buffers (coro__buf_get), linked through the first word */
     unsigned nbufs; /* how many: at most BUF_POOL */
     size_t nchunks;
@@ -135,9 +135,9 @@ void coro__mem_fini(coro_loop *loop)
     }
     for (void *p = s->bufs; p; p = *(void **)p)
         UNPOISON(p, CORO__BUF_SIZE);
-    while (s->bigs) {
-        struct big *b = s->bigs;
-        s->bigs = b->next;
+    while (!coro__list_empty(&s->bigs)) {
+        struct big *b = CORO__CONTAINER(s->bigs.first, struct big, link);
+        coro__list_remove(&s->bigs, &b->link);
         coro__realloc(loop, b, sizeof *b + b->size, 0);
     }
     coro__realloc(loop, s, sizeof *s, 0);
@@ -303,11 +303,7 @@ static void *big_alloc(coro_loop *loop, struct slab *s, size_t size)
     if (!b)
         return NULL;
     b->size = size;
-    b->prev = NULL;
-    b->next = s->bigs;
-    if (s->bigs)
-        s->bigs->prev = b;
-    s->bigs = b;
+    coro__list_push(&s->bigs, &b->link);
     memset(b + 1, 0, size);
     return b + 1;
 }
@@ -315,12 +311,7 @@ static void *big_alloc(coro_loop *loop, struct slab *s, size_t size)
 static void big_free(coro_loop *loop, struct slab *s, void *p)
 {
     struct big *b = (struct big *)p - 1;
-    if (b->prev)
-        b->prev->next = b->next;
-    else
-        s->bigs = b->next;
-    if (b->next)
-        b->next->prev = b->prev;
+    coro__list_remove(&s->bigs, &b->link);
     coro__realloc(loop, b, sizeof *b + b->size, 0);
 }
 
@@ -341,16 +332,14 @@ void *coro__array_realloc(coro_loop *loop, void *p, size_t osize, size_t nsize)
     if (!p)
         return big_alloc(loop, s, nsize);
     struct big *b = (struct big *)p - 1;
+    coro__list_remove(&s->bigs, &b->link); /* the block may move */
     struct big *nb = coro__realloc(loop, b, sizeof *b + b->size, sizeof *b + nsize);
-    if (!nb)
+    if (!nb) {
+        coro__list_push(&s->bigs, &b->link); /* unchanged */
         return NULL;
+    }
     nb->size = nsize;
-    if (nb->prev)
-        nb->prev->next = nb;
-    else
-        s->bigs = nb;
-    if (nb->next)
-        nb->next->prev = nb;
+    coro__list_push(&s->bigs, &nb->link);
     return nb + 1;
 }
 
