@@ -47,6 +47,7 @@
  *   server.close()                        coro_server_close(&srv)
  *   await server.wait_closed()            coro_server_wait_closed(&op, &srv)
  *   server.is_serving() / server.sockets  coro_server_is_serving(&srv) / coro_server_sockname(...)
+ *   server.abort_clients() (3.13)         coro_server_cancel_clients(&srv)
  *
  * Rules shared by everything here:
  *   - Every descriptor coro opens is non-blocking and close-on-exec
