@@ -97,6 +97,11 @@ void *coro__realloc(coro_loop *loop, void *p, size_t osize, size_t nsize);
 /* a module's arrays: realloc shape, released by coro_loop_close if the
  * module did not free them (nsize 0 frees) */
 void *coro__array_realloc(coro_loop *loop, void *p, size_t osize, size_t nsize);
+/* I/O buffers (a stream's): CORO__BUF_SIZE ones come from a small per-loop
+ * pool of idle buffers, other sizes are arrays; put gives one back. */
+#define CORO__BUF_SIZE (16u * 1024u)
+void *coro__buf_get(coro_loop *loop, size_t size);
+void coro__buf_put(coro_loop *loop, void *p, size_t size);
 
 /* ---- loop.c ---- */
 /* Append a node to the ready queue (call_soon without the handle). */
@@ -233,5 +238,18 @@ static inline void coro__waiter_clear(coro_waiter *w) { memset(w, 0, sizeof *w);
 
 /* ---- fd.c ---- */
 void coro__fd_ready(coro_fd *w, unsigned events);
+
+#if CORO_HOSTED
+/* ---- stream.c, shared with server.c ---- */
+/* Register fn(arg) for the next readiness of `dir` on `w`; *armed says it is
+ * registered. 0 or CORO_ECLOSED (the watcher is detached). */
+int coro__watch_arm(coro_fd *w, unsigned dir, coro_done_node *node, coro_done_fn fn, void *arg,
+                    int *armed);
+/* Take that callback back: off the future, or off the ready queue. */
+void coro__watch_disarm(coro_loop *loop, coro_future *f, coro_done_node *node, coro_done_fn fn,
+                        void *arg, int *armed);
+bool coro__stream_bad_options(const coro_stream_options *o);
+void coro__stream_setup(coro_stream *s, const coro_stream_options *opt, bool nodelay);
+#endif
 
 #endif /* CORO_INT_H */

@@ -38,6 +38,8 @@
  *   writer.transport.abort()              coro_stream_abort(&stream)
  *   writer.get_extra_info('peername')     coro_stream_peername(&stream, &addr)
  *   set_write_buffer_limits(high, low)    coro_stream_set_write_limits(&stream, high, low)
+ *   wait_for(reader.read(n), t) across    coro_stream_set_read_deadline(&stream, t) (one timer
+ *     reads / send_timeout / idle           per stream) / _set_write_deadline / _set_idle_timeout
  *
  *   await start_server(cb, host, port)    coro_start_server(&op, &srv, host, port, cb, arg, NULL)
  *   await start_unix_server(cb, path)     coro_start_unix_server(&op, &srv, path, cb, arg, NULL)
@@ -45,6 +47,7 @@
  *   server.close()                        coro_server_close(&srv)
  *   await server.wait_closed()            coro_server_wait_closed(&op, &srv)
  *   server.is_serving() / server.sockets  coro_server_is_serving(&srv) / coro_server_sockname(...)
+ *   server.abort_clients() (3.13)         coro_server_cancel_clients(&srv)
  *
  * Rules shared by everything here:
  *   - Every descriptor coro opens is non-blocking and close-on-exec
@@ -276,9 +279,10 @@ size_t coro_sock_op_count(const coro_sock_op *op);
 
 /* Stream settings; a NULL pointer or a zeroed struct means the defaults. */
 typedef struct coro_stream_options {
-    size_t limit;      /* the reader's limit (asyncio limit=): 0 for 64 KiB */
-    size_t write_high; /* 0: high 64 KiB and low 16 KiB (asyncio's defaults) */
-    size_t write_low;  /* used only when write_high is set; must be <= it */
+    size_t limit;        /* the reader's limit (asyncio limit=): 0 for 64 KiB */
+    size_t write_high;   /* 0: high 64 KiB and low 16 KiB (asyncio's defaults) */
+    size_t write_low;    /* used only when write_high is set; must be <= it */
+    double idle_timeout; /* coro_stream_set_idle_timeout at the start; 0: none */
 } coro_stream_options;
 
 /* A connected byte stream: asyncio's StreamReader and StreamWriter over
@@ -287,8 +291,11 @@ typedef struct coro_stream_options {
  * writes go out at once when the socket takes them, and what it does not
  * take waits in a write buffer that the loop flushes whenever the socket
  * becomes writable. Both buffers come from the loop's allocator, grow only
- * when needed, are reused (no allocation per read or write in steady state)
- * and are freed when the stream is closed.
+ * when needed, and are given back as soon as they are empty (the read
+ * buffer when a read has to wait with nothing unread, the write buffer
+ * once flushed): an idle stream holds no buffer. The loop keeps a few
+ * emptied buffers for the next stream, so steady request/response traffic
+ * does not call the allocator.
  *
  * One task may read and another write at the same time; two concurrent
  * reads are refused (CORO_ESTATE), as asyncio refuses them. A reader that
@@ -307,15 +314,22 @@ typedef struct coro_stream {
     size_t view_len;
     coro_done_node flush; /* the writer's callback on writability */
     coro_waitq drainers, closers;
-    int err;         /* the sticky transport error, or 0 */
-    uint8_t state;   /* open, closing (flushing), closed */
-    uint8_t eof;     /* the peer's EOF was read */
-    uint8_t reading; /* a read operation is in progress */
-    uint8_t paused;  /* above high, not yet back to low */
-    uint8_t shut;    /* write_eof: 1 pending, 2 done */
-    uint8_t drained; /* the last recv emptied the socket */
-    uint8_t streak;  /* recvs since the reader last let the loop run */
-    int flushing;    /* the flush callback is registered */
+    int err;                  /* the sticky transport error, or 0 */
+    uint8_t state;            /* open, closing (flushing), closed */
+    uint8_t eof;              /* the peer's EOF was read */
+    uint8_t reading;          /* a read operation is in progress */
+    uint8_t paused;           /* above high, not yet back to low */
+    uint8_t shut;             /* write_eof: 1 pending, 2 done */
+    uint8_t drained;          /* the last recv emptied the socket */
+    uint8_t streak;           /* recvs since the reader last let the loop run */
+    uint8_t active;           /* a byte moved since the last idle check */
+    uint8_t quiet;            /* idle checks in a row that saw nothing move */
+    uint8_t rexpired;         /* the read deadline passed */
+    int flushing;             /* the flush callback is registered */
+    coro_handle timer;        /* the one deadline timer, re-armed lazily */
+    int64_t timer_at;         /* when it is armed for (loop ns), 0: not armed */
+    int64_t rdl, wdl;         /* read and write deadlines (loop ns), 0: none */
+    int64_t idle_ns, idle_at; /* the idle timeout, the next idle check */
 } coro_stream;
 
 /* Adopt a connected socket descriptor (asyncio open_connection(sock=...)):
@@ -466,6 +480,46 @@ size_t coro_stream_write_buffer_size(const coro_stream *s);
  * or low > high. A write above `high` pauses the writer; it resumes (drain
  * returns) at or below `low`. */
 int coro_stream_set_write_limits(coro_stream *s, size_t high, size_t low);
+/* ---- deadlines (nginx's client_header_timeout, keepalive_timeout,
+ * send_timeout; what asyncio users build with wait_for around reads) ----
+ *
+ * Each stream has one timer, armed for its nearest deadline and re-armed
+ * only when a nearer one is set, so reads and writes cost nothing extra:
+ * no timer is started or stopped per operation. Deadlines are absolute:
+ * `seconds` counts from the call, and a client that trickles one byte at a
+ * time cannot stretch them (unlike wait_for around each read). A deadline
+ * may fire up to one loop iteration late, never early. */
+
+/* Read deadline: `seconds` from now (0 clears it). A read waiting for data
+ * when it passes, or started after it passed, fails with CORO_ETIMEDOUT and
+ * consumes nothing; data that arrived before it is still returned by a read
+ * that does not have to wait. The stream is left to the caller, open: it
+ * may still write (a "408 Request Timeout") and close, or set a new
+ * deadline and read on. Returns 0, CORO_EINVAL (NULL, negative or NaN
+ * seconds), CORO_ECLOSED (closed stream), CORO_ENOMEM (no timer). */
+int coro_stream_set_read_deadline(coro_stream *s, double seconds);
+/* 1 once the read deadline has passed (until it is set again). */
+int coro_stream_read_timed_out(const coro_stream *s);
+/* Write deadline: `seconds` from now (0 clears it). If output is still
+ * buffered when it passes (the peer does not read), the connection fails
+ * with CORO_ETIMEDOUT and the stream is aborted: the output is dropped, a
+ * waiting drain and wait_closed fail with CORO_ETIMEDOUT, reads fail with it
+ * and writes return it. If nothing is buffered then, the deadline just
+ * lapses. Bounds the flush after coro_stream_close too. Codes as above. */
+int coro_stream_set_write_deadline(coro_stream *s, double seconds);
+/* Idle timeout (also coro_stream_options.idle_timeout): once no byte has
+ * been received or sent for `seconds` (0 turns it off), the stream fails
+ * with CORO_ETIMEDOUT and is aborted, as above. Checked seconds/4 apart, so
+ * it fires after between `seconds` and 1.25 x `seconds` of silence. Codes
+ * as above. */
+int coro_stream_set_idle_timeout(coro_stream *s, double seconds);
+
+/* Bytes of buffer the stream holds now (read + write buffers; 0 for NULL).
+ * A stream holds none while it waits for data with nothing unread and
+ * nothing unsent: buffers are taken when data arrives and given back to the
+ * loop (which keeps a few for reuse) when the stream goes idle. */
+size_t coro_stream_memory(const coro_stream *s);
+
 /* get_extra_info('peername') / ('sockname'): 0, -errno, CORO_EINVAL,
  * CORO_ECLOSED. */
 int coro_stream_peername(const coro_stream *s, coro_sockaddr *addr);
@@ -496,9 +550,13 @@ int coro_stream_fd(const coro_stream *s);
  * lets the write buffer flush (wait_closed), and frees it. Anything that
  * keeps `conn` must be done with it before the handler returns. A handler
  * that fails with an error is reported to the loop's exception handler
- * ("Unhandled exception in client_connected_cb"), as asyncio does; a
- * cancelled handler's stream is aborted (its unsent data dropped) rather
- * than flushed. */
+ * ("Unhandled exception in client_connected_cb"), as asyncio does, except
+ * CORO_ETIMEDOUT from the stream's own deadline or idle timeout (the
+ * server's policy ending the connection, not a fault). Once
+ * the connection's task was cancelled (coro_server_cancel_clients, or a
+ * cancel of its own), its stream is aborted, its unsent data dropped,
+ * rather than flushed, also when the handler caught the cancel and
+ * returned: a client that stopped reading cannot hold a shutdown. */
 typedef coro_frame *(*coro_connect_fn)(coro_stream *conn, void *arg);
 
 /* Server settings; NULL or a zeroed struct means the defaults. */
@@ -526,11 +584,13 @@ typedef struct coro_server {
     coro_connect_fn on_connect;
     void *arg;
     coro_server_options opt;
-    void *conns;         /* the live connections (a list) */
+    coro__list conns;    /* the live connections */
     void *spare;         /* a connection allocated and not used yet */
     size_t nconns, peak; /* live now, most ever at once */
     uint64_t accepts;    /* accept(2) calls made */
     uint64_t pauses;     /* times accepting paused on EMFILE and the like */
+    int64_t logged_at;   /* when a pause was last reported (loop ns) */
+    uint64_t unlogged;   /* pauses not reported since */
     coro_handle retry;   /* the resume timer while paused */
     coro_waitq closers, forever;
     int state;  /* new, serving, closed */
@@ -582,8 +642,9 @@ typedef struct coro_start_server_op {
  * (see coro_connect_fn); accepting stops while max_connections are being
  * served and resumes when one ends; on EMFILE, ENFILE, ENOBUFS or ENOMEM
  * accepting pauses for 100 ms and retries, so the loop neither spins nor
- * stops serving. Runs in a task. Fails with the bind/listen error, the
- * resolver's, CORO_ECANCELLED, CORO_ESTATE outside a task; `srv` then holds
+ * stops serving. Such a pause is reported to the loop's exception handler
+ * at most once every 10 s (the next report counts those left out). Runs in a task. Fails with the
+ * bind/listen error, the resolver's, CORO_ECANCELLED, CORO_ESTATE outside a task; `srv` then holds
  * nothing to close (closing it is harmless). `host` must stay valid until
  * the await returns. NULL for a NULL op, server or callback, or a port
  * outside 0-65535. */
@@ -602,8 +663,15 @@ coro_frame *coro_start_unix_server(coro_start_server_op *op, coro_server *srv, c
  * storage must stay valid until wait_closed has returned or no connection
  * is left (coro_server_connections). */
 int coro_server_close(coro_server *srv);
-/* Cancel every connection's task (asyncio 3.13's abort_clients, done by
- * cancelling the handlers); returns how many were cancelled. */
+/* Server.abort_clients() (asyncio 3.13): cancel every connection's task
+ * and return how many were cancelled (0 for NULL). Each handler sees
+ * CORO_ECANCELLED at its current or next suspension point; whether it
+ * lets the cancel through or catches it and returns, its stream is then
+ * aborted (unsent output dropped, the socket closed) without waiting for
+ * the client, so the connections are gone within a loop pass or two of
+ * the handlers returning. Does not close the server: call
+ * coro_server_close first to stop new connections (docs/net.md, "Shutting
+ * a server down"). */
 size_t coro_server_cancel_clients(coro_server *srv);
 /* 1 while accepting (started and not closed), 0 otherwise. */
 int coro_server_is_serving(const coro_server *srv);

@@ -7,7 +7,7 @@
  *
  * Small objects (tasks, frames from coro_frame_new, futures, callback nodes,
  * loop-owned handles) come from a slab: size classes of 16 bytes up to
- * SLAB_MAX, each with a free list, carved from chunks that only grow. Why:
+ * SLAB_MAX, each with a free list, carved from chunks. Why:
  *   - a malloc'd 96-byte object costs 112 bytes; a slab object costs 96, which
  *     is what keeps an empty sleeping task under 128 bytes all told;
  *   - a free-list pop is cheaper than malloc on the spawn path;
@@ -16,8 +16,20 @@
  * Larger objects go straight to the hook behind a small header that links
  * them into a list, for the same reason.
  *
+ * Giving memory back (reclaim): a free stays O(1) (a push on its class's
+ * list, and a count of the live bytes); only when the live bytes fall to a
+ * quarter of the chunk bytes (and, after a reclaim, each time they halve
+ * again) does one pass sort the chunks by address, find each free object's
+ * chunk by binary search, and return every chunk whose bytes are all free
+ * to the hook, dropping its objects from the free lists. So a spike of
+ * tasks or connections gives its memory back once it is over, and steady
+ * churn never pays for it. A chunk retired for a fresh one has its unused
+ * tail put on the free list of that size, so every byte of a chunk is
+ * either live, free, or (the current chunk only) not carved yet.
+ *
  * Invariants: objects are 16-byte aligned and zeroed when handed out; a freed
- * object goes back to its class (memory returns to the hook only at close).
+ * object goes back to its class; live_bytes is the sum of the rounded sizes
+ * of the objects handed out and not freed.
  */
 #include "coro_int.h"
 
@@ -47,6 +59,8 @@
 #define SLAB_CLASSES (SLAB_MAX / SLAB_GRAIN)
 #define CHUNK_MIN 4096u
 #define CHUNK_MAX (256u * 1024u)
+#define BUF_POOL 32u                 /* idle stream buffers a loop keeps for reuse */
+#define RECLAIM_MIN (512u * 1024u)   /* no reclaim below this many chunk bytes */
 
 struct chunk {
     struct chunk *next;
@@ -54,7 +68,7 @@ struct chunk {
 };
 
 struct big {
-    struct big *prev, *next;
+    coro__link link; /* on slab.bigs */
     size_t size;
     size_t pad_; /* keeps the payload 16-byte aligned */
 };
@@ -65,7 +79,13 @@ struct slab {
     char *bump;
     size_t bump_left;
     size_t next_chunk;
-    struct big *bigs;
+    coro__list bigs;
+    void *bufs;     /* idle stream buffers (coro__buf_get), linked through the first word */
+    unsigned nbufs; /* how many: at most BUF_POOL */
+    size_t nchunks;
+    size_t chunk_bytes; /* the chunks' sizes, summed */
+    size_t live_bytes;  /* slab objects handed out and not freed */
+    size_t reclaim_at;  /* reclaim when live_bytes falls to this; 0: not yet */
 };
 
 #define CHUNK_HDR ((sizeof(struct chunk) + SLAB_GRAIN - 1) & ~(size_t)(SLAB_GRAIN - 1))
@@ -108,13 +128,28 @@ void coro__mem_fini(coro_loop *loop)
         UNPOISON(c, c->size);
         coro__realloc(loop, c, c->size, 0);
     }
-    while (s->bigs) {
-        struct big *b = s->bigs;
-        s->bigs = b->next;
+    for (void *p = s->bufs; p; p = *(void **)p)
+        UNPOISON(p, CORO__BUF_SIZE);
+    while (!coro__list_empty(&s->bigs)) {
+        struct big *b = CORO__CONTAINER(s->bigs.first, struct big, link);
+        coro__list_remove(&s->bigs, &b->link);
         coro__realloc(loop, b, sizeof *b + b->size, 0);
     }
     coro__realloc(loop, s, sizeof *s, 0);
     loop->slab = NULL;
+}
+
+/* Put [p, p + n) on the free list of its size (n a multiple of the grain,
+ * less than SLAB_MAX): the tail of a chunk being retired. */
+static void give_tail(struct slab *s, char *p, size_t n)
+{
+    if (n < SLAB_GRAIN)
+        return;
+    size_t k = n / SLAB_GRAIN - 1;
+    UNPOISON(p, sizeof(void *));
+    *(void **)p = s->free[k];
+    POISON(p, n);
+    s->free[k] = p;
 }
 
 static int slab_refill(coro_loop *loop, struct slab *s, size_t need)
@@ -128,7 +163,11 @@ static int slab_refill(coro_loop *loop, struct slab *s, size_t need)
     c->size = size;
     c->next = s->chunks;
     s->chunks = c;
-    /* the tail of the previous chunk is lost: at most SLAB_MAX bytes */
+    s->nchunks++;
+    s->chunk_bytes += size;
+    if (s->chunk_bytes >= RECLAIM_MIN && s->reclaim_at < s->chunk_bytes / 4)
+        s->reclaim_at = s->chunk_bytes / 4;
+    give_tail(s, s->bump, s->bump_left);
     s->bump = (char *)c + CHUNK_HDR;
     s->bump_left = size - CHUNK_HDR;
     POISON(s->bump, s->bump_left);
@@ -137,17 +176,129 @@ static int slab_refill(coro_loop *loop, struct slab *s, size_t need)
     return 0;
 }
 
+/* ---- reclaim: return the chunks that are entirely free ---- */
+
+struct span {
+    struct chunk *c;
+    size_t free; /* bytes of it on free lists (or not carved yet) */
+};
+
+static int span_cmp(const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t)((const struct span *)a)->c;
+    uintptr_t y = (uintptr_t)((const struct span *)b)->c;
+    return x < y ? -1 : x > y;
+}
+
+/* The span holding p (a slab object), by binary search. */
+static struct span *span_of(struct span *v, size_t n, const void *p)
+{
+    size_t lo = 0, hi = n;
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if ((uintptr_t)v[mid].c <= (uintptr_t)p)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return &v[lo];
+}
+
+static bool span_empty(const struct span *sp) { return sp->free == sp->c->size - CHUNK_HDR; }
+
+/* The link word of a free object (poisoned but for these reads/writes). */
+static void *link_get(void **at)
+{
+    void *v;
+    UNPOISON(at, sizeof(void *));
+    v = *at;
+    POISON(at, sizeof(void *));
+    return v;
+}
+
+static void link_set(void **at, void *v)
+{
+    UNPOISON(at, sizeof(void *));
+    *at = v;
+    POISON(at, sizeof(void *));
+}
+
+/* Drop the objects of empty chunks from every free list. */
+static void unlink_empty(struct slab *s, struct span *v, size_t n)
+{
+    for (size_t k = 0; k < SLAB_CLASSES; k++) {
+        void *keep = NULL, **tail = NULL;
+        for (void *p = s->free[k], *next; p; p = next) {
+            next = link_get((void **)p);
+            if (span_empty(span_of(v, n, p)))
+                continue;
+            if (tail)
+                link_set(tail, p);
+            else
+                keep = p;
+            tail = (void **)p;
+        }
+        if (tail)
+            link_set(tail, NULL);
+        s->free[k] = keep;
+    }
+}
+
+static void release_empty(coro_loop *loop, struct slab *s, struct span *v, size_t n)
+{
+    struct chunk **link = &s->chunks;
+    while (*link) {
+        struct chunk *c = *link;
+        if (!span_empty(span_of(v, n, c))) {
+            link = &c->next;
+            continue;
+        }
+        *link = c->next;
+        if (s->bump && (uintptr_t)s->bump - (uintptr_t)c < c->size) {
+            s->bump = NULL; /* the current chunk goes: the next alloc refills */
+            s->bump_left = 0;
+        }
+        s->nchunks--;
+        s->chunk_bytes -= c->size;
+        UNPOISON(c, c->size);
+        coro__realloc(loop, c, c->size, 0);
+    }
+}
+
+static void reclaim(coro_loop *loop, struct slab *s)
+{
+    size_t n = s->nchunks, i = 0, empty = 0;
+    struct span *v;
+    s->reclaim_at = s->live_bytes / 2; /* the next one: once live halves again */
+    v = n > 1 ? coro__realloc(loop, NULL, 0, n * sizeof *v) : NULL;
+    if (!v)
+        return; /* one chunk (kept), or no memory for the pass: later */
+    for (struct chunk *c = s->chunks; c; c = c->next, i++) {
+        v[i].c = c;
+        v[i].free = 0;
+    }
+    qsort(v, n, sizeof *v, span_cmp);
+    for (size_t k = 0; k < SLAB_CLASSES; k++)
+        for (void *p = s->free[k]; p; p = link_get((void **)p))
+            span_of(v, n, p)->free += (k + 1) * SLAB_GRAIN;
+    if (s->bump_left)
+        span_of(v, n, s->bump)->free += s->bump_left;
+    for (i = 0; i < n; i++)
+        empty += span_empty(&v[i]);
+    if (empty > 0) {
+        unlink_empty(s, v, n);
+        release_empty(loop, s, v, n);
+    }
+    coro__realloc(loop, v, n * sizeof *v, 0);
+}
+
 static void *big_alloc(coro_loop *loop, struct slab *s, size_t size)
 {
     struct big *b = coro__realloc(loop, NULL, 0, sizeof *b + size);
     if (!b)
         return NULL;
     b->size = size;
-    b->prev = NULL;
-    b->next = s->bigs;
-    if (s->bigs)
-        s->bigs->prev = b;
-    s->bigs = b;
+    coro__list_push(&s->bigs, &b->link);
     memset(b + 1, 0, size);
     return b + 1;
 }
@@ -155,12 +306,7 @@ static void *big_alloc(coro_loop *loop, struct slab *s, size_t size)
 static void big_free(coro_loop *loop, struct slab *s, void *p)
 {
     struct big *b = (struct big *)p - 1;
-    if (b->prev)
-        b->prev->next = b->next;
-    else
-        s->bigs = b->next;
-    if (b->next)
-        b->next->prev = b->prev;
+    coro__list_remove(&s->bigs, &b->link);
     coro__realloc(loop, b, sizeof *b + b->size, 0);
 }
 
@@ -181,16 +327,14 @@ void *coro__array_realloc(coro_loop *loop, void *p, size_t osize, size_t nsize)
     if (!p)
         return big_alloc(loop, s, nsize);
     struct big *b = (struct big *)p - 1;
+    coro__list_remove(&s->bigs, &b->link); /* the block may move */
     struct big *nb = coro__realloc(loop, b, sizeof *b + b->size, sizeof *b + nsize);
-    if (!nb)
+    if (!nb) {
+        coro__list_push(&s->bigs, &b->link); /* unchanged */
         return NULL;
+    }
     nb->size = nsize;
-    if (nb->prev)
-        nb->prev->next = nb;
-    else
-        s->bigs = nb;
-    if (nb->next)
-        nb->next->prev = nb;
+    coro__list_push(&s->bigs, &nb->link);
     return nb + 1;
 }
 
@@ -206,6 +350,7 @@ void *coro__alloc(coro_loop *loop, size_t size)
         return big_alloc(loop, s, size);
     size_t k = class_of(size), rounded = (k + 1) * SLAB_GRAIN;
     void *p = s->free[k];
+    s->live_bytes += rounded;
     if (p) {
         UNPOISON(p, rounded);
         s->free[k] = *(void **)p;
@@ -234,4 +379,43 @@ void coro__free(coro_loop *loop, void *p, size_t size)
     *(void **)p = s->free[k];
     s->free[k] = p;
     POISON(p, (k + 1) * SLAB_GRAIN);
+    s->live_bytes -= (k + 1) * SLAB_GRAIN;
+    if (s->live_bytes <= s->reclaim_at)
+        reclaim(loop, s);
+}
+
+/* Stream buffers (stream.c): a stream takes a buffer
+ * when data arrives and gives it back when it goes idle, so a loop keeps a
+ * few idle ones (BUF_POOL, at most 512 KiB) for the next stream that needs
+ * one: request/response traffic then calls the hook for none, and a spike
+ * of connections gives its memory back as soon as it is over. A buffer is
+ * an array (coro__array_realloc can grow it; coro_loop_close frees it). */
+void *coro__buf_get(coro_loop *loop, size_t size)
+{
+    struct slab *s = loop->slab;
+    void *p;
+    if (!s)
+        return NULL;
+    if (size != CORO__BUF_SIZE || !s->bufs)
+        return coro__array_realloc(loop, NULL, 0, size);
+    p = s->bufs;
+    UNPOISON(p, CORO__BUF_SIZE);
+    s->bufs = *(void **)p;
+    s->nbufs--;
+    return p;
+}
+
+void coro__buf_put(coro_loop *loop, void *p, size_t size)
+{
+    struct slab *s = loop->slab;
+    if (!p || !s)
+        return;
+    if (size != CORO__BUF_SIZE || s->nbufs >= BUF_POOL) {
+        coro__array_realloc(loop, p, size, 0);
+        return;
+    }
+    *(void **)p = s->bufs;
+    s->bufs = p;
+    s->nbufs++;
+    POISON((char *)p + sizeof(void *), CORO__BUF_SIZE - sizeof(void *));
 }

@@ -1,7 +1,7 @@
 /*
- * stream.c - asyncio/streams.py and the Server of base_events.py: a
- * connected stream (StreamReader + StreamWriter in one object) and a
- * server that runs one task per accepted connection.
+ * stream.c - asyncio/streams.py: a connected stream (StreamReader +
+ * StreamWriter in one object). The server that hands streams to
+ * connection tasks is server.c.
  *
  * The mapping:
  *   StreamReader.read/readexactly/readuntil/readline   read_step, through
@@ -13,9 +13,6 @@
  *       _write_ready, a done callback on the socket's writability future
  *   drain / pause_writing / resume_writing   drain_step, `paused`, resume()
  *   close / wait_closed / abort    coro_stream_close, finalize(), closers
- *   Server._start_serving / _accept_connection   listener_arm, accept_cb,
- *       accept_some; the EMFILE pause is accept_pause + the retry timer
- *   Server.close / wait_closed / serve_forever   coro_server_*
  *
  * Fairness: a read that finds data waiting does not suspend, so a reader
  * fed faster than it reads yields one loop pass every READ_STREAK recvs.
@@ -24,20 +21,28 @@
  * view into it and consumes by moving rpos, and the next read compacts (or
  * grows, through the loop's allocator, only when the data it needs does not
  * fit). The write buffer holds wbuf[wpos, wend) unsent; it compacts when at
- * least half of it was sent, else doubles. Nothing is allocated per read or
- * write in steady state.
+ * least half of it was sent, else doubles. Both are given back when empty
+ * (the read buffer when a read must wait with nothing unread, the write
+ * buffer once flushed) to the loop's pool of idle buffers (mem.c), which
+ * hands them to the next stream: an idle stream holds none, and steady
+ * traffic still calls the allocator hook for none.
+ *
+ * Deadlines: one timer per stream (deadline_cb), armed for the nearest of
+ * the read deadline, the write deadline and the next idle check, and moved
+ * only when a nearer one is set. A read deadline wakes the waiting reader
+ * and leaves the stream open; a write deadline with output pending, or
+ * IDLE_TICKS idle checks in a row with no byte moved (`active` is the one
+ * store a recv or send pays), abort it with CORO_ETIMEDOUT.
  *
  * Invariants:
  *   - `flushing` is 1 exactly while s->flush is on the writability future's
  *     callback list or on the ready queue, and then data is buffered (or a
  *     close is pending); stop_flush takes it back before anything frees or
- *     closes the stream. The same holds for a listener's `waiting`.
+ *     closes the stream.
  *   - paused implies the buffer went above `high` and has not been at or
  *     below `low` since.
- *   - a connection is on its server's list from its accept until its task's
- *     done callback; that callback (conn_done) runs even when the task was
- *     cancelled before its first step, and is what closes the stream, frees
- *     the connection and lets the server accept again.
+ *   - timer_at is nonzero exactly while the deadline timer is scheduled;
+ *     finalize cancels it, so no timer outlives the socket.
  * Never: block, call a user callback from inside write/close, or free a
  * stream that a callback of the loop still points at.
  */
@@ -45,21 +50,16 @@
 
 #include <netinet/tcp.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
-#define READ_CHUNK (16u * 1024u)  /* the read buffer's first size */
-#define WRITE_CHUNK (16u * 1024u) /* the write buffer's first size */
-#define BUF_KEEP (256u * 1024u)   /* an emptied buffer bigger than this is released */
+#define READ_CHUNK CORO__BUF_SIZE  /* the read buffer's first size: a pooled buffer */
+#define WRITE_CHUNK CORO__BUF_SIZE /* the write buffer's first size: a pooled buffer */
+#define IDLE_TICKS 4              /* idle checks per idle timeout */
 #define READ_STREAK 16            /* recvs in a row before a reader yields */
-#define ACCEPT_BATCH 64           /* accepts per readiness event */
-#define ACCEPT_RETRY 0.1          /* seconds paused after EMFILE & co */
 
 enum { ST_OPEN = 0, ST_CLOSING, ST_CLOSED };
 enum { SHUT_NONE = 0, SHUT_PENDING, SHUT_DONE };
 enum { K_READ, K_READ_ALL, K_EXACTLY, K_UNTIL, K_LINE, K_DRAIN, K_WAIT_CLOSED };
-enum { SRV_NEW = 0, SRV_SERVING, SRV_CLOSED };
-enum { SOP_FOREVER = 1, SOP_WAIT_CLOSED };
 
 /* ------------------------------------------------------------------------ */
 /* Done callbacks on a readiness future                                     */
@@ -67,8 +67,8 @@ enum { SOP_FOREVER = 1, SOP_WAIT_CLOSED };
 
 /* Register fn(arg) for the next readiness of `dir` on `w`; *armed says it is
  * registered. Returns 0 or CORO_ECLOSED (the watcher is detached). */
-static int watch_arm(coro_fd *w, unsigned dir, coro_done_node *node, coro_done_fn fn, void *arg,
-                     int *armed)
+int coro__watch_arm(coro_fd *w, unsigned dir, coro_done_node *node, coro_done_fn fn, void *arg,
+                    int *armed)
 {
     coro_future *f;
     if (*armed)
@@ -82,8 +82,8 @@ static int watch_arm(coro_fd *w, unsigned dir, coro_done_node *node, coro_done_f
 
 /* Take the callback back: off the future, or off the ready queue if the
  * future already completed. */
-static void watch_disarm(coro_loop *loop, coro_future *f, coro_done_node *node, coro_done_fn fn,
-                         void *arg, int *armed)
+void coro__watch_disarm(coro_loop *loop, coro_future *f, coro_done_node *node, coro_done_fn fn,
+                        void *arg, int *armed)
 {
     if (!*armed)
         return;
@@ -96,13 +96,24 @@ static void watch_disarm(coro_loop *loop, coro_future *f, coro_done_node *node, 
 /* Stream set-up and teardown                                               */
 /* ------------------------------------------------------------------------ */
 
-static bool bad_options(const coro_stream_options *o)
+bool coro__stream_bad_options(const coro_stream_options *o)
 {
-    return o && o->write_high && o->write_low > o->write_high;
+    return o && ((o->write_high && o->write_low > o->write_high) || !(o->idle_timeout >= 0));
+}
+
+/* The deadline `seconds` from now (coro_impl.h's one rounding rule); 0
+ * (none) for 0 and for one too far to ever come. */
+static int64_t deadline_in(const coro_stream *s, double seconds)
+{
+    int64_t ns = coro__seconds_to_ns(seconds), t;
+    if (ns <= 0 || ns == INT64_MAX)
+        return 0;
+    t = coro__deadline_after(coro_loop_time_ns(s->loop), ns);
+    return t == INT64_MAX ? 0 : t;
 }
 
 /* Everything but the socket, which is open and watched already. */
-static void stream_setup(coro_stream *s, const coro_stream_options *opt, bool nodelay)
+void coro__stream_setup(coro_stream *s, const coro_stream_options *opt, bool nodelay)
 {
     if (nodelay) { /* asyncio sets TCP_NODELAY on every TCP transport */
         int one = 1;
@@ -123,17 +134,22 @@ static void stream_setup(coro_stream *s, const coro_stream_options *opt, bool no
     s->err = 0;
     s->state = ST_OPEN;
     s->eof = s->reading = s->paused = s->shut = s->drained = s->streak = 0;
+    s->active = s->quiet = s->rexpired = 0;
     s->flushing = 0;
+    coro_handle_init(&s->timer);
+    s->timer_at = s->rdl = s->wdl = s->idle_ns = s->idle_at = 0;
+    if (opt && opt->idle_timeout > 0)
+        coro_stream_set_idle_timeout(s, opt->idle_timeout);
 }
 
 int coro_stream_init(coro_stream *s, coro_loop *loop, int fd, const coro_stream_options *opt)
 {
-    if (!s || bad_options(opt))
+    if (!s || coro__stream_bad_options(opt))
         return CORO_EINVAL;
     int rc = coro_socket_wrap(&s->sock, loop, fd);
     if (rc != 0)
         return rc;
-    stream_setup(s, opt, true);
+    coro__stream_setup(s, opt, true);
     return 0;
 }
 
@@ -141,18 +157,29 @@ static void flush_cb(coro_future *f, void *arg);
 
 static void stop_flush(coro_stream *s)
 {
-    watch_disarm(s->loop, &s->sock.w.wfut, &s->flush, flush_cb, s, &s->flushing);
+    coro__watch_disarm(s->loop, &s->sock.w.wfut, &s->flush, flush_cb, s, &s->flushing);
+}
+
+/* Give the read buffer back (nothing unread in it, the view is dead). */
+static void release_rbuf(coro_stream *s)
+{
+    coro__buf_put(s->loop, s->rbuf, s->rcap);
+    s->rbuf = NULL;
+    s->rcap = s->rpos = s->rend = 0;
+}
+
+/* Give the write buffer back (nothing unsent in it). */
+static void release_wbuf(coro_stream *s)
+{
+    coro__buf_put(s->loop, s->wbuf, s->wcap);
+    s->wbuf = NULL;
+    s->wcap = s->wpos = s->wend = 0;
 }
 
 static void free_buffers(coro_stream *s)
 {
-    if (s->rbuf)
-        coro__array_realloc(s->loop, s->rbuf, s->rcap, 0);
-    if (s->wbuf)
-        coro__array_realloc(s->loop, s->wbuf, s->wcap, 0);
-    s->rbuf = s->wbuf = NULL;
-    s->rcap = s->rpos = s->rend = 0;
-    s->wcap = s->wpos = s->wend = 0;
+    release_rbuf(s);
+    release_wbuf(s);
     s->view = "";
     s->view_len = 0;
 }
@@ -161,6 +188,9 @@ static void free_buffers(coro_stream *s)
 static void finalize(coro_stream *s)
 {
     stop_flush(s);
+    if (s->timer_at && s->loop->state != LOOP_CLOSED)
+        coro_handle_cancel(&s->timer);
+    s->timer_at = 0;
     s->state = ST_CLOSED;
     coro_socket_close(&s->sock); /* a read waiting on it resumes, at EOF */
     free_buffers(s);
@@ -203,7 +233,7 @@ static void resume(coro_stream *s)
 
 static void arm_flush(coro_stream *s)
 {
-    int rc = watch_arm(&s->sock.w, CORO_WRITABLE, &s->flush, flush_cb, s, &s->flushing);
+    int rc = coro__watch_arm(&s->sock.w, CORO_WRITABLE, &s->flush, flush_cb, s, &s->flushing);
     if (rc != 0)
         write_failed(s, rc);
 }
@@ -218,20 +248,17 @@ static void flush(coro_stream *s)
             write_failed(s, (int)n);
             return;
         }
-        if (n > 0)
+        if (n > 0) {
             s->wpos += (size_t)n;
+            s->active = 1;
+        }
     }
     resume(s);
     if (s->wpos < s->wend) {
         arm_flush(s);
         return;
     }
-    s->wpos = s->wend = 0;
-    if (s->wcap > BUF_KEEP) { /* a burst is over: give the memory back */
-        coro__array_realloc(s->loop, s->wbuf, s->wcap, 0);
-        s->wbuf = NULL;
-        s->wcap = 0;
-    }
+    release_wbuf(s); /* drained: the memory goes back (nginx does the same) */
     if (s->shut == SHUT_PENDING) {
         s->shut = SHUT_DONE;
         shutdown(s->sock.fd, SHUT_WR);
@@ -266,7 +293,8 @@ static int wbuf_append(coro_stream *s, const char *data, size_t n)
                     return CORO_ENOMEM;
                 ncap *= 2;
             }
-            char *p = coro__array_realloc(s->loop, s->wbuf, s->wcap, ncap);
+            char *p = s->wbuf ? coro__array_realloc(s->loop, s->wbuf, s->wcap, ncap)
+                              : coro__buf_get(s->loop, ncap);
             if (!p)
                 return CORO_ENOMEM;
             s->wbuf = p;
@@ -303,6 +331,8 @@ int coro_stream_write(coro_stream *s, const void *data, size_t n)
             write_failed(s, (int)sent);
             return s->err;
         }
+        if (sent > 0)
+            s->active = 1;
         if (sent == (ssize_t)n)
             return 0;
         if (sent < 0)
@@ -401,6 +431,138 @@ coro_loop *coro_stream_loop(const coro_stream *s) { return s ? s->loop : NULL; }
 int coro_stream_fd(const coro_stream *s) { return s ? s->sock.fd : -1; }
 
 /* ------------------------------------------------------------------------ */
+/* Deadlines: one timer per stream, armed for the nearest one              */
+/* ------------------------------------------------------------------------ */
+
+/* A read or write costs nothing here: a deadline is a number the timer
+ * compares when it fires, and activity is one byte store (`active`). The
+ * timer is armed for the nearest deadline only when that comes before the
+ * time it is armed for; moving a deadline later leaves it alone (it fires
+ * early, finds nothing due and re-arms). */
+
+static int64_t next_deadline(const coro_stream *s)
+{
+    int64_t t = 0;
+    if (s->rdl && !s->rexpired)
+        t = s->rdl;
+    if (s->wdl && (t == 0 || s->wdl < t))
+        t = s->wdl;
+    if (s->idle_ns && (t == 0 || s->idle_at < t))
+        t = s->idle_at;
+    return t;
+}
+
+static int deadline_cb(void *arg);
+
+static int timer_arm(coro_stream *s)
+{
+    int64_t t = next_deadline(s);
+    int rc;
+    if (t == 0 || (s->timer_at && s->timer_at <= t))
+        return 0;
+    if (s->timer_at)
+        coro_handle_cancel(&s->timer);
+    s->timer_at = 0;
+    rc = coro_call_at(s->loop, &s->timer, t, deadline_cb, s);
+    if (rc == 0)
+        s->timer_at = t;
+    return rc;
+}
+
+/* Resume a read waiting for readability (it then looks at why). */
+static void wake_reader(coro_stream *s)
+{
+    if (s->reading && !coro_future_done(&s->sock.w.rfut))
+        coro_future_set_result(&s->sock.w.rfut, coro_int(CORO_READABLE));
+}
+
+/* A write deadline or the idle timeout passed: the connection fails with
+ * CORO_ETIMEDOUT and is aborted (what is buffered is dropped). */
+static void timed_out(coro_stream *s)
+{
+    if (!s->err)
+        s->err = CORO_ETIMEDOUT;
+    wake_reader(s);
+    coro_stream_abort(s);
+}
+
+static int deadline_cb(void *arg)
+{
+    coro_stream *s = arg;
+    int64_t now = coro_loop_time_ns(s->loop);
+    s->timer_at = 0;
+    if (s->state == ST_CLOSED)
+        return 0;
+    if (s->rdl && !s->rexpired && now >= s->rdl) {
+        s->rexpired = 1; /* the stream stays open: the reader decides */
+        wake_reader(s);
+    }
+    if (s->wdl && now >= s->wdl) {
+        s->wdl = 0;
+        if (wsize(s) > 0) {
+            timed_out(s);
+            return 0;
+        }
+    }
+    if (s->idle_ns && now >= s->idle_at) {
+        if (s->active)
+            s->active = s->quiet = 0;
+        else if (++s->quiet >= IDLE_TICKS) {
+            timed_out(s);
+            return 0;
+        }
+        s->idle_at = coro__deadline_after(now, s->idle_ns / IDLE_TICKS);
+    }
+    return timer_arm(s);
+}
+
+static int check_deadline_args(const coro_stream *s, double seconds)
+{
+    if (!s || !(seconds >= 0))
+        return CORO_EINVAL;
+    return s->state == ST_CLOSED ? CORO_ECLOSED : 0;
+}
+
+int coro_stream_set_read_deadline(coro_stream *s, double seconds)
+{
+    int rc = check_deadline_args(s, seconds);
+    if (rc != 0)
+        return rc;
+    s->rexpired = 0;
+    s->rdl = deadline_in(s, seconds);
+    return timer_arm(s);
+}
+
+int coro_stream_set_write_deadline(coro_stream *s, double seconds)
+{
+    int rc = check_deadline_args(s, seconds);
+    if (rc != 0)
+        return rc;
+    s->wdl = deadline_in(s, seconds);
+    return timer_arm(s);
+}
+
+int coro_stream_set_idle_timeout(coro_stream *s, double seconds)
+{
+    int rc = check_deadline_args(s, seconds);
+    if (rc != 0)
+        return rc;
+    s->idle_ns = coro__seconds_to_ns(seconds);
+    s->active = s->quiet = 0;
+    if (s->idle_ns == INT64_MAX)
+        s->idle_ns = 0; /* never */
+    if (s->idle_ns) {
+        s->idle_ns = s->idle_ns < IDLE_TICKS ? IDLE_TICKS : s->idle_ns;
+        s->idle_at = coro__deadline_after(coro_loop_time_ns(s->loop), s->idle_ns / IDLE_TICKS);
+    }
+    return timer_arm(s);
+}
+
+int coro_stream_read_timed_out(const coro_stream *s) { return s && s->rexpired; }
+
+size_t coro_stream_memory(const coro_stream *s) { return s ? s->rcap + s->wcap : 0; }
+
+/* ------------------------------------------------------------------------ */
 /* Reading                                                                  */
 /* ------------------------------------------------------------------------ */
 
@@ -432,14 +594,8 @@ static ssize_t fill(coro_stream *s, size_t want)
 {
     size_t have = s->rend - s->rpos;
     ssize_t n;
-    if (have == 0) {
+    if (have == 0)
         s->rpos = s->rend = 0;
-        if (s->rcap > BUF_KEEP) { /* a big read is over: give the memory back */
-            coro__array_realloc(s->loop, s->rbuf, s->rcap, 0);
-            s->rbuf = NULL;
-            s->rcap = 0;
-        }
-    }
     if (want <= have)
         want = have + 1;
     if (s->rend == s->rcap || s->rcap - s->rpos < want) {
@@ -452,7 +608,8 @@ static ssize_t fill(coro_stream *s, size_t want)
             size_t ncap = s->rcap ? s->rcap * 2 : READ_CHUNK;
             if (ncap < want)
                 ncap = want;
-            char *p = coro__array_realloc(s->loop, s->rbuf, s->rcap, ncap);
+            char *p = s->rbuf ? coro__array_realloc(s->loop, s->rbuf, s->rcap, ncap)
+                              : coro__buf_get(s->loop, ncap);
             if (!p)
                 return CORO_ENOMEM;
             s->rbuf = p;
@@ -464,8 +621,10 @@ static ssize_t fill(coro_stream *s, size_t want)
      * UV_HANDLE_READ_PARTIAL), so the next fill waits for readiness first
      * instead of paying a recv that would say EAGAIN */
     s->drained = n < 0 ? n == -EAGAIN : (size_t)n < s->rcap - s->rend;
-    if (n > 0)
+    if (n > 0) {
         s->rend += (size_t)n;
+        s->active = 1;
+    }
     return n;
 }
 
@@ -547,6 +706,8 @@ static CORO_FN(read_step)
         CORO_RAISE(CORO_ESTATE); /* asyncio: "already waiting for incoming data" */
     if (s->err)
         CORO_RAISE(s->err);
+    if (s->rexpired)
+        CORO_RAISE(CORO_ETIMEDOUT);
     s->reading = 1;
     self->owns = 1;
     consume(s, 0);
@@ -555,15 +716,21 @@ static CORO_FN(read_step)
         if (rc != 0)
             break;
         if (s->drained) {
+            if (s->rpos == s->rend)
+                release_rbuf(s); /* idle: hold no buffer while waiting */
             CORO_AWAIT(coro_fd_wait_readable(&s->sock.w));
             s->drained = s->streak = 0;
-            continue; /* (a close may have woken us: satisfy sees it) */
+            if (s->rexpired || s->err == CORO_ETIMEDOUT)
+                CORO_RAISE(CORO_ETIMEDOUT); /* woken by the deadline timer */
+            continue;                       /* (a close may have woken us: satisfy sees it) */
         }
         if (s->streak >= READ_STREAK) {
             /* a peer that sends faster than we read never lets a read wait:
              * let the other tasks run (asyncio reads once per loop pass) */
             s->streak = 0;
             CORO_YIELD(coro_none());
+            if (s->rexpired || s->err == CORO_ETIMEDOUT)
+                CORO_RAISE(CORO_ETIMEDOUT);
             continue;
         }
         s->streak++;
@@ -722,7 +889,7 @@ static CORO_FN(open_step)
     if (self->i == self->n)
         CORO_RAISE(self->first_err ? self->first_err : CORO_EADDRINFO);
     a = &self->addrs[self->i];
-    stream_setup(s, &self->opt, a->u.sa.sa_family != AF_UNIX);
+    coro__stream_setup(s, &self->opt, a->u.sa.sa_family != AF_UNIX);
     CORO_RETURN(coro_ptr(s));
     CORO_END();
 }
@@ -730,7 +897,7 @@ static CORO_FN(open_step)
 static coro_frame *open_op(coro_open_connection_op *op, coro_stream *stream,
                            const coro_stream_options *opt)
 {
-    if (!op || !stream || bad_options(opt))
+    if (!op || !stream || coro__stream_bad_options(opt))
         return NULL;
     coro_frame_init(&op->co, open_step);
     op->stream = stream;
@@ -765,495 +932,4 @@ coro_frame *coro_open_unix_connection(coro_open_connection_op *op, coro_stream *
         return NULL;
     op->n = 1;
     return &op->co;
-}
-
-/* ------------------------------------------------------------------------ */
-/* Servers: one task per connection                                         */
-/* ------------------------------------------------------------------------ */
-
-/* A connection: its task, its stream, the handler it runs. Allocated from
- * the loop; freed by conn_done once the task is done. */
-struct conn {
-    coro_frame co;
-    coro_task task;
-    coro_done_node done;
-    coro_stream stream;
-    coro_server *srv;
-    coro_frame *user;
-    struct conn *prev, *next;
-    coro_stream_op op;
-    int err;
-};
-
-static void accept_some(coro_server *srv, coro__listener *l);
-
-static void wake_closers(coro_server *srv)
-{
-    if (srv->state == SRV_CLOSED && srv->nconns == 0)
-        coro__waitq_wake_all(&srv->closers, coro_int(0));
-}
-
-/* The connection's body: run the handler, then close and let the buffer
- * flush. A cancel ends it at once; conn_done aborts what is left. */
-static CORO_FN(conn_step)
-{
-    struct conn *self = CORO_SELF(struct conn);
-    CORO_BEGIN();
-    self->user = self->srv->on_connect(&self->stream, self->srv->arg);
-    if (self->user) {
-        CORO_AWAIT_ERR(self->user, self->err);
-        if (self->err == CORO_ECANCELLED)
-            CORO_RAISE(CORO_ECANCELLED);
-        if (self->err != 0)
-            coro__report(self->stream.loop, "Unhandled exception in client_connected_cb", self->err,
-                         NULL);
-    }
-    coro_stream_close(&self->stream);
-    CORO_AWAIT_ERR(coro_stream_wait_closed(&self->op, &self->stream), self->err);
-    CORO_END();
-}
-
-/* The task is done (however: even cancelled before it ever ran). */
-static void conn_done(coro_future *f, void *arg)
-{
-    struct conn *c = arg;
-    coro_server *srv = c->srv;
-    coro_loop *loop = c->stream.loop;
-    (void)coro_future_error(f); /* the outcome was reported, or is a cancel */
-    coro_stream_abort(&c->stream);
-    if (c->user && (c->user->flags & CORO__F_OWNED))
-        coro_frame_free(loop, c->user);
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        srv->conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    srv->nconns--;
-    if (!srv->spare && srv->state == SRV_SERVING)
-        srv->spare = c; /* the next accept reuses it */
-    else
-        coro__free(loop, c, sizeof *c);
-    if (srv->full && srv->nconns < srv->opt.max_connections) {
-        srv->full = 0;
-        for (unsigned i = 0; i < srv->nls && !srv->full; i++)
-            accept_some(srv, &srv->ls[i]);
-    }
-    wake_closers(srv);
-}
-
-/* An accepted socket is in c->stream.sock: start its task. */
-static int conn_start(coro_server *srv, struct conn *c, bool tcp)
-{
-    coro_loop *loop = srv->loop;
-    int rc;
-    stream_setup(&c->stream, &srv->opt.stream, tcp);
-    coro_frame_init(&c->co, conn_step);
-    c->srv = srv;
-    c->user = NULL;
-    c->err = 0;
-    rc = coro_task_init(&c->task, loop, &c->co);
-    if (rc != 0)
-        return rc;
-    coro_future_add_done_node(&c->task.fut, &c->done, conn_done, c);
-    c->prev = NULL;
-    c->next = srv->conns;
-    if (c->next)
-        c->next->prev = c;
-    srv->conns = c;
-    if (++srv->nconns > srv->peak)
-        srv->peak = srv->nconns;
-    return 0;
-}
-
-static void accept_cb(coro_future *f, void *arg);
-
-static void listener_arm(coro__listener *l)
-{
-    watch_arm(&l->sock.w, CORO_READABLE, &l->node, accept_cb, l, &l->waiting);
-}
-
-static void listener_disarm(coro__listener *l)
-{
-    watch_disarm(l->server->loop, &l->sock.w.rfut, &l->node, accept_cb, l, &l->waiting);
-}
-
-static int retry_cb(void *arg)
-{
-    coro_server *srv = arg;
-    srv->paused = 0;
-    for (unsigned i = 0; i < srv->nls && srv->state == SRV_SERVING && !srv->paused; i++)
-        accept_some(srv, &srv->ls[i]);
-    return 0;
-}
-
-/* Out of descriptors or memory: stop accepting for ACCEPT_RETRY (asyncio's
- * _accept_connection does the same with a 1 s delay). */
-static void accept_pause(coro_server *srv, int err)
-{
-    srv->paused = 1;
-    srv->pauses++;
-    for (unsigned i = 0; i < srv->nls; i++)
-        listener_disarm(&srv->ls[i]);
-    coro__report(srv->loop, "accept() failed: pausing before the next attempt", err, NULL);
-    if (coro_call_later(srv->loop, &srv->retry, ACCEPT_RETRY, retry_cb, srv) != 0) {
-        srv->paused = 0; /* no timer: readiness retries */
-        for (unsigned i = 0; i < srv->nls; i++)
-            listener_arm(&srv->ls[i]);
-    }
-}
-
-/* Errors of one connection that the next accept does not share. */
-static bool accept_transient(int err)
-{
-    return err == -ECONNABORTED || err == -EPROTO || err == -EPERM || err == -ENETDOWN ||
-           err == -EHOSTUNREACH || err == -ENETUNREACH || err == -EOPNOTSUPP;
-}
-
-static void accept_some(coro_server *srv, coro__listener *l)
-{
-    coro_sockaddr peer;
-    for (int i = 0; i < ACCEPT_BATCH; i++) {
-        if (srv->state != SRV_SERVING || srv->paused || l->sock.fd < 0)
-            return;
-        if (srv->opt.max_connections && srv->nconns >= srv->opt.max_connections) {
-            srv->full = 1; /* conn_done resumes */
-            return;
-        }
-        struct conn *c = srv->spare ? srv->spare : coro__alloc(srv->loop, sizeof *c);
-        srv->spare = NULL;
-        if (!c) {
-            accept_pause(srv, CORO_ENOMEM);
-            return;
-        }
-        int rc = coro_socket_accept(&l->sock, &c->stream.sock, &peer);
-        srv->accepts++;
-        if (rc == 0) {
-            rc = conn_start(srv, c, peer.u.sa.sa_family != AF_UNIX);
-            if (rc == 0)
-                continue;
-            coro_socket_close(&c->stream.sock);
-            coro__free(srv->loop, c, sizeof *c);
-            accept_pause(srv, rc);
-            return;
-        }
-        srv->spare = c; /* kept for the next connection */
-        if (rc == -EAGAIN)
-            break;
-        if (accept_transient(rc))
-            continue;
-        accept_pause(srv, rc); /* EMFILE, ENFILE, ENOBUFS, ENOMEM, or worse */
-        return;
-    }
-    listener_arm(l);
-}
-
-static void accept_cb(coro_future *f, void *arg)
-{
-    coro__listener *l = arg;
-    int err = coro_future_error(f);
-    l->waiting = 0;
-    if (err == CORO_ECANCELLED || l->server->state != SRV_SERVING)
-        return;
-    if (err != 0) {
-        accept_pause(l->server, err);
-        return;
-    }
-    accept_some(l->server, l);
-}
-
-int coro_server_init(coro_server *srv, coro_loop *loop, coro_connect_fn on_connect, void *arg,
-                     const coro_server_options *opt)
-{
-    if (!srv || !loop || !on_connect || (opt && bad_options(&opt->stream)))
-        return CORO_EINVAL;
-    if (loop->state == LOOP_CLOSED)
-        return CORO_ECLOSED;
-    memset(srv, 0, sizeof *srv);
-    srv->loop = loop;
-    srv->on_connect = on_connect;
-    srv->arg = arg;
-    if (opt)
-        srv->opt = *opt;
-    coro_handle_init(&srv->retry);
-    srv->state = SRV_NEW;
-    return 0;
-}
-
-static int set_int_opt(int fd, int level, int name)
-{
-    int one = 1;
-    return setsockopt(fd, level, name, &one, sizeof one) < 0 ? -errno : 0;
-}
-
-/* A Unix path left by a dead server is replaced, as asyncio does. */
-static void unlink_stale(const char *path)
-{
-    struct stat st;
-    if (stat(path, &st) == 0 && S_ISSOCK(st.st_mode))
-        unlink(path);
-}
-
-static int listener_setup(coro_server *srv, coro__listener *l, const coro_sockaddr *addr)
-{
-    int fam = addr->u.sa.sa_family, fd = l->sock.fd, rc = 0;
-    struct stat st;
-    if (fam != AF_UNIX)
-        rc = set_int_opt(fd, SOL_SOCKET, SO_REUSEADDR);
-    if (rc == 0 && fam == AF_INET6)
-        rc = set_int_opt(fd, IPPROTO_IPV6, IPV6_V6ONLY);
-#ifdef SO_REUSEPORT
-    if (rc == 0 && srv->opt.reuse_port)
-        rc = set_int_opt(fd, SOL_SOCKET, SO_REUSEPORT);
-#endif
-    if (rc != 0)
-        return rc;
-    if (fam == AF_UNIX)
-        unlink_stale(addr->u.un.sun_path);
-    if ((rc = coro_socket_bind(&l->sock, addr)) != 0 ||
-        (rc = coro_socket_listen(&l->sock, srv->opt.backlog)) != 0)
-        return rc;
-    if (fam == AF_UNIX && stat(addr->u.un.sun_path, &st) == 0) {
-        memcpy(srv->unix_path, addr->u.un.sun_path, sizeof srv->unix_path);
-        srv->unix_dev = st.st_dev;
-        srv->unix_ino = st.st_ino;
-    }
-    return 0;
-}
-
-int coro_server_listen(coro_server *srv, const coro_sockaddr *addr)
-{
-    coro__listener *l;
-    int rc;
-    if (!srv || !addr || !srv->loop)
-        return CORO_EINVAL;
-    if (srv->state == SRV_CLOSED)
-        return CORO_ESTATE;
-    if (srv->nls == CORO_SERVER_MAX_SOCKETS)
-        return CORO_ENOMEM;
-    l = &srv->ls[srv->nls];
-    rc = coro_socket_open(&l->sock, srv->loop, addr->u.sa.sa_family, SOCK_STREAM, 0);
-    if (rc != 0)
-        return rc;
-    if ((rc = listener_setup(srv, l, addr)) != 0) {
-        coro_socket_close(&l->sock);
-        return rc;
-    }
-    memset(&l->node, 0, sizeof l->node);
-    l->server = srv;
-    l->waiting = 0;
-    srv->nls++;
-    if (srv->state == SRV_SERVING)
-        accept_some(srv, l);
-    return 0;
-}
-
-int coro_server_start(coro_server *srv)
-{
-    if (!srv || !srv->loop)
-        return CORO_EINVAL;
-    if (srv->state == SRV_CLOSED)
-        return CORO_ESTATE;
-    if (srv->state == SRV_SERVING)
-        return 0;
-    srv->state = SRV_SERVING;
-    for (unsigned i = 0; i < srv->nls; i++)
-        listener_arm(&srv->ls[i]);
-    return 0;
-}
-
-int coro_server_close(coro_server *srv)
-{
-    struct stat st;
-    if (!srv)
-        return CORO_EINVAL;
-    if (srv->state == SRV_CLOSED)
-        return 0;
-    srv->state = SRV_CLOSED;
-    srv->paused = srv->full = 0;
-    if (srv->loop && srv->loop->state != LOOP_CLOSED)
-        coro_handle_cancel(&srv->retry); /* a closed loop dropped its timers */
-    if (srv->spare) {
-        coro__free(srv->loop, srv->spare, sizeof(struct conn));
-        srv->spare = NULL;
-    }
-    for (unsigned i = 0; i < srv->nls; i++) {
-        listener_disarm(&srv->ls[i]);
-        coro_socket_close(&srv->ls[i].sock);
-    }
-    if (srv->unix_path[0] && stat(srv->unix_path, &st) == 0 && st.st_dev == srv->unix_dev &&
-        st.st_ino == srv->unix_ino)
-        unlink(srv->unix_path); /* 3.13's cleanup_socket */
-    srv->unix_path[0] = '\0';
-    if (srv->loop && srv->loop->state != LOOP_CLOSED) {
-        coro__waitq_wake_all(&srv->forever, coro_int(0));
-        wake_closers(srv);
-    }
-    return 0;
-}
-
-size_t coro_server_cancel_clients(coro_server *srv)
-{
-    size_t n = 0;
-    if (!srv)
-        return 0;
-    for (struct conn *c = srv->conns; c; c = c->next)
-        n += (size_t)coro_task_cancel(&c->task);
-    return n;
-}
-
-int coro_server_is_serving(const coro_server *srv) { return srv && srv->state == SRV_SERVING; }
-size_t coro_server_connections(const coro_server *srv) { return srv ? srv->nconns : 0; }
-
-int coro_server_sockname(const coro_server *srv, unsigned i, coro_sockaddr *addr)
-{
-    if (!srv || i >= srv->nls || srv->state == SRV_CLOSED)
-        return CORO_EINVAL;
-    return coro_socket_sockname(&srv->ls[i].sock, addr);
-}
-
-/* ---- start_server ---- */
-
-static CORO_FN(start_step)
-{
-    coro_start_server_op *self = CORO_SELF(coro_start_server_op);
-    coro_loop *loop = coro_get_running_loop();
-    int rc;
-    CORO_BEGIN();
-    if (!loop || !coro_current_task(loop))
-        CORO_RAISE(CORO_ESTATE);
-    rc = coro_server_init(self->srv, loop, self->on_connect, self->arg, &self->opt);
-    if (rc != 0)
-        CORO_RAISE(rc);
-    if (!self->is_unix) {
-        CORO_AWAIT(coro_getaddrinfo(&self->gai, self->host, self->port, AF_UNSPEC, AI_PASSIVE,
-                                    self->addrs, CORO__COUNTOF(self->addrs)));
-        self->n = (size_t)CORO_RESULT.u.i;
-    }
-    for (size_t i = 0; i < self->n; i++) {
-        rc = coro_server_listen(self->srv, &self->addrs[i]);
-        /* a family the host cannot make a socket of is skipped, as asyncio does */
-        if (rc == -EAFNOSUPPORT && self->srv->nls > 0)
-            continue;
-        if (rc != 0)
-            CORO_RAISE(rc);
-    }
-    if (self->srv->nls == 0)
-        CORO_RAISE(-EAFNOSUPPORT);
-    coro_server_start(self->srv);
-    CORO_RETURN(coro_ptr(self->srv));
-    CORO_FINALLY
-    if (CORO_RESULT.tag == CORO_ERROR)
-        coro_server_close(self->srv);
-    CORO_END();
-}
-
-static coro_frame *start_op(coro_start_server_op *op, coro_server *srv, coro_connect_fn on_connect,
-                            void *arg, const coro_server_options *opt)
-{
-    if (!op || !srv || !on_connect || (opt && bad_options(&opt->stream)))
-        return NULL;
-    memset(srv, 0, sizeof *srv);
-    srv->state = SRV_CLOSED; /* until started: closing it is harmless */
-    coro_frame_init(&op->co, start_step);
-    op->srv = srv;
-    op->host = NULL;
-    op->port = 0;
-    op->on_connect = on_connect;
-    op->arg = arg;
-    memset(&op->opt, 0, sizeof op->opt);
-    if (opt)
-        op->opt = *opt;
-    op->is_unix = 0;
-    op->n = 0;
-    return &op->co;
-}
-
-coro_frame *coro_start_server(coro_start_server_op *op, coro_server *srv, const char *host,
-                              int port, coro_connect_fn on_connect, void *arg,
-                              const coro_server_options *opt)
-{
-    if (port < 0 || port > 65535 || !start_op(op, srv, on_connect, arg, opt))
-        return NULL;
-    op->host = host;
-    op->port = port;
-    return &op->co;
-}
-
-coro_frame *coro_start_unix_server(coro_start_server_op *op, coro_server *srv, const char *path,
-                                   coro_connect_fn on_connect, void *arg,
-                                   const coro_server_options *opt)
-{
-    if (!op || coro_sockaddr_unix(&op->addrs[0], path) != 0)
-        return NULL;
-    coro_sockaddr a = op->addrs[0];
-    if (!start_op(op, srv, on_connect, arg, opt))
-        return NULL;
-    op->addrs[0] = a;
-    op->is_unix = 1;
-    op->n = 1;
-    return &op->co;
-}
-
-/* ---- serve_forever and wait_closed ---- */
-
-static CORO_FN(server_step)
-{
-    coro_server_op *self = CORO_SELF(coro_server_op);
-    coro_server *srv = self->srv;
-    int rc;
-    CORO_BEGIN();
-    if (self->kind == SOP_FOREVER) {
-        if (srv->state == SRV_CLOSED || srv->forever_running)
-            CORO_RAISE(CORO_ESTATE);
-        coro_server_start(srv);
-        srv->forever_running = 1;
-        self->kind = -SOP_FOREVER; /* ours to clear */
-        rc = coro__waitq_push(&srv->forever, &self->w, srv->loop);
-        if (rc != 0)
-            CORO_RAISE(rc);
-        CORO_AWAIT_ERR(&self->w.fut, self->err);
-        coro__waitq_remove(&self->w);
-        if (self->err == 0)
-            CORO_RETURN(coro_int(0)); /* closed */
-        coro_server_close(srv);       /* cancelled: close, wait, re-raise */
-    }
-    if (srv->state != SRV_CLOSED || srv->nconns > 0) {
-        rc = coro__waitq_push(&srv->closers, &self->w, srv->loop);
-        if (rc != 0)
-            CORO_RAISE(rc);
-        CORO_AWAIT_ERR(&self->w.fut, rc);
-        if (rc != 0)
-            CORO_RAISE(rc);
-    }
-    if (self->err != 0)
-        CORO_RAISE(self->err);
-    CORO_RETURN(coro_int(0));
-    CORO_FINALLY
-    coro__waitq_remove(&self->w);
-    if (self->kind == -SOP_FOREVER)
-        srv->forever_running = 0;
-    CORO_END();
-}
-
-static coro_frame *server_op(coro_server_op *op, coro_server *srv, int kind)
-{
-    if (!op || !srv)
-        return NULL;
-    coro_frame_init(&op->co, server_step);
-    op->srv = srv;
-    op->w.q = NULL;
-    op->kind = kind;
-    op->err = 0;
-    return &op->co;
-}
-
-coro_frame *coro_server_serve_forever(coro_server_op *op, coro_server *srv)
-{
-    return server_op(op, srv, SOP_FOREVER);
-}
-
-coro_frame *coro_server_wait_closed(coro_server_op *op, coro_server *srv)
-{
-    return server_op(op, srv, SOP_WAIT_CLOSED);
 }

@@ -1,7 +1,16 @@
 /*
  * examples/echo_server.c - every byte back, on coro streams.
  *
- *   ./build/examples/echo_server PORT      serve on 127.0.0.1:PORT (0: any free port)
+ *   ./build/examples/echo_server [-c MAXCONN] [-i IDLE] PORT [HOST]
+ *
+ *   HOST     where to listen: 127.0.0.1 (the default), any IPv4 or IPv6
+ *            address or name ("::1", "localhost", "0.0.0.0"), or the path
+ *            of a Unix socket (anything with a '/'; PORT is then ignored)
+ *   PORT     0 picks a free one
+ *   -c N     connections served at once (default: the fd limit less 32);
+ *            the others wait in the kernel's accept queue
+ *   -i S     seconds a connection may stay silent before it is dropped
+ *            (default 60; 0: never)
  *
  * asyncio's echo server, line for line:
  *
@@ -18,9 +27,13 @@
  * No allocation per message: a read leaves its bytes in the stream's read
  * buffer (the data view), the write sends them from there (the stream copies
  * only what the socket does not take at once), and drain waits only while
- * the write buffer is above its high-water mark. SIGINT or SIGTERM stops it:
- * the server closes, every connection is cancelled at its next wait (what
- * it has written is still flushed), and the program exits 0.
+ * the write buffer is above its high-water mark. An idle connection holds
+ * no buffer (the stream gives them back), and the idle timeout (one timer
+ * per stream, coro_stream_options.idle_timeout) drops a client that sends
+ * nothing and reads nothing. SIGINT or SIGTERM stops it: the server closes,
+ * every connection is cancelled at its next wait (its unsent output is
+ * dropped and the socket closed: a client that stopped reading cannot hold
+ * the shutdown), and the program exits 0.
  */
 #ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L
@@ -32,13 +45,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
 
 #define READ_MAX 65536
+#define IDLE_DEFAULT 60.0 /* seconds */
+#define CAP_LOG_EVERY 10  /* seconds between two "at the cap" lines */
 
 struct app {
     coro_frame co;
     coro_loop *loop;
+    const char *host; /* an address, a name, or a Unix path */
     int port;
+    size_t cap;     /* max_connections */
+    double idle;    /* the idle timeout */
+    time_t cap_log; /* when "at the cap" was last said */
     coro_server srv;
     coro_start_server_op start;
     coro_server_op op;
@@ -85,7 +107,12 @@ static CORO_FN(echo_step)
  * server when it is done. */
 static coro_frame *on_connect(coro_stream *s, void *arg)
 {
-    (void)arg;
+    struct app *app = arg;
+    if (coro_server_connections(&app->srv) >= app->cap &&
+        time(NULL) - app->cap_log >= CAP_LOG_EVERY) {
+        app->cap_log = time(NULL); /* said once, not once per client */
+        fprintf(stderr, "echo_server: %zu connections, the cap: new clients wait\n", app->cap);
+    }
     struct echo *e = CORO_FRAME_NEW(coro_stream_loop(s), struct echo, echo_step);
     if (!e)
         return NULL; /* refused: the server closes the connection */
@@ -117,8 +144,14 @@ static CORO_FN(app_step)
     self->loop = coro_get_running_loop();
     memset(&opt, 0, sizeof opt);
     opt.backlog = 1024;
-    CORO_AWAIT(coro_start_server(&self->start, &self->srv, "127.0.0.1", self->port, on_connect,
-                                 self, &opt));
+    opt.max_connections = self->cap;
+    opt.stream.idle_timeout = self->idle;
+    if (strchr(self->host, '/'))
+        CORO_AWAIT(
+            coro_start_unix_server(&self->start, &self->srv, self->host, on_connect, self, &opt));
+    else
+        CORO_AWAIT(coro_start_server(&self->start, &self->srv, self->host, self->port, on_connect,
+                                     self, &opt));
     self->err = coro_add_signal_handler(self->loop, SIGINT, on_signal, self);
     if (self->err == 0)
         self->err = coro_add_signal_handler(self->loop, SIGTERM, on_signal, self);
@@ -137,16 +170,56 @@ static CORO_FN(app_step)
     CORO_END();
 }
 
+static int usage(const char *argv0)
+{
+    fprintf(stderr,
+            "usage: %s [-c MAXCONN] [-i IDLE] PORT [HOST]\n"
+            "  echo on HOST:PORT (HOST: 127.0.0.1 by default; an IPv4 or IPv6 address or\n"
+            "  name, or a Unix socket path containing '/'; PORT 0 picks one)\n"
+            "  -c  connections served at once (default: the fd limit less 32)\n"
+            "  -i  seconds a silent connection is kept (default %g; 0: forever)\n",
+            argv0, IDLE_DEFAULT);
+    return 2;
+}
+
+/* The default cap: what the descriptor limit allows, less a margin. */
+static size_t default_cap(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > 1000000)
+        return 100000;
+    return rl.rlim_cur > 64 ? (size_t)rl.rlim_cur - 32 : 32;
+}
+
 int main(int argc, char **argv)
 {
     struct app app;
     char *end;
-    long port = argc == 2 ? strtol(argv[1], &end, 10) : -1;
-    if (argc != 2 || *end != '\0' || port < 0 || port > 65535) {
-        fprintf(stderr, "usage: %s PORT   (echo on 127.0.0.1:PORT; 0 picks one)\n", argv[0]);
-        return 2;
-    }
+    long port;
+    int c;
     memset(&app, 0, sizeof app);
+    app.cap = default_cap();
+    app.idle = IDLE_DEFAULT;
+    while ((c = getopt(argc, argv, "c:i:")) != -1) {
+        if (c == 'c') {
+            long n = strtol(optarg, &end, 10);
+            if (*end != '\0' || n < 1)
+                return usage(argv[0]);
+            app.cap = (size_t)n;
+        } else if (c == 'i') {
+            app.idle = strtod(optarg, &end);
+            if (*end != '\0' || !(app.idle >= 0))
+                return usage(argv[0]);
+        } else {
+            return usage(argv[0]);
+        }
+    }
+    if (argc - optind < 1 || argc - optind > 2)
+        return usage(argv[0]);
+    port = strtol(argv[optind], &end, 10);
+    if (*end != '\0' || port < 0 || port > 65535)
+        return usage(argv[0]);
+    app.host = argc - optind == 2 ? argv[optind + 1] : "127.0.0.1";
     coro_frame_init(&app.co, app_step);
     app.port = (int)port;
     int rc = coro_run(&app.co, NULL, NULL);

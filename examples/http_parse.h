@@ -438,6 +438,8 @@ static inline const char *http_reason(int status)
         return "Not Found";
     case 405:
         return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
     case 414:
         return "URI Too Long";
     case 431:

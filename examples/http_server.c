@@ -1,7 +1,20 @@
 /*
  * examples/http_server.c - a small HTTP/1.1 server on coro streams.
  *
- *   ./build/examples/http_server PORT      serve on 127.0.0.1:PORT (0: any free port)
+ *   ./build/examples/http_server [-c MAXCONN] [-t HEADER] [-k KEEPALIVE] [-w SEND] PORT [HOST]
+ *
+ *   HOST     where to listen: 127.0.0.1 (the default), any IPv4 or IPv6
+ *            address or name ("::1", "localhost", "0.0.0.0"), or the path
+ *            of a Unix socket (anything with a '/'; PORT is then ignored)
+ *   PORT     0 picks a free one
+ *   -c N     connections served at once (default: the fd limit less 32);
+ *            the others wait in the kernel's accept queue
+ *   -t S     seconds a client has to send a request head, from its first
+ *            byte (and for the first request, from the connect): nginx's
+ *            client_header_timeout (default 10); then "408" and close
+ *   -k S     seconds an idle keep-alive connection is kept (default 30)
+ *   -w S     seconds an answer may wait for the client to read it before
+ *            the connection is dropped: nginx's send_timeout (default 30)
  *
  *   GET /            200 "hello, world\n"
  *   GET /city/NAME   200 "NAME: 21 C, sunny\n" (made up from the name, always
@@ -17,7 +30,17 @@
  * to stop: the server closes, idle connections are cancelled, busy ones
  * finish the request at hand (answering "Connection: close"), and the
  * program exits 0 once every connection has ended (after 5 s the rest are
- * cancelled). A second signal cancels them at once.
+ * cancelled: their unsent output is dropped, so the exit comes within the
+ * grace period whatever the clients do). A second signal cancels them at
+ * once.
+ *
+ * Holding up: the three timeouts are stream deadlines (coro_net.h: one
+ * timer per stream, nothing per read), absolute, so a client trickling a
+ * byte a second (slowloris) cannot stretch them; an idle connection holds
+ * no read buffer (the stream gives it back) and its frame is small (a
+ * partial request and gathered answers get a buffer only while they exist).
+ * After a spike of connections, once they are all gone, the memory goes
+ * back to the system (malloc_trim on glibc, checked once a second).
  *
  * The hot path, GET / on a keep-alive connection, allocates nothing and
  * formats nothing: the responses are formatted once at start-up, a request
@@ -37,6 +60,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifdef __GLIBC__
+#include <malloc.h> /* malloc_trim */
+#endif
 
 #include "http_parse.h"
 
@@ -46,8 +76,13 @@
 #define WRITE_LOW (16 * 1024)
 #define CITY_DELAY 0.1 /* the simulated lookup */
 #define CITY_NAME_MAX 64
-#define LINGER 1.0     /* seconds to read out a closing client */
+#define LINGER 1.0     /* seconds to read out a closing client, in all */
 #define STOP_GRACE 5.0 /* seconds busy connections get at shutdown */
+#define HEADER_TIMEOUT 10.0
+#define KEEPALIVE_TIMEOUT 30.0
+#define SEND_TIMEOUT 30.0
+#define CAP_LOG_EVERY 10 /* seconds between two "at the cap" lines */
+#define TRIM_AFTER 256   /* connections at once that make a trim worth it */
 
 /* ---- canned responses: formatted once ---------------------------------- */
 
@@ -68,7 +103,7 @@ typedef struct canned {
 
 static canned answers[R_KINDS][2][CONN_MODES]; /* [kind][head only][mode] */
 
-static const int error_codes[] = { 400, 414, 431, 501, 505 };
+static const int error_codes[] = { 400, 414, 431, 501, 505, 408 };
 static canned errors[sizeof error_codes / sizeof error_codes[0]];
 
 /* Format a response: status line, headers, then the body unless head_only.
@@ -183,7 +218,13 @@ struct conn;
 struct app {
     coro_frame co;
     coro_loop *loop;
+    const char *host; /* an address, a name, or a Unix path */
     int port;
+    size_t cap;                           /* max_connections */
+    double header_s, keepalive_s, send_s; /* the timeouts */
+    time_t cap_log;                       /* when "at the cap" was last said */
+    coro_handle trim;                     /* the once-a-second memory check */
+    int spiked;                           /* TRIM_AFTER connections since the last trim */
     coro_server srv;
     coro_start_server_op start;
     coro_server_op op;
@@ -200,7 +241,6 @@ struct conn {
     coro_stream *s;
     coro_task *task;
     coro_stream_op op;
-    coro_wait_for_op wf;
     http_request req;
     const char *data; /* the bytes being parsed: the read's view, or pend */
     size_t len, off;  /* data[off, len) is not parsed yet */
@@ -212,11 +252,13 @@ struct conn {
     size_t olen; /* answers gathered in out[0, olen) */
     long lingered;
     unsigned reads;
-    int idle;    /* waiting for the next request: cancel it to stop */
-    int closing; /* answer this one, then close */
+    int idle;       /* waiting for the next request: cancel it to stop */
+    int in_request; /* between a request's first byte and its end */
+    int closing;    /* answer this one, then close */
+    int timed_out;  /* no request head in time: 408, no linger */
     int err;
-    char out[OUT_CAP];
-    char pend[READ_MAX];
+    char *out;  /* OUT_CAP bytes while answers are gathered, else NULL */
+    char *pend; /* READ_MAX bytes while a partial request waits, else NULL */
 };
 
 /* Queue an answer. `stable`: the bytes outlive the connection (a canned
@@ -225,6 +267,8 @@ struct conn {
 static int out_put(struct conn *c, const char *p, size_t n)
 {
     int err = 0;
+    if (!c->out && !(c->out = malloc(OUT_CAP)))
+        return CORO_ENOMEM;
     if (c->olen + n > OUT_CAP) {
         err = coro_stream_write(c->s, c->out, c->olen);
         c->olen = 0;
@@ -261,6 +305,10 @@ static int flush(struct conn *c)
         err = coro_stream_write(c->s, c->out, c->olen);
     c->dlen = 0;
     c->olen = 0;
+    free(c->out); /* gathered answers are rare: no buffer kept for them */
+    c->out = NULL;
+    if (err == 0 && coro_stream_write_buffer_size(c->s) > 0) /* the client is slow to read */
+        err = coro_stream_set_write_deadline(c->s, c->app->send_s);
     return err;
 }
 
@@ -343,19 +391,28 @@ static void take_view(struct conn *c)
 
 /* Keep a partial request for the next read (it is less than HTTP_MAX_HEAD
  * bytes, or the parser would have refused it). */
-static void keep_partial(struct conn *c)
+static int keep_partial(struct conn *c)
 {
     size_t rest = c->len - c->off;
-    if (rest == 0)
-        return;
+    if (rest == 0) {
+        free(c->pend); /* nothing pending: hold no buffer */
+        c->pend = NULL;
+        return 0;
+    }
+    if (!c->pend && !(c->pend = malloc(READ_MAX)))
+        return CORO_ENOMEM;
     memmove(c->pend, c->data + c->off, rest);
     c->plen = rest;
+    return 0;
 }
 
 static CORO_FN(conn_step)
 {
     struct conn *self = CORO_SELF(struct conn);
     CORO_BEGIN();
+    /* the first request head is due header_s after the connect */
+    self->in_request = 1;
+    self->err = coro_stream_set_read_deadline(self->s, self->app->header_s);
     while (!self->app->signals && !self->closing && self->err == 0) {
         /* wait for bytes: the only place an idle connection sits */
         self->idle = 1;
@@ -363,8 +420,20 @@ static CORO_FN(conn_step)
                                         (ssize_t)(self->plen ? READ_MAX - self->plen : READ_MAX)),
                        self->err);
         self->idle = 0;
+        if (self->err == CORO_ETIMEDOUT && self->in_request &&
+            coro_stream_read_timed_out(self->s)) {
+            /* a head not complete in time (a slowloris): 408 and close */
+            const canned *e = error_answer(-408);
+            self->err = coro_stream_write(self->s, e->text, e->len);
+            self->closing = self->timed_out = 1;
+            break;
+        }
         if (self->err || CORO_RESULT.u.i == 0)
-            break; /* the client left (EOF, reset), or we are stopping */
+            break;               /* the client left (EOF, reset), kept idle too long, or we stop */
+        if (!self->in_request) { /* a new request's first bytes */
+            self->in_request = 1;
+            self->err = coro_stream_set_read_deadline(self->s, self->app->header_s);
+        }
         take_view(self);
 
         /* answer every complete request they hold, in order */
@@ -392,7 +461,12 @@ static CORO_FN(conn_step)
         if (self->err == 0)
             self->err = flush(self);
         if (self->err == 0 && !self->closing)
-            keep_partial(self);
+            self->err = keep_partial(self);
+        if (self->err == 0 && !self->closing && self->plen == 0 && self->skip == 0) {
+            /* between requests: the keep-alive timeout replaces the head's */
+            self->in_request = 0;
+            self->err = coro_stream_set_read_deadline(self->s, self->app->keepalive_s);
+        }
         if (self->err == 0 && coro_stream_write_buffer_size(self->s) > WRITE_HIGH)
             CORO_AWAIT_ERR(coro_stream_drain(&self->op, self->s), self->err);
         /* a read that finds data does not suspend: let the other
@@ -401,16 +475,16 @@ static CORO_FN(conn_step)
         if (++self->reads % 16 == 0)
             CORO_YIELD(coro_none());
     }
-    if (self->closing && self->err == 0) {
+    if (self->closing && self->err == 0 && !self->timed_out) {
         /* Lingering close: send our FIN, then read what the client still
-         * sends until its EOF (for at most LINGER seconds), so that closing
+         * sends until its EOF, for at most LINGER seconds in all (one
+         * deadline: a trickling client cannot stretch it), so that closing
          * with unread data does not reset the connection before the client
          * has read the answer. */
         coro_stream_write_eof(self->s);
+        self->err = coro_stream_set_read_deadline(self->s, LINGER);
         while (self->err == 0 && self->lingered < 1024 * 1024) {
-            CORO_AWAIT_ERR(
-                coro_wait_for(&self->wf, LINGER, coro_stream_read(&self->op, self->s, READ_MAX)),
-                self->err);
+            CORO_AWAIT_ERR(coro_stream_read(&self->op, self->s, READ_MAX), self->err);
             if (self->err || CORO_RESULT.u.i == 0)
                 break;
             self->lingered += CORO_RESULT.u.i;
@@ -418,6 +492,9 @@ static CORO_FN(conn_step)
     }
     CORO_FINALLY;
     /* the server closes the stream (flushing it) once we return */
+    free(self->out);
+    free(self->pend);
+    self->out = self->pend = NULL;
     if (self->prev)
         self->prev->next = self->next;
     else
@@ -431,6 +508,13 @@ static CORO_FN(conn_step)
 static coro_frame *on_connect(coro_stream *s, void *arg)
 {
     struct app *app = arg;
+    if (coro_server_connections(&app->srv) >= app->cap &&
+        time(NULL) - app->cap_log >= CAP_LOG_EVERY) {
+        app->cap_log = time(NULL); /* said once, not once per client */
+        fprintf(stderr, "http_server: %zu connections, the cap: new clients wait\n", app->cap);
+    }
+    if (coro_server_connections(&app->srv) >= TRIM_AFTER)
+        app->spiked = 1;
     struct conn *c = CORO_FRAME_NEW(coro_stream_loop(s), struct conn, conn_step);
     if (!c)
         return NULL; /* refused: the server closes the connection */
@@ -445,6 +529,22 @@ static coro_frame *on_connect(coro_stream *s, void *arg)
     return &c->co;
 }
 
+/* Once a second: after a spike of connections, once they are all gone,
+ * hand the memory they used back to the system. The library gave it back
+ * to malloc already (stream buffers, slab chunks, connection objects), but
+ * glibc keeps freed memory in the middle of its heap resident until asked. */
+static int trim_cb(void *arg)
+{
+    struct app *app = arg;
+    if (app->spiked && coro_server_connections(&app->srv) == 0) {
+        app->spiked = 0;
+#ifdef __GLIBC__
+        malloc_trim(0);
+#endif
+    }
+    return coro_call_later(app->loop, &app->trim, 1.0, trim_cb, app);
+}
+
 /* SIGINT, SIGTERM: stop accepting and wake the idle connections; a second
  * signal cancels every connection. Runs as an ordinary loop callback. */
 static int on_signal(void *arg)
@@ -455,6 +555,7 @@ static int on_signal(void *arg)
                 coro_server_connections(&app->srv),
                 coro_server_connections(&app->srv) == 1 ? "" : "s");
         coro_server_close(&app->srv); /* serve_forever returns */
+        coro_handle_cancel(&app->trim);
         for (struct conn *c = app->conns; c; c = c->next)
             if (c->idle)
                 coro_task_cancel(c->task);
@@ -476,8 +577,13 @@ static CORO_FN(app_step)
     opt.stream.write_high = WRITE_HIGH;
     opt.stream.write_low = WRITE_LOW;
     opt.backlog = 1024;
-    CORO_AWAIT(coro_start_server(&self->start, &self->srv, "127.0.0.1", self->port, on_connect,
-                                 self, &opt));
+    opt.max_connections = self->cap;
+    if (strchr(self->host, '/'))
+        CORO_AWAIT(
+            coro_start_unix_server(&self->start, &self->srv, self->host, on_connect, self, &opt));
+    else
+        CORO_AWAIT(coro_start_server(&self->start, &self->srv, self->host, self->port, on_connect,
+                                     self, &opt));
     self->err = coro_add_signal_handler(self->loop, SIGINT, on_signal, self);
     if (self->err == 0)
         self->err = coro_add_signal_handler(self->loop, SIGTERM, on_signal, self);
@@ -490,7 +596,9 @@ static CORO_FN(app_step)
     printf("http_server: serving on http://%s/ (Ctrl-C stops)\n",
            coro_sockaddr_format(&addr, where, sizeof where));
     fflush(stdout);
+    coro_call_later(self->loop, &self->trim, 1.0, trim_cb, self);
     CORO_AWAIT(coro_server_serve_forever(&self->op, &self->srv));
+    coro_handle_cancel(&self->trim);
 
     /* closed by a signal: let the connections finish */
     CORO_AWAIT_ERR(
@@ -508,17 +616,69 @@ static CORO_FN(app_step)
     CORO_END();
 }
 
+static int usage(const char *argv0)
+{
+    fprintf(stderr,
+            "usage: %s [-c MAXCONN] [-t HEADER] [-k KEEPALIVE] [-w SEND] PORT [HOST]\n"
+            "  serve HTTP on HOST:PORT (HOST: 127.0.0.1 by default; an IPv4 or IPv6 address\n"
+            "  or name, or a Unix socket path containing '/'; PORT 0 picks one)\n"
+            "  -c  connections served at once (default: the fd limit less 32)\n"
+            "  -t  seconds to send a request head (default %g), then 408\n"
+            "  -k  seconds an idle keep-alive connection is kept (default %g)\n"
+            "  -w  seconds an answer may wait for the client to read it (default %g)\n",
+            argv0, HEADER_TIMEOUT, KEEPALIVE_TIMEOUT, SEND_TIMEOUT);
+    return 2;
+}
+
+/* The default cap: what the descriptor limit allows, less a margin. */
+static size_t default_cap(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > 1000000)
+        return 100000;
+    return rl.rlim_cur > 64 ? (size_t)rl.rlim_cur - 32 : 32;
+}
+
+static int seconds_arg(const char *s, double *out)
+{
+    char *end;
+    *out = strtod(s, &end);
+    return *end == '\0' && *out > 0 && *out < 1e6;
+}
+
 int main(int argc, char **argv)
 {
     struct app app;
     char *end;
-    long port = argc == 2 ? strtol(argv[1], &end, 10) : -1;
-    if (argc != 2 || *end != '\0' || port < 0 || port > 65535) {
-        fprintf(stderr, "usage: %s PORT   (serve HTTP on 127.0.0.1:PORT; 0 picks one)\n", argv[0]);
-        return 2;
-    }
-    make_answers();
+    long port;
+    int c, ok = 1;
     memset(&app, 0, sizeof app);
+    app.cap = default_cap();
+    app.header_s = HEADER_TIMEOUT;
+    app.keepalive_s = KEEPALIVE_TIMEOUT;
+    app.send_s = SEND_TIMEOUT;
+    while (ok && (c = getopt(argc, argv, "c:t:k:w:")) != -1) {
+        if (c == 'c') {
+            long n = strtol(optarg, &end, 10);
+            ok = *end == '\0' && n >= 1;
+            app.cap = (size_t)n;
+        } else if (c == 't') {
+            ok = seconds_arg(optarg, &app.header_s);
+        } else if (c == 'k') {
+            ok = seconds_arg(optarg, &app.keepalive_s);
+        } else if (c == 'w') {
+            ok = seconds_arg(optarg, &app.send_s);
+        } else {
+            ok = 0;
+        }
+    }
+    if (!ok || argc - optind < 1 || argc - optind > 2)
+        return usage(argv[0]);
+    port = strtol(argv[optind], &end, 10);
+    if (*end != '\0' || port < 0 || port > 65535)
+        return usage(argv[0]);
+    app.host = argc - optind == 2 ? argv[optind + 1] : "127.0.0.1";
+    make_answers();
     coro_frame_init(&app.co, app_step);
     app.port = (int)port;
     int rc = coro_run(&app.co, NULL, NULL);

@@ -13,6 +13,9 @@
 #       one client for every server, every byte checked; req/s and p99
 #       peers: libuv (echo_libuv.c), go (go/echo), node (echo_node.js),
 #       asyncio (echo_asyncio.py streams), asyncio_proto (echo_asyncio.py protocol)
+#   idle_conn_bytes                         bench/net/idle.py: RSS per idle keep-alive
+#       HTTP connection (10,000, or what ulimit -n allows) and RSS 1 s after
+#       they closed (metrics bytes_per_conn, rss_after_spike); coro only
 #   http_c100, http_c1000                   wrk -t1 --latency, after a 1 s warm-up
 #       run and a check that GET / answers "hello, world\n" twice on one
 #       keep-alive connection (netload httpcheck)
@@ -27,7 +30,7 @@
 # Environment: BENCH_BIN, BENCH_OUT, CC, CORO_BUILD (the Makefile sets them),
 # BENCH_PYTHON, BENCH_NO_INSTALL=1, BENCH_NET_IMPLS (a subset of
 # "coro libuv go node asyncio asyncio_proto nginx"), BENCH_NET_BENCHES (a
-# subset of the five names), BENCH_NET_DURATION (seconds measured, default 5),
+# subset of the six names), BENCH_NET_DURATION (seconds measured, default 5),
 # BENCH_NET_WARMUP (seconds of warm-up, default 1). Whole numbers of seconds.
 set -euo pipefail
 
@@ -51,7 +54,7 @@ cc=${CC:-cc}
 dur=${BENCH_NET_DURATION:-5}
 warm=${BENCH_NET_WARMUP:-1}
 want_impls=${BENCH_NET_IMPLS:-coro libuv go node asyncio asyncio_proto nginx}
-want_benches=${BENCH_NET_BENCHES:-echo_1k_c50 echo_1k_c1 echo_64k_c10 http_c100 http_c1000}
+want_benches=${BENCH_NET_BENCHES:-echo_1k_c50 echo_1k_c1 echo_64k_c10 http_c100 http_c1000 idle_conn_bytes}
 [[ "$dur" =~ ^[1-9][0-9]*$ && "$warm" =~ ^[0-9]+$ ]] || {
     echo "bench-net: BENCH_NET_DURATION and BENCH_NET_WARMUP are whole seconds" >&2
     exit 2
@@ -235,7 +238,7 @@ coro_server() { # NAME KIND
 }
 if wants coro; then
     any_echo && coro_server echo_server echo
-    any_http && coro_server http_server http
+    { any_http || wants_bench idle_conn_bytes; } && coro_server http_server http
 fi
 
 if wants libuv && any_echo; then
@@ -528,6 +531,37 @@ for row in "${rows[@]}"; do
     lines=
 done
 if [ $tty = 1 ]; then printf '\r%-60s\r' '' >&2; fi
+
+# ---- idle_conn_bytes: RSS per idle keep-alive connection, and after the spike
+# (coro's http_server only: bench/net/idle.py; 10,000 connections, or what
+# the descriptor limit allows, less a margin: the row's "conns" says which)
+idle_line=
+if wants_bench idle_conn_bytes && can coro http; then
+    py_idle=${py:-$(command -v python3 || true)}
+    idle_n=$((nofile - 64))
+    [ "$idle_n" -gt 10000 ] && idle_n=10000
+    if [ -z "$py_idle" ]; then
+        skipped+=("idle_conn_bytes: no python3 for bench/net/idle.py")
+    elif [ "$idle_n" -lt 100 ]; then
+        skipped+=("idle_conn_bytes: only $nofile file descriptors (ulimit -n)")
+    else
+        port=$(free_port)
+        slog="$logs/idle_conn_bytes-coro.server.log"
+        if start_server coro http "$port" "$slog"; then
+            if lines=$(timeout -k 2 150 "$py_idle" "$here/idle.py" --port "$port" --pid "$meas_pid" \
+                --conns "$idle_n" --impl coro 2>"$logs/idle_conn_bytes-coro.client.log"); then
+                printf '%s\n' "$lines" >>"$run_file"
+                idle_line=$(tail -n1 "$logs/idle_conn_bytes-coro.client.log")
+            else
+                note "bench-net: idle_conn_bytes (coro) FAILED: $(tail -n1 "$logs/idle_conn_bytes-coro.client.log")"
+            fi
+            stop_server || true
+        else
+            note "bench-net: idle_conn_bytes (coro): the server $srv_err: no figure"
+        fi
+        lines=
+    fi
+fi
 cat "$run_file" >>"$results"
 
 # ---- the machine and the tools this run used ----------------------------------
@@ -567,6 +601,10 @@ fi
 if [ ${#skipped[@]} -gt 0 ]; then
     echo
     for s in "${skipped[@]}"; do echo "bench-net: skipped $s"; done
+fi
+if [ -n "$idle_line" ]; then
+    echo
+    echo "idle_conn_bytes: ${idle_line#idle.py: }"
 fi
 if [ -s "$notes_file" ]; then
     echo
