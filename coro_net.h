@@ -6,7 +6,10 @@
  * Included by coro.h; users include coro.h only. The contracts follow
  * coro.h's conventions: caller-owned objects with *_init, one operation frame
  * per awaitable operation (embed it in your frame, await what its init
- * function returns), negative error codes.
+ * function returns), negative error codes. A NULL loop in coro_socket_open,
+ * coro_socket_wrap, coro_socketpair, coro_stream_init and coro_server_init
+ * is the running loop; "NULL" in their return codes means a NULL object, or
+ * a NULL loop with no loop running.
  *
  *   asyncio                               coro (an awaitable: CORO_AWAIT what the call returns)
  *   ------------------------------------  ------------------------------------------------------

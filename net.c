@@ -330,6 +330,7 @@ static int check_loop(const void *obj, const coro_loop *loop)
 
 int coro_socket_open(coro_socket *s, coro_loop *loop, int family, int type, int protocol)
 {
+    loop = coro__loop_or_running(loop);
     int fd, rc;
     if (s)
         s->fd = -1;
@@ -355,6 +356,7 @@ int coro_socket_open(coro_socket *s, coro_loop *loop, int family, int type, int 
 
 int coro_socket_wrap(coro_socket *s, coro_loop *loop, int fd)
 {
+    loop = coro__loop_or_running(loop);
     int rc;
     if (s)
         s->fd = -1;
@@ -369,6 +371,7 @@ int coro_socket_wrap(coro_socket *s, coro_loop *loop, int fd)
 
 int coro_socketpair(coro_socket pair[2], coro_loop *loop)
 {
+    loop = coro__loop_or_running(loop);
     int sv[2], rc;
     if (pair)
         pair[0].fd = pair[1].fd = -1;

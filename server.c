@@ -254,6 +254,7 @@ static void accept_cb(coro_future *f, void *arg)
 int coro_server_init(coro_server *srv, coro_loop *loop, coro_connect_fn on_connect, void *arg,
                      const coro_server_options *opt)
 {
+    loop = coro__loop_or_running(loop);
     if (!srv || !loop || !on_connect || (opt && coro__stream_bad_options(&opt->stream)))
         return CORO_EINVAL;
     if (loop->state == LOOP_CLOSED)

@@ -103,7 +103,7 @@ bool coro__stream_bad_options(const coro_stream_options *o)
 
 /* The deadline `seconds` from now (coro_impl.h's one rounding rule); 0
  * (none) for 0 and for one too far to ever come. */
-static int64_t deadline_in(const coro_stream *s, double seconds)
+static int64_t stream_deadline(const coro_stream *s, double seconds)
 {
     int64_t ns = coro__seconds_to_ns(seconds), t;
     if (ns <= 0 || ns == INT64_MAX)
@@ -529,7 +529,7 @@ int coro_stream_set_read_deadline(coro_stream *s, double seconds)
     if (rc != 0)
         return rc;
     s->rexpired = 0;
-    s->rdl = deadline_in(s, seconds);
+    s->rdl = stream_deadline(s, seconds);
     return timer_arm(s);
 }
 
@@ -538,7 +538,7 @@ int coro_stream_set_write_deadline(coro_stream *s, double seconds)
     int rc = check_deadline_args(s, seconds);
     if (rc != 0)
         return rc;
-    s->wdl = deadline_in(s, seconds);
+    s->wdl = stream_deadline(s, seconds);
     return timer_arm(s);
 }
 

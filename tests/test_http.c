@@ -772,7 +772,9 @@ static void test_fuzz(void **state)
         }
     }
     free(input);
-    print_message("fuzz: %ld inputs: %ld requests complete, %ld errors, %ld waiting for more\n",
+    print_message("fuzz: %ld random inputs, each parsed whole and in chunks with the same "
+                  "outcome: %ld complete requests, %ld rejected as malformed (as intended), "
+                  "%ld incomplete (waiting for more)\n",
                   iters, complete, errors, more);
     /* the generator must reach every kind of outcome, or it tests little */
     assert_true(complete > iters / 10);

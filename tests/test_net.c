@@ -833,9 +833,48 @@ static void test_close_after_loop(void **state)
     assert_int_equal(count_fds(), before);
 }
 
+/* A NULL loop is the running loop for sockets and servers too; outside a
+ * running loop it is CORO_EINVAL. */
+struct null_net {
+    coro_frame co;
+    coro_socket sp[2];
+    coro_socket s;
+    int rc_pair, rc_open;
+};
+
+static CORO_FN(null_net_step)
+{
+    struct null_net *self = CORO_SELF(struct null_net);
+    CORO_BEGIN();
+    self->rc_pair = coro_socketpair(self->sp, NULL);
+    self->rc_open = coro_socket_open(&self->s, NULL, AF_INET, SOCK_STREAM, 0);
+    if (self->rc_pair == 0) {
+        coro_socket_close(&self->sp[0]);
+        coro_socket_close(&self->sp[1]);
+    }
+    if (self->rc_open == 0)
+        coro_socket_close(&self->s);
+    CORO_END();
+}
+
+static void test_null_loop_sockets(void **state)
+{
+    (void)state;
+    struct null_net m;
+    memset(&m, 0, sizeof m);
+    coro_frame_init(&m.co, null_net_step);
+    assert_int_equal(coro_run(&m.co, NULL, NULL), 0);
+    assert_int_equal(m.rc_pair, 0);
+    assert_int_equal(m.rc_open, 0);
+    coro_socket sp[2];
+    assert_int_equal(coro_socketpair(sp, NULL), CORO_EINVAL);
+    assert_int_equal(coro_socket_open(&m.s, NULL, AF_INET, SOCK_STREAM, 0), CORO_EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_null_loop_sockets),
         cmocka_unit_test(test_sockaddr),           cmocka_unit_test(test_getaddrinfo),
         cmocka_unit_test(test_getaddrinfo_cancel), cmocka_unit_test(test_socketpair_ops),
         cmocka_unit_test(test_recv_ready_no_wait), cmocka_unit_test(test_tcp_ipv4),

@@ -1,6 +1,6 @@
 /*
  * bench/net/netload.c - the one load client of the network suite
- * (../../../shared/BENCHMARKS.md), plain C on epoll: it does not use coro,
+ * (rows and aims: docs/benchmarks.md), plain C on epoll: it does not use coro,
  * so every server, coro's included, is measured by the same client.
  *
  *   netload echo --port P --conns C --size S [--warmup SEC] [--duration SEC]

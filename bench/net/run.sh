@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/net/run.sh - the network suite (../../../shared/BENCHMARKS.md);
+# bench/net/run.sh - the network suite (rows and aims: docs/benchmarks.md);
 # `make bench-net` gets here through `bash bench/run.sh net`.
 #
 # Loopback only (127.0.0.1). For every bench and every server (coro's
