@@ -15,6 +15,9 @@
 #   test-one       the suite for the current SELECTOR only
 #   test-valgrind  test-one under valgrind (same as test-one VALGRIND=1)
 #   test-none      the core and structure suites with SELECTOR=none (no fds)
+#   test-arena     the core and structure suites in the heap-free mode (every
+#                  loop on an arena, no allocator call), then test-nomalloc:
+#                  a CORO_NO_MALLOC build's core objects reference no allocator
 #   test-docs      compile every ```c block of README.md and docs/*.md, and
 #                  run the ones that define main (scripts/docblocks.sh)
 #   test-exports   libcoro.so exports the API and, of the internal coro__
@@ -84,6 +87,8 @@ endif
 # Switches: empty or 0 is off, anything else is on.
 override LABELS := $(filter-out 0,$(LABELS))
 override NDEBUG := $(filter-out 0,$(NDEBUG))
+override ARENA := $(filter-out 0,$(ARENA))
+override NO_MALLOC := $(filter-out 0,$(NO_MALLOC))
 override VALGRIND := $(filter-out 0,$(VALGRIND))
 
 # ---- the build directory ---------------------------------------------------
@@ -91,10 +96,10 @@ override VALGRIND := $(filter-out 0,$(VALGRIND))
 comma := ,
 CC_NAME := $(notdir $(lastword $(CC)))
 ifneq ($(origin BUILD),command line)
-ifeq ($(CC_NAME)|$(SELECTOR)|$(SANITIZER)$(LABELS)$(NDEBUG),cc|$(DEFAULT_SELECTOR)|)
+ifeq ($(CC_NAME)|$(SELECTOR)|$(SANITIZER)$(LABELS)$(NDEBUG)$(ARENA)$(NO_MALLOC),cc|$(DEFAULT_SELECTOR)|)
 BUILD := build
 else
-BUILD := build/$(CC_NAME)-$(SELECTOR)$(if $(SANITIZER),-san-$(subst $(comma),-,$(SANITIZER)))$(if $(LABELS),-labels)$(if $(NDEBUG),-ndebug)
+BUILD := build/$(CC_NAME)-$(SELECTOR)$(if $(SANITIZER),-san-$(subst $(comma),-,$(SANITIZER)))$(if $(LABELS),-labels)$(if $(NDEBUG),-ndebug)$(if $(ARENA),-arena)$(if $(NO_MALLOC),-nomalloc)
 endif
 endif
 
@@ -124,6 +129,9 @@ endif
 ifneq ($(NDEBUG),)
 CORO_CPPFLAGS += -DNDEBUG
 endif
+ifneq ($(NO_MALLOC),)
+CORO_CPPFLAGS += -DCORO_NO_MALLOC
+endif
 
 ALL_CPPFLAGS = $(strip $(CORO_CPPFLAGS) $(CPPFLAGS))
 ALL_CFLAGS = $(strip $(CORO_CFLAGS) $(CFLAGS))
@@ -149,7 +157,7 @@ CMOCKA_LIBS ?= $(or $(if $(HAVE_PKG_CONFIG),$(shell pkg-config --libs cmocka 2>/
 # ---- sources -----------------------------------------------------------------
 
 # The library: an explicit list (add new modules here), plus one selector.
-LIB_SRCS := errors.c mem.c loop.c report.c runner.c heap.c future.c task.c gen.c waitq.c fd.c selectors/$(SELECTOR).c \
+LIB_SRCS := errors.c mem.c arena.c loop.c report.c runner.c heap.c future.c task.c gen.c waitq.c fd.c selectors/$(SELECTOR).c \
             platform/posix.c \
             $(wildcard sync.c queue.c group.c thread.c net.c stream.c server.c)
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
@@ -164,8 +172,13 @@ TEST_SRCS := $(sort $(wildcard tests/test_*.c))
 TEST_HELPER_SRCS := $(filter-out $(TEST_SRCS),$(sort $(wildcard tests/*.c)))
 # SELECTOR=none (no fds: a microcontroller's selector) runs the suites of the
 # core and structure layers only; the hosted ones need sockets and signals.
-NONE_TESTS := coro task future loop sync queue group hotpath
+NONE_TESTS := coro task future loop sync queue group hotpath heapfree
 ifeq ($(SELECTOR),none)
+TEST_SRCS := $(filter $(NONE_TESTS:%=tests/test_%.c),$(TEST_SRCS))
+endif
+# ARENA=1 (make test-arena) runs the same suites with every loop in the
+# heap-free mode (tests/helpers.h: an arena, and a hook that must not be called).
+ifneq ($(ARENA),)
 TEST_SRCS := $(filter $(NONE_TESTS:%=tests/test_%.c),$(TEST_SRCS))
 endif
 TEST_OBJS := $(TEST_SRCS:%.c=$(BUILD)/obj/%.o)
@@ -211,7 +224,7 @@ CONFIG_DESC = $(strip $(SELECTOR) selector, $(CC) $(if $(SANITIZER),-fsanitize=$
 
 # ---- targets -------------------------------------------------------------------
 
-.PHONY: all amalgamation examples demo test test-build test-one test-none test-valgrind test-docs test-exports check-deps bench bench-net \
+.PHONY: all amalgamation examples demo test test-build test-one test-none test-arena test-nomalloc test-valgrind test-docs test-exports check-deps bench bench-net \
         bench-build bench-bins bench-run bench-check bench-docs install uninstall clean help FORCE
 
 all: $(LIB_A) $(LIB_SO) $(EXAMPLE_BINS)
@@ -242,7 +255,7 @@ $(BUILD)/libcoro.map: $(LIB_OBJS) $(PUBLIC_HEADERS) scripts/exports.sh
 	bash scripts/exports.sh map '$(PUBLIC_HEADERS)' $(LIB_OBJS) > $@
 
 # tests: cmocka's headers, the helpers' headers; cmocka must be there first
-$(TEST_OBJS) $(TEST_HELPER_OBJS): EXTRA_CPPFLAGS = $(CMOCKA_CFLAGS) -Itests
+$(TEST_OBJS) $(TEST_HELPER_OBJS): EXTRA_CPPFLAGS = $(CMOCKA_CFLAGS) -Itests $(if $(ARENA),-DCORO_TEST_ARENA)
 $(TEST_OBJS) $(TEST_HELPER_OBJS): | check-deps
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_HELPER_OBJS) $(LIB_A)
@@ -338,6 +351,21 @@ test-valgrind:
 test-none:
 	@$(MAKE) --no-print-directory test-build SELECTOR=none
 	@$(MAKE) --no-print-directory test-one SELECTOR=none
+
+# The heap-free mode: the core and structure suites with every loop on an
+# arena and a hook that fails the test if called (ARENA=1); then a build
+# with -DCORO_NO_MALLOC whose core and structure objects reference no
+# allocator at all (nm).
+HEAPFREE_OBJS = $(filter-out %/thread.o %/net.o %/stream.o %/server.o %/posix.o,$(LIB_OBJS))
+test-arena:
+	@$(MAKE) --no-print-directory test-build ARENA=1
+	@$(MAKE) --no-print-directory test-one ARENA=1
+	@$(MAKE) --no-print-directory test-nomalloc NO_MALLOC=1
+
+test-nomalloc: $(HEAPFREE_OBJS)
+	@bad=$$(nm -u $(HEAPFREE_OBJS) | grep -wE 'malloc|calloc|realloc|free' | sort -u); \
+	if [ -n "$$bad" ]; then echo "CORO_NO_MALLOC: the core still references:$$bad"; exit 1; fi; \
+	echo "nomalloc: $(words $(HEAPFREE_OBJS)) core and structure objects built with CORO_NO_MALLOC reference no malloc, calloc, realloc or free"
 
 # cmocka: present, or installed when we are root, or a clear message.
 ifeq ($(PLATFORM),)

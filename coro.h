@@ -292,11 +292,25 @@ typedef void (*coro_exception_handler)(coro_loop *loop, const coro_exception_con
                                        void *arg);
 
 typedef struct coro_loop_options {
-    coro_alloc_fn alloc; /* NULL: malloc/realloc/free */
+    coro_alloc_fn alloc; /* NULL: malloc/realloc/free (not in a CORO_NO_MALLOC build) */
     void *alloc_ud;
     int debug;           /* 1: asyncio's debug mode; -1: off even if CORO_DEBUG=1 in the
                             environment; 0: on only if CORO_DEBUG=1 */
     int64_t slow_callback_ns; /* debug threshold; 0: 100 ms */
+    /* The heap-free mode: all of the loop's storage, given here. With `arena`
+     * set, the loop takes every byte it needs (its slab of tasks, frames and
+     * futures, the task list, the timer heap, a selector's state) from these
+     * `arena_size` bytes, never calls `alloc`, and an operation that finds
+     * the arena full fails with CORO_ENOMEM, nothing else breaks. The bytes
+     * must outlive the loop; a few KB run a handful of tasks (the embedded
+     * suite runs in 16 KB: docs/embedding.md). */
+    void *arena;
+    size_t arena_size;
+    /* Room taken at init for this many live tasks and armed timers (0: none
+     * yet). Both lists still grow when they must (by doubling, from the hook
+     * or the arena); with enough reserved a running loop needs no more. */
+    uint32_t reserve_tasks;
+    uint32_t reserve_timers;
 } coro_loop_options;
 
 /* A scheduled callback (asyncio's Handle and TimerHandle in one), in
@@ -304,11 +318,13 @@ typedef struct coro_loop_options {
 typedef struct coro_handle coro_handle;
 
 /* Initialise a loop in caller-owned storage. `opt` may be NULL (defaults).
- * Returns 0, CORO_EINVAL if `loop` is NULL, CORO_ENOMEM, or -errno when the
- * selector cannot be created. On failure nothing needs closing. */
+ * Returns 0, CORO_EINVAL if `loop` is NULL, or an arena too small for its
+ * own header (under a hundred bytes), or, in a CORO_NO_MALLOC build, neither
+ * an allocator nor an arena; CORO_ENOMEM, or -errno when the selector
+ * cannot be created. On failure nothing needs closing. */
 int coro_loop_init(coro_loop *loop, const coro_loop_options *opt);
 /* Allocate and initialise a loop with malloc; NULL on failure. Free it with
- * coro_loop_free. */
+ * coro_loop_free. Not in a CORO_NO_MALLOC build (nor coro_loop_free). */
 coro_loop *coro_loop_new(const coro_loop_options *opt);
 /* Close: release the selector and everything the loop allocated (tasks
  * spawned on it, frames from coro_frame_new, futures from coro_future_new,
@@ -317,6 +333,10 @@ coro_loop *coro_loop_new(const coro_loop_options *opt);
  * 0, CORO_ERUNNING if the loop is running, 0 again when already closed,
  * CORO_EINVAL for NULL. */
 int coro_loop_close(coro_loop *loop);
+/* In the heap-free mode: the arena's bytes in use now, the most ever in use,
+ * and its size (any pointer may be NULL). 0, or CORO_EINVAL for a NULL loop
+ * or one without an arena. */
+int coro_loop_arena_usage(const coro_loop *loop, size_t *used, size_t *peak, size_t *size);
 /* Close (if needed) and free a loop from coro_loop_new. NULL is a no-op. */
 void coro_loop_free(coro_loop *loop);
 

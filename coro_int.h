@@ -86,8 +86,16 @@ static inline coro_loop *coro__loop_or_running(coro_loop *loop)
     return loop ? loop : coro_get_running_loop();
 }
 
+/* ---- arena.c: the heap-free mode's allocator (the hook's shape) ---- */
+struct arena;
+struct arena *coro__arena_init(void *mem, size_t size); /* NULL: too small */
+void *coro__arena_alloc(void *ud, void *ptr, size_t osize, size_t nsize);
+void coro__arena_usage(const struct arena *a, size_t *used, size_t *peak, size_t *size);
+
 /* ---- mem.c: the allocator hook and the small-object slab ---- */
+#ifndef CORO_NO_MALLOC
 void *coro__default_alloc(void *ud, void *ptr, size_t osize, size_t nsize);
+#endif
 int coro__mem_init(coro_loop *loop);
 void coro__mem_fini(coro_loop *loop);
 void *coro__alloc(coro_loop *loop, size_t size); /* zeroed; NULL on failure */
@@ -132,6 +140,8 @@ int64_t coro__clock_ns(void);
 void coro__check_slow(coro_loop *loop, int64_t t0, coro_task *task, int line);
 
 /* ---- heap.c: the timer heap ---- */
+/* Room for `cap` armed timers (init's reserve, or doubling). 0 or CORO_ENOMEM. */
+int coro__heap_reserve(coro_loop *loop, uint32_t cap);
 int coro__heap_push(coro_loop *loop, coro__timer *t, int64_t when);
 void coro__heap_cancel(coro_loop *loop, coro__timer *t);
 /* Move every timer due at `now` to the ready queue, deadline order. */
@@ -147,6 +157,8 @@ void coro__future_remove_node(coro_future *f, coro__node *n);
 int coro__future_outcome(coro_future *f, coro_value *io);
 
 /* ---- task.c ---- */
+/* Room for `cap` live tasks in the task list. 0 or CORO_ENOMEM. */
+int coro__tasks_reserve(coro_loop *loop, uint32_t cap);
 void coro__tasks_fini(coro_loop *loop);
 const char *coro__task_name(const coro_task *t, char *buf, size_t len);
 /* Hold a task's memory while run_until_complete waits on it (asyncio keeps

@@ -78,11 +78,10 @@ static void sift_down(struct coro__heap_entry *h, uint32_t len, uint32_t i)
     place(h, i, e);
 }
 
-static int heap_grow(coro_loop *loop)
+int coro__heap_reserve(coro_loop *loop, uint32_t cap)
 {
-    uint32_t cap = loop->heap_cap ? loop->heap_cap * 2 : HEAP_MIN_CAP;
     if (cap <= loop->heap_cap)
-        return CORO_ENOMEM;
+        return 0;
     struct coro__heap_entry *h =
         coro__realloc(loop, loop->heap, (size_t)loop->heap_cap * sizeof *h, (size_t)cap * sizeof *h);
     if (!h)
@@ -90,6 +89,14 @@ static int heap_grow(coro_loop *loop)
     loop->heap = h;
     loop->heap_cap = cap;
     return 0;
+}
+
+static int heap_grow(coro_loop *loop)
+{
+    uint32_t cap = loop->heap_cap ? loop->heap_cap * 2 : HEAP_MIN_CAP;
+    if (cap <= loop->heap_cap)
+        return CORO_ENOMEM; /* doubling overflowed */
+    return coro__heap_reserve(loop, cap);
 }
 
 static void purge(coro_loop *loop);

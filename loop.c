@@ -68,8 +68,21 @@ int coro_loop_init(coro_loop *loop, const coro_loop_options *opt)
     if (!opt)
         opt = &none;
     memset(loop, 0, sizeof *loop);
-    loop->alloc = opt->alloc ? opt->alloc : coro__default_alloc;
-    loop->alloc_ud = opt->alloc_ud;
+    if (opt->arena) { /* the heap-free mode: every byte from the arena */
+        loop->alloc_ud = coro__arena_init(opt->arena, opt->arena_size);
+        if (!loop->alloc_ud)
+            return CORO_EINVAL;
+        loop->alloc = coro__arena_alloc;
+    } else if (opt->alloc) {
+        loop->alloc = opt->alloc;
+        loop->alloc_ud = opt->alloc_ud;
+    } else {
+#ifdef CORO_NO_MALLOC
+        return CORO_EINVAL; /* no heap in this build: give an allocator or an arena */
+#else
+        loop->alloc = coro__default_alloc;
+#endif
+    }
     loop->debug = debug_from_env(opt->debug);
     loop->slow_ns = opt->slow_callback_ns > 0 ? opt->slow_callback_ns : DEFAULT_SLOW_NS;
     int rc = coro__mem_init(loop);
@@ -80,10 +93,29 @@ int coro_loop_init(coro_loop *loop, const coro_loop_options *opt)
         coro__mem_fini(loop);
         return rc;
     }
+    rc = coro__tasks_reserve(loop, opt->reserve_tasks);
+    if (rc == 0)
+        rc = coro__heap_reserve(loop, opt->reserve_timers);
+    if (rc != 0) {
+        coro__tasks_fini(loop);
+        coro__heap_fini(loop);
+        coro__sel_fini(loop);
+        coro__mem_fini(loop);
+        return rc;
+    }
     loop->state = LOOP_IDLE;
     return 0;
 }
 
+int coro_loop_arena_usage(const coro_loop *loop, size_t *used, size_t *peak, size_t *size)
+{
+    if (!loop || loop->alloc != coro__arena_alloc)
+        return CORO_EINVAL;
+    coro__arena_usage(loop->alloc_ud, used, peak, size);
+    return 0;
+}
+
+#ifndef CORO_NO_MALLOC
 coro_loop *coro_loop_new(const coro_loop_options *opt)
 {
     coro_loop *loop = malloc(sizeof *loop);
@@ -93,6 +125,7 @@ coro_loop *coro_loop_new(const coro_loop_options *opt)
     }
     return loop;
 }
+#endif
 
 int coro_loop_close(coro_loop *loop)
 {
@@ -114,12 +147,14 @@ int coro_loop_close(coro_loop *loop)
     return 0;
 }
 
+#ifndef CORO_NO_MALLOC
 void coro_loop_free(coro_loop *loop)
 {
     if (!loop || coro_loop_close(loop) != 0)
         return;
     free(loop);
 }
+#endif
 
 int coro_loop_is_running(const coro_loop *loop) { return loop && loop->state == LOOP_RUNNING; }
 int coro_loop_is_closed(const coro_loop *loop) { return !loop || loop->state == LOOP_CLOSED; }

@@ -33,7 +33,7 @@
  */
 #include "coro_int.h"
 
-#include <stdlib.h>
+#include <stdlib.h> /* qsort (reclaim), and malloc unless CORO_NO_MALLOC */
 #include <string.h>
 
 /* Under AddressSanitizer, memory in a chunk that is not handed out is
@@ -90,6 +90,7 @@ struct slab {
 
 #define CHUNK_HDR ((sizeof(struct chunk) + SLAB_GRAIN - 1) & ~(size_t)(SLAB_GRAIN - 1))
 
+#ifndef CORO_NO_MALLOC /* the heap-free build has no default allocator */
 void *coro__default_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {
     (void)ud;
@@ -100,6 +101,7 @@ void *coro__default_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
     }
     return realloc(ptr, nsize);
 }
+#endif
 
 void *coro__realloc(coro_loop *loop, void *p, size_t osize, size_t nsize)
 {

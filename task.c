@@ -55,17 +55,30 @@ static void set_list_index(coro_task *t, uint32_t i)
 
 /* ---- the list of live tasks ---- */
 
+/* Room for `cap` live tasks (asked once at init by the loop's options, or
+ * doubled as needed). 0 or CORO_ENOMEM. */
+int coro__tasks_reserve(coro_loop *loop, uint32_t cap)
+{
+    if (cap <= loop->tasks_cap)
+        return 0;
+    if (cap > TASK_INDEX_MASK)
+        return CORO_ENOMEM;
+    coro_task **a = coro__realloc(loop, loop->tasks, loop->tasks_cap * sizeof *a, cap * sizeof *a);
+    if (!a)
+        return CORO_ENOMEM;
+    loop->tasks = a;
+    loop->tasks_cap = cap;
+    return 0;
+}
+
 static int list_add(coro_loop *loop, coro_task *t)
 {
     if (loop->ntasks >= TASK_INDEX_MASK)
         return CORO_ENOMEM;
     if (loop->ntasks == loop->tasks_cap) {
-        uint32_t cap = loop->tasks_cap ? loop->tasks_cap * 2 : 64;
-        coro_task **a = coro__realloc(loop, loop->tasks, loop->tasks_cap * sizeof *a, cap * sizeof *a);
-        if (!a)
-            return CORO_ENOMEM;
-        loop->tasks = a;
-        loop->tasks_cap = cap;
+        int rc = coro__tasks_reserve(loop, loop->tasks_cap ? loop->tasks_cap * 2 : 64);
+        if (rc != 0)
+            return rc;
     }
     set_list_index(t, loop->ntasks);
     loop->tasks[loop->ntasks++] = t;

@@ -143,6 +143,76 @@ static inline coro_loop_options talloc_options(talloc *a)
     return o;
 }
 
+/* ---- the heap-free run (make test-arena: -DCORO_TEST_ARENA) ----
+ * Every loop a test makes without an allocator of its own gets an arena
+ * (coro_loop_options.arena) and, as its hook, one that fails the test if it
+ * is ever called: the whole suite then shows that a loop given its storage
+ * at init calls no allocator. The arenas are the test's own memory, freed
+ * at exit. */
+#ifdef CORO_TEST_ARENA
+#define TEST_ARENA_SIZE (8u << 20)
+
+struct test_arena {
+    struct test_arena *next;
+    max_align_t bytes[];
+};
+static struct test_arena *test_arenas;
+
+static void test_arenas_free(void)
+{
+    while (test_arenas) {
+        struct test_arena *a = test_arenas;
+        test_arenas = a->next;
+        free(a);
+    }
+}
+
+static inline void *test_arena_forbidden(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+    (void)ud;
+    (void)ptr;
+    (void)osize;
+    (void)nsize;
+    fail_msg("a loop with an arena called its allocator hook");
+    return NULL;
+}
+
+static inline coro_loop_options test_arena_options(const coro_loop_options *opt)
+{
+    coro_loop_options o;
+    if (opt)
+        o = *opt;
+    else
+        memset(&o, 0, sizeof o);
+    if (o.alloc || o.arena)
+        return o; /* the test brings its own: keep it */
+    struct test_arena *a = malloc(sizeof *a + TEST_ARENA_SIZE);
+    assert_non_null(a);
+    if (!test_arenas)
+        atexit(test_arenas_free);
+    a->next = test_arenas;
+    test_arenas = a;
+    o.arena = a->bytes;
+    o.arena_size = TEST_ARENA_SIZE;
+    o.alloc = test_arena_forbidden;
+    return o;
+}
+
+static inline int test_arena_loop_init(coro_loop *loop, const coro_loop_options *opt)
+{
+    coro_loop_options o = test_arena_options(opt);
+    return (coro_loop_init)(loop, &o);
+}
+
+static inline int test_arena_run(coro_frame *main, coro_value *result, const coro_loop_options *opt)
+{
+    coro_loop_options o = test_arena_options(opt);
+    return (coro_run)(main, result, &o);
+}
+#define coro_loop_init(loop, opt) test_arena_loop_init((loop), (opt))
+#define coro_run(main, result, opt) test_arena_run((main), (result), (opt))
+#endif
+
 /* ---- the exception handler ---- */
 
 typedef struct texc {

@@ -732,7 +732,7 @@ static void test_arm_out_of_memory(void **state)
 {
     (void)state;
     struct failing ctl = { 0, 0 };
-    coro_loop_options opt = { failing_alloc, &ctl, 0, 0 };
+    coro_loop_options opt = { .alloc = failing_alloc, .alloc_ud = &ctl };
     coro_loop loop;
     coro_fd w;
     coro_task t;

@@ -94,7 +94,7 @@ static void test_await_and_sleep_allocate_nothing(void **state)
 {
     (void)state;
     coro_loop loop;
-    coro_loop_options opt = { talloc_fn, &ta, -1, 0 };
+    coro_loop_options opt = { .alloc = talloc_fn, .alloc_ud = &ta, .debug = -1 };
     assert_int_equal(coro_loop_init(&loop, &opt), 0);
 
     struct worker w = { .rounds = 200, .loop = &loop };
@@ -146,7 +146,7 @@ static void test_timer_churn_does_not_grow_the_heap(void **state)
 {
     (void)state;
     coro_loop loop;
-    coro_loop_options opt = { talloc_fn, &ta, -1, 0 };
+    coro_loop_options opt = { .alloc = talloc_fn, .alloc_ud = &ta, .debug = -1 };
     assert_int_equal(coro_loop_init(&loop, &opt), 0);
     struct churn c = { .loop = &loop };
     coro_handle_init(&c.far);
