@@ -59,7 +59,7 @@ struct arena *coro__arena_init(void *mem, size_t size)
     return a;
 }
 
-static void *take(struct arena *a, size_t need)
+static void *arena_take(struct arena *a, size_t need)
 {
     for (struct blk **p = &a->free; *p; p = &(*p)->next) {
         struct blk *b = *p;
@@ -82,7 +82,7 @@ static void *take(struct arena *a, size_t need)
     return NULL;
 }
 
-static void give(struct arena *a, void *ptr)
+static void arena_give(struct arena *a, void *ptr)
 {
     struct blk *b = (struct blk *)((char *)ptr - HDR), **p = &a->free;
     a->used -= b->size;
@@ -109,22 +109,22 @@ void *coro__arena_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
     (void)osize;
     if (nsize == 0) {
         if (ptr)
-            give(a, ptr);
+            arena_give(a, ptr);
         return NULL;
     }
     if (nsize > a->size)
         return NULL;
     size_t need = round_up(nsize) + HDR;
     if (!ptr)
-        return take(a, need);
+        return arena_take(a, need);
     struct blk *b = (struct blk *)((char *)ptr - HDR);
     if (need <= b->size)
         return ptr; /* shrinking (or as big): keep the block */
-    void *q = take(a, need);
+    void *q = arena_take(a, need);
     if (!q)
         return NULL; /* ptr untouched, as realloc */
     memcpy(q, ptr, b->size - HDR);
-    give(a, ptr);
+    arena_give(a, ptr);
     return q;
 }
 

@@ -62,7 +62,7 @@ CM_LIB := $(CM_BUILD)/libcoro.a
 CM_PLAT_LIB := $(CM_BUILD)/libcm.a
 CM_IMAGES = $(CM_BUILD)/hello0.elf $(CM_BUILD)/hello1.elf $(CM_BUILD)/clock.elf \
             $(CM_BUILD)/minimal.elf $(CM_BUILD)/minimal-stubs.elf $(CM_BUILD)/test_embedded.elf \
-            $(CM_BUILD)/test_embedded-amalgamation.elf
+            $(CM_BUILD)/test_embedded-amalgamation.elf $(CM_BUILD)/test_embedded-heapfree.elf
 CM_DEPS_FILE := $(CM_DIR)/cortex-m.mk
 
 .PHONY: cortex-m cortex-m-test cortex-m-size cortex-m-deps cortex-m-clean
@@ -123,7 +123,26 @@ $(CM_BUILD)/test_embedded-amalgamation.elf: $(CM_BUILD)/tests/test_embedded.o $(
 	$(CM_CC) $(CM_LDFLAGS) -Wl,-Map=$(@:.elf=.map) -o $@ $< $(CM_BUILD)/amalgamation/coro.o \
 	    $(CM_PLAT_LIB) $(CM_LDLIBS)
 
-.SECONDARY: $(CM_BUILD)/coro.c $(CM_BUILD)/amalgamation/coro.o $(CM_CORE_OBJS) $(CM_PLAT_OBJS) $(CM_BUILD)/platform/stubs.o \
+# the heap-free image (issue 9 item 3): the suite and the one-file library
+# built with -DCORO_NO_MALLOC, the loop on a 16 KB arena; the link must hold
+# no allocator at all (nm)
+$(CM_BUILD)/heapfree/%.o: $(CM_BUILD)/%.c $(CM_DEPS_FILE)
+	@mkdir -p $(@D)
+	$(CM_CC) $(CM_CORE_CPPFLAGS) -DCORO_NO_MALLOC $(CM_CFLAGS) -c -o $@ $<
+
+$(CM_BUILD)/heapfree/test_embedded.o: $(CM_TESTS)/test_embedded.c $(CM_DEPS_FILE)
+	@mkdir -p $(@D)
+	$(CM_CC) $(CM_CORE_CPPFLAGS) $(CM_PLAT_CPPFLAGS) -DCORO_NO_MALLOC $(CM_CFLAGS) -c -o $@ $<
+
+$(CM_BUILD)/test_embedded-heapfree.elf: $(CM_BUILD)/heapfree/test_embedded.o $(CM_BUILD)/heapfree/coro.o \
+                                        $(CM_PLAT_LIB) $(CM_DIR)/mps2.ld
+	$(CM_CC) $(CM_LDFLAGS) -Wl,-Map=$(@:.elf=.map) -o $@ $< $(CM_BUILD)/heapfree/coro.o \
+	    $(CM_PLAT_LIB) $(CM_LDLIBS)
+	@if $(CM_NM) $@ | grep -wqE '_?(malloc|calloc|realloc|free|_malloc_r|_free_r)'; then \
+	    echo "cortex-m: $@ links an allocator:"; $(CM_NM) $@ | grep -wE '_?(malloc|calloc|realloc|free|_malloc_r|_free_r)'; \
+	    rm -f $@; exit 1; fi
+
+.SECONDARY: $(CM_BUILD)/heapfree/coro.o $(CM_BUILD)/heapfree/test_embedded.o $(CM_BUILD)/coro.c $(CM_BUILD)/amalgamation/coro.o $(CM_CORE_OBJS) $(CM_PLAT_OBJS) $(CM_BUILD)/platform/stubs.o \
             $(patsubst %.c,$(CM_BUILD)/tests/%.o,$(notdir $(wildcard $(CM_TESTS)/*.c))) \
             $(CM_BUILD)/tests/hello0.o $(CM_BUILD)/tests/hello1.o
 
@@ -144,6 +163,7 @@ cortex-m-test: cortex-m-deps $(CM_IMAGES)
 	expect 0 $(CM_BUILD)/minimal-stubs.elf; \
 	expect 0 $(CM_BUILD)/test_embedded.elf; \
 	expect 0 $(CM_BUILD)/test_embedded-amalgamation.elf; \
+	expect 0 $(CM_BUILD)/test_embedded-heapfree.elf; \
 	if [ $$rc -ne 0 ]; then echo "== cortex-m: FAILED"; exit 1; fi; \
 	echo "== cortex-m: all images passed"
 

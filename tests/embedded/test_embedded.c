@@ -767,7 +767,19 @@ int main(void)
     static struct suite main_frame;
     coro_value result = coro_none();
     coro_frame_init(&main_frame.co, suite_step);
+#ifdef CORO_NO_MALLOC
+    /* the heap-free image: the whole loop in 16 KB given here, no malloc linked */
+    static max_align_t arena[16 * 1024 / sizeof(max_align_t)];
+    coro_loop_options opt = { 0 };
+    opt.arena = arena;
+    opt.arena_size = sizeof arena;
+    opt.reserve_tasks = 32;
+    opt.reserve_timers = 32;
+    cm_puts("heap-free: the loop's storage is a 16 KB arena\n");
+    int rc = coro_run(&main_frame.co, &result, &opt);
+#else
     int rc = coro_run(&main_frame.co, &result, NULL);
+#endif
     section("coro_run");
     CHECK(rc == 0 && result.u.i == 7, "coro_run: the main task ran every test and returned 7");
 
