@@ -33,7 +33,7 @@
  */
 #include "coro_int.h"
 
-#include <stdlib.h> /* qsort (reclaim), and malloc unless CORO_NO_MALLOC */
+#include <stdlib.h> /* malloc, unless CORO_NO_MALLOC */
 #include <string.h>
 
 /* Under AddressSanitizer, memory in a chunk that is not handed out is
@@ -185,11 +185,22 @@ struct span {
     size_t free; /* bytes of it on free lists (or not carved yet) */
 };
 
-static int span_cmp(const void *a, const void *b)
+/* Sort the spans by chunk address: a shell sort (Ciura's gaps), in place
+ * and small, where qsort would bring 1.5 KB of libc into a Cortex-M image;
+ * a reclaim sorts one span per chunk, a few hundred at most. */
+static void spans_sort(struct span *v, size_t n)
 {
-    uintptr_t x = (uintptr_t)((const struct span *)a)->c;
-    uintptr_t y = (uintptr_t)((const struct span *)b)->c;
-    return x < y ? -1 : x > y;
+    static const size_t gaps[] = { 701, 301, 132, 57, 23, 10, 4, 1 };
+    for (size_t g = 0; g < sizeof gaps / sizeof gaps[0]; g++) {
+        size_t gap = gaps[g];
+        for (size_t i = gap; i < n; i++) {
+            struct span x = v[i];
+            size_t j = i;
+            for (; j >= gap && (uintptr_t)v[j - gap].c > (uintptr_t)x.c; j -= gap)
+                v[j] = v[j - gap];
+            v[j] = x;
+        }
+    }
 }
 
 /* The span holding p (a slab object), by binary search. */
@@ -279,7 +290,7 @@ static void reclaim(coro_loop *loop, struct slab *s)
         v[i].c = c;
         v[i].free = 0;
     }
-    qsort(v, n, sizeof *v, span_cmp);
+    spans_sort(v, n);
     for (size_t k = 0; k < SLAB_CLASSES; k++)
         for (void *p = s->free[k]; p; p = link_get((void **)p))
             span_of(v, n, p)->free += (k + 1) * SLAB_GRAIN;
