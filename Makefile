@@ -32,6 +32,9 @@
 #   bench-docs     rewrite docs/benchmarks.md and its chart from the latest run
 #   check-deps     make sure cmocka is there (installs it when run as root)
 #   amalgamation   build/coro.c, the library in one file; builds and runs hello
+#   size           what coro costs: text at -Os and each object's RAM, here and
+#                  on a Cortex-M3 (scripts/size.sh); size-docs writes them
+#                  into docs/embedding.md
 #   PLATFORM=cortex-m [test|size]
 #                  the core for a Cortex-M3 (CM_CPU=cortex-m4 for an M4),
 #                  its test image run under qemu-system-arm, its sizes
@@ -224,7 +227,7 @@ CONFIG_DESC = $(strip $(SELECTOR) selector, $(CC) $(if $(SANITIZER),-fsanitize=$
 
 # ---- targets -------------------------------------------------------------------
 
-.PHONY: all amalgamation examples demo test test-build test-one test-none test-arena test-nomalloc test-valgrind test-docs test-exports check-deps bench bench-net \
+.PHONY: all amalgamation size size-docs examples demo test test-build test-one test-none test-arena test-nomalloc test-valgrind test-docs test-exports check-deps bench bench-net \
         bench-build bench-bins bench-run bench-check bench-docs install uninstall clean help FORCE
 
 all: $(LIB_A) $(LIB_SO) $(EXAMPLE_BINS)
@@ -387,6 +390,18 @@ ifneq ($(VALGRIND),)
 	    exit 1; }
 endif
 endif
+
+# ---- size ----------------------------------------------------------------------
+
+# What coro costs (text and RAM), on this machine and, when its cross
+# compiler is here, on a Cortex-M3 (scripts/size.sh); size-docs writes the
+# figures into docs/embedding.md. (PLATFORM=cortex-m size: the target's own.)
+ifeq ($(PLATFORM),)
+size:
+	@CC='$(CC)' bash scripts/size.sh
+endif
+size-docs:
+	@CC='$(CC)' bash scripts/size.sh docs
 
 # ---- amalgamation --------------------------------------------------------------
 
