@@ -389,6 +389,25 @@ static inline int coro_call_later(coro_loop *loop, coro_handle *h, double delay,
                                   void *arg);
 /* call_at: at absolute loop time `when_ns` (see coro_loop_time_ns). */
 int coro_call_at(coro_loop *loop, coro_handle *h, int64_t when_ns, coro_callback fn, void *arg);
+/* A post from an interrupt handler, a signal handler or another thread, in
+ * caller-owned storage (a static, usually). Its layout is private. */
+typedef struct coro_isr_node coro_isr_node;
+/* Run fn(arg) on the loop's thread soon, from anywhere: an interrupt
+ * handler, a signal handler, another thread (asyncio's
+ * call_soon_threadsafe, made for an ISR). Lock-free and allocation-free.
+ * `p` is yours and must stay valid until fn has run; posting it again
+ * while it is still queued does nothing and returns 0 (posts coalesce, as
+ * interrupts do; once fn starts, `p` may be posted anew). Posts run in the
+ * order they were made, each once, before the next loop pass's callbacks;
+ * a negative return goes to the exception handler. The loop is woken from
+ * its wait: with SELECTOR=none through coro_platform_wake; with the other
+ * selectors through the loop's wake-up fd, which exists once
+ * coro_threads_init(loop) ran (call it first, on the loop's thread; without
+ * it a post waits for the loop's next wake-up, but one from a signal
+ * handler wakes the wait anyway).
+ * Returns 1 when queued, 0 when it already was, CORO_EINVAL for a NULL
+ * loop, `p` or `fn`. */
+int coro_call_soon_isr(coro_loop *loop, coro_isr_node *p, coro_callback fn, void *arg);
 /* Cancel a scheduled handle: it will never run, the loop holds no pointer
  * to it any more (its storage may go, or it may be scheduled again at once).
  * Returns 1 if it was scheduled, 0 if it had run, was cancelled or never

@@ -250,6 +250,14 @@ typedef struct coro__timer {
     uint32_t seq;
 } coro__timer;
 
+/* A post from an interrupt handler or another thread (coro_isr_node). */
+struct coro_isr_node {
+    struct coro_isr_node *next;
+    coro_callback fn;
+    void *arg;
+    int queued; /* atomic: 1 from the post until its callback starts */
+};
+
 /* A scheduled callback (coro_handle). */
 struct coro_handle {
     coro__timer t;
@@ -280,6 +288,8 @@ struct coro_loop {
     uint64_t slab_allocs;                /* objects handed out (tests, benchmarks) */
     void *threads;                       /* thread.c's state (wake-up fd, pool), or NULL */
     void (*threads_fini)(coro_loop *);   /* called by coro_loop_close when set */
+    struct coro_isr_node *posts;         /* coro_call_soon_isr's stack, newest first (atomic) */
+    void (*wake)(coro_loop *);           /* wakes the selector's wait (thread.c), atomic */
     coro_exception_handler on_error;
     void *on_error_arg;
     int64_t slow_ns;

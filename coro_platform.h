@@ -16,6 +16,7 @@
  *   coro_platform_clock_ns    clock_gettime(MONOTONIC)     a SysTick or timer count
  *   coro_platform_write       fputs(stderr)                a UART, semihosting, or nothing
  *   coro_platform_idle        (the selector waits)         WFI until the next tick
+ *   coro_platform_wake        (the selector's wake-up)     a flag + SEV, a semaphore give
  *   CORO_RUNNING_LOOP_STORAGE _Thread_local                static (one loop at a time)
  */
 #ifndef CORO_PLATFORM_H
@@ -40,6 +41,12 @@ void coro_platform_write(const char *line);
  * interrupt) is always allowed, the loop checks its timers and its ready
  * queue again and calls it anew. */
 void coro_platform_idle(struct coro_loop *loop, int64_t timeout_ns);
+
+/* SELECTOR=none only: make the current coro_platform_idle of `loop`, or its
+ * next one, return at once. Called by coro_call_soon_isr (an interrupt handler's or
+ * another thread's post), so it must be safe there: set a flag the idle
+ * wait checks with interrupts masked, then SEV; or give a semaphore. */
+void coro_platform_wake(struct coro_loop *loop);
 
 /* Where coro_get_running_loop() keeps its pointer: per thread where the
  * platform has threads, a plain static elsewhere (then one loop runs at a

@@ -127,6 +127,8 @@ coro_loop *coro_loop_new(const coro_loop_options *opt)
 }
 #endif
 
+static void drop_posts(coro_loop *loop);
+
 int coro_loop_close(coro_loop *loop)
 {
     if (!loop)
@@ -137,6 +139,7 @@ int coro_loop_close(coro_loop *loop)
         return 0;
     if (loop->threads_fini) /* first: the pool's threads may still post to us */
         loop->threads_fini(loop);
+    drop_posts(loop);
     coro__tasks_fini(loop);
     coro__heap_fini(loop);
     coro__sel_fini(loop);
@@ -200,6 +203,69 @@ int coro__ready_remove(coro_loop *loop, coro__node *n)
     return 0;
 }
 
+/* ---- posts from interrupts and other threads ---- */
+
+int coro_call_soon_isr(coro_loop *loop, coro_isr_node *p, coro_callback fn, void *arg)
+{
+    if (!loop || !p || !fn)
+        return CORO_EINVAL;
+    if (__atomic_exchange_n(&p->queued, 1, __ATOMIC_ACQ_REL))
+        return 0; /* still queued: coalesced */
+    p->fn = fn;
+    p->arg = arg;
+    coro_isr_node *old = __atomic_load_n(&loop->posts, __ATOMIC_RELAXED);
+    do {
+        p->next = old;
+    } while (!__atomic_compare_exchange_n(&loop->posts, &old, p, true, __ATOMIC_RELEASE,
+                                          __ATOMIC_RELAXED));
+    void (*wake)(coro_loop *) = __atomic_load_n(&loop->wake, __ATOMIC_ACQUIRE);
+    if (wake)
+        wake(loop);
+    else
+        coro_platform_wake(loop);
+    return 1;
+}
+
+/* Take every post (one exchange), put them in posting order, run them. A
+ * post's flag is cleared before its callback, so the callback (or an
+ * interrupt meanwhile) may post it again: it runs on the next pass. */
+static void run_posts(coro_loop *loop)
+{
+    coro_isr_node *p = __atomic_exchange_n(&loop->posts, NULL, __ATOMIC_ACQUIRE), *in_order = NULL;
+    while (p) { /* the stack is newest first */
+        coro_isr_node *next = p->next;
+        p->next = in_order;
+        in_order = p;
+        p = next;
+    }
+    while (in_order) {
+        coro_isr_node *q = in_order;
+        coro_callback fn = q->fn;
+        void *arg = q->arg;
+        in_order = q->next;
+        __atomic_store_n(&q->queued, 0, __ATOMIC_RELEASE);
+        int rc = fn(arg);
+        if (rc < 0)
+            coro__report(loop, "Exception in a posted callback", rc, NULL);
+    }
+}
+
+/* Close: posts never run are let go (a post may be made again, elsewhere). */
+static void drop_posts(coro_loop *loop)
+{
+    coro_isr_node *p = __atomic_exchange_n(&loop->posts, NULL, __ATOMIC_ACQUIRE);
+    while (p) {
+        coro_isr_node *next = p->next;
+        __atomic_store_n(&p->queued, 0, __ATOMIC_RELEASE);
+        p = next;
+    }
+}
+
+static bool posts_pending(const coro_loop *loop)
+{
+    return __atomic_load_n(&loop->posts, __ATOMIC_RELAXED) != NULL;
+}
+
 /* ---- one iteration ---- */
 
 /* How long the poll may block, in nanoseconds: 0 when work is ready, -1
@@ -208,7 +274,7 @@ int coro__ready_remove(coro_loop *loop, coro__node *n)
 static int64_t poll_timeout(coro_loop *loop)
 {
     int64_t next = coro__heap_next(loop);
-    if (loop->ready_head || loop->stopping)
+    if (loop->ready_head || loop->stopping || posts_pending(loop))
         return 0;
     if (next < 0)
         return -1;
@@ -227,6 +293,8 @@ static void poll_phase(coro_loop *loop)
 
 static void run_once(coro_loop *loop)
 {
+    if (posts_pending(loop))
+        run_posts(loop);
     if (!loop->ready_head || loop->since_poll >= CORO__POLL_EVERY) {
         poll_phase(loop);
     } else if (loop->heap_len > 0) { /* busy: no poll, but due timers join */

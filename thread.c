@@ -140,6 +140,17 @@ static void *state_load(const coro_loop *loop)
     return __atomic_load_n(&loop->threads, __ATOMIC_ACQUIRE);
 }
 
+static void wake_write(int fd);
+
+/* loop->wake while the wake-up fd exists: how coro_call_soon_isr (core) wakes a
+ * selector's wait from an ISR-like context. Async-signal-safe. */
+static void threads_wake(coro_loop *loop)
+{
+    threads *st = state_load(loop);
+    if (st && st != THREADS_CLOSED)
+        wake_write(st->wfd);
+}
+
 static void state_store(coro_loop *loop, void *st)
 {
     __atomic_store_n(&loop->threads, st, __ATOMIC_RELEASE);
@@ -351,6 +362,7 @@ static void ready_filter(coro_loop *loop)
 
 static void threads_fini(coro_loop *loop)
 {
+    __atomic_store_n(&loop->wake, NULL, __ATOMIC_RELEASE); /* before the fd goes */
     threads *st = loop->threads;
     coro__node *n, *next;
     signals_fini(st);
@@ -408,6 +420,7 @@ int coro_threads_init(coro_loop *loop)
     }
     loop->threads_fini = threads_fini;
     state_store(loop, st);
+    __atomic_store_n(&loop->wake, threads_wake, __ATOMIC_RELEASE);
     return 0;
 
 fail_fd:

@@ -22,6 +22,7 @@ int coro__sel_init(coro_loop *loop)
 {
     loop->selector = NULL;
     loop->nwatched = 0;
+    coro_platform_idle(loop, 0); /* the port sets up its wait here, not in an ISR */
     return 0;
 }
 

@@ -8,6 +8,9 @@
  */
 #include "helpers.h"
 
+#include <pthread.h>
+#include <signal.h>
+
 #include <math.h>
 
 #define E1 (CORO_EUSER - 1)
@@ -1019,6 +1022,160 @@ static void test_err_name(void **state)
     assert_string_equal(coro_err_name(-3999), "UNKNOWN");
 }
 
+/* ---- coro_call_soon_isr: posts from interrupts, signals, other threads ---- */
+
+struct isr_log {
+    int n;
+    int order[8];
+    pthread_t thread[8];
+};
+
+struct isr_arg {
+    struct isr_log *log;
+    int id;
+};
+
+static int isr_cb(void *arg)
+{
+    struct isr_arg *a = arg;
+    if (a->log->n < 8) {
+        a->log->order[a->log->n] = a->id;
+        a->log->thread[a->log->n] = pthread_self();
+    }
+    a->log->n++;
+    return 0;
+}
+
+/* Order, coalescing, and a post that runs where the loop runs. */
+static void test_isr_post_order_and_coalescing(void **state)
+{
+    (void)state;
+    coro_loop loop;
+    assert_int_equal(coro_loop_init(&loop, NULL), 0);
+    struct isr_log log = { 0 };
+    struct isr_arg a1 = { &log, 1 }, a2 = { &log, 2 }, a3 = { &log, 3 };
+    static coro_isr_node n1, n2, n3;
+    assert_int_equal(coro_call_soon_isr(&loop, &n1, isr_cb, &a1), 1);
+    assert_int_equal(coro_call_soon_isr(&loop, &n2, isr_cb, &a2), 1);
+    assert_int_equal(coro_call_soon_isr(&loop, &n1, isr_cb, &a1), 0); /* still queued */
+    assert_int_equal(coro_call_soon_isr(&loop, &n3, isr_cb, &a3), 1);
+    run_one_pass(&loop);
+    assert_int_equal(log.n, 3);
+    assert_int_equal(log.order[0], 1);
+    assert_int_equal(log.order[1], 2);
+    assert_int_equal(log.order[2], 3);
+    assert_int_equal(coro_call_soon_isr(&loop, &n1, isr_cb, &a1), 1); /* ran: may go again */
+    run_one_pass(&loop);
+    assert_int_equal(log.n, 4);
+    assert_int_equal(coro_call_soon_isr(NULL, &n1, isr_cb, &a1), CORO_EINVAL);
+    assert_int_equal(coro_call_soon_isr(&loop, NULL, isr_cb, &a1), CORO_EINVAL);
+    assert_int_equal(coro_call_soon_isr(&loop, &n1, NULL, &a1), CORO_EINVAL);
+    /* close lets a post that never ran go: it may be posted again */
+    assert_int_equal(coro_call_soon_isr(&loop, &n2, isr_cb, &a2), 1);
+    assert_int_equal(coro_loop_close(&loop), 0);
+    assert_int_equal(log.n, 4);
+    assert_int_equal(coro_loop_init(&loop, NULL), 0);
+    assert_int_equal(coro_call_soon_isr(&loop, &n2, isr_cb, &a2), 1);
+    run_one_pass(&loop);
+    assert_int_equal(log.n, 5);
+    assert_int_equal(coro_loop_close(&loop), 0);
+}
+
+/* From another thread: the loop, blocked in its wait with nothing else to
+ * do, wakes at once, and the callback runs on the loop's thread. A 2 s
+ * timer bounds the test if the wake-up were lost. */
+struct poster {
+    coro_loop *loop;
+    coro_isr_node node;
+    struct isr_log log;
+    struct isr_arg arg;
+};
+
+static int post_and_stop(void *arg)
+{
+    struct poster *ps = arg;
+    isr_cb(&ps->arg);
+    coro_loop_stop(ps->loop);
+    return 0;
+}
+
+static void *poster_main(void *p)
+{
+    struct poster *ps = p;
+    struct timespec ts = { 0, 20 * 1000000L };
+    nanosleep(&ts, NULL); /* let the loop block first */
+    coro_call_soon_isr(ps->loop, &ps->node, post_and_stop, ps);
+    return NULL;
+}
+
+static int give_up(void *arg)
+{
+    coro_loop_stop(arg);
+    return 0;
+}
+
+static void test_isr_post_from_thread_wakes(void **state)
+{
+    (void)state;
+    coro_loop loop;
+    assert_int_equal(coro_loop_init(&loop, NULL), 0);
+#if CORO_HOSTED
+    if (strcmp(coro_selector_name(), "none") != 0)
+        assert_int_equal(coro_threads_init(&loop), 0); /* the wake-up fd */
+#endif
+    static struct poster ps;
+    memset(&ps, 0, sizeof ps);
+    ps.loop = &loop;
+    ps.arg.log = &ps.log;
+    ps.arg.id = 7;
+    coro_handle guard;
+    coro_handle_init(&guard);
+    assert_int_equal(coro_call_later(&loop, &guard, 2.0, give_up, &loop), 0);
+    pthread_t th;
+    int64_t t0 = coro_loop_time_ns(&loop);
+    assert_int_equal(pthread_create(&th, NULL, poster_main, &ps), 0);
+    assert_int_equal(coro_loop_run_forever(&loop), 0);
+    int64_t waited = coro_loop_time_ns(&loop) - t0;
+    pthread_join(th, NULL);
+    coro_handle_cancel(&guard);
+    assert_int_equal(ps.log.n, 1);
+    assert_int_equal(ps.log.order[0], 7);
+    assert_true(pthread_equal(ps.log.thread[0], pthread_self()));
+    assert_true(waited < 1000000000LL); /* woken by the post, not the 2 s guard */
+    assert_int_equal(coro_loop_close(&loop), 0);
+}
+
+/* From a signal handler (the hosted stand-in for an interrupt). */
+static coro_loop *sig_loop;
+static coro_isr_node sig_node;
+static struct isr_log sig_log;
+static struct isr_arg sig_arg = { &sig_log, 9 };
+
+static void on_usr2(int signum)
+{
+    (void)signum;
+    coro_call_soon_isr(sig_loop, &sig_node, isr_cb, &sig_arg);
+}
+
+static void test_isr_post_from_signal_handler(void **state)
+{
+    (void)state;
+    coro_loop loop;
+    assert_int_equal(coro_loop_init(&loop, NULL), 0);
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_usr2;
+    assert_int_equal(sigaction(SIGUSR2, &sa, &old), 0);
+    sig_loop = &loop;
+    raise(SIGUSR2);
+    raise(SIGUSR2); /* coalesced: the node is still queued */
+    run_one_pass(&loop);
+    assert_int_equal(sig_log.n, 1);
+    assert_int_equal(sig_log.order[0], 9);
+    assert_int_equal(sigaction(SIGUSR2, &old, NULL), 0);
+    assert_int_equal(coro_loop_close(&loop), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1045,6 +1202,9 @@ int main(void)
         cmocka_unit_test(test_strerror),
         cmocka_unit_test(test_err_name),
         cmocka_unit_test(test_seconds_to_ns),
+        cmocka_unit_test(test_isr_post_order_and_coalescing),
+        cmocka_unit_test(test_isr_post_from_thread_wakes),
+        cmocka_unit_test(test_isr_post_from_signal_handler),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

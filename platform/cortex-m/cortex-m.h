@@ -61,6 +61,9 @@ int cm_idle_until(int64_t deadline_ns);
 /* For the clock's test: load the free-running timer with `raw` (e.g. a
  * little before its 32-bit wrap), keeping the time read so far. */
 void cm_clock_test_set_raw(uint32_t raw);
+/* Called from the SysTick interrupt on every tick while set (tests post
+ * to the loop from it with coro_call_soon_isr). */
+extern void (*volatile cm_tick_hook)(void);
 /* Interrupt-safe: end the current or next cm_idle_until. */
 void cm_wake(void);
 /* How many times cm_idle_until executed WFI (to show a sleeping loop does

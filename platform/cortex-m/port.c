@@ -6,6 +6,7 @@
  *   coro_platform_clock_ns  the free-running timer, in ns (clock.c)
  *   coro_platform_write     one report line to the semihosting console
  *   coro_platform_idle      WFI until the timeout passes or cm_wake()
+ *   coro_platform_wake      cm_wake(): from an interrupt handler too
  *
  * The running loop is a plain static on this target (coro_platform.h's
  * default when not __unix__), so no TLS is involved.
@@ -34,4 +35,10 @@ void coro_platform_idle(struct coro_loop *loop, int64_t timeout_ns)
     if (timeout_ns == 0)
         return;
     (void)cm_idle_until(timeout_ns < 0 ? INT64_MAX : cm_clock_ns() + timeout_ns);
+}
+
+void coro_platform_wake(struct coro_loop *loop)
+{
+    (void)loop;
+    cm_wake(); /* the flag cm_idle_until checks with interrupts masked, then SEV */
 }

@@ -707,6 +707,63 @@ static CORO_FN(t_idle_step)
 }
 
 /* ======================================================================== */
+/* an interrupt posts to the loop (coro_call_soon_isr)                      */
+/* ======================================================================== */
+
+static coro_loop *isr_loop;
+static coro_isr_node isr_node;
+static coro_event isr_event;
+static volatile uint32_t isr_ticks;
+static volatile int isr_posted;
+static uint32_t isr_ipsr; /* the exception number the callback ran in: 0 is thread mode */
+
+static int isr_cb(void *arg)
+{
+    uint32_t ipsr;
+    (void)arg;
+    __asm__ volatile("mrs %0, ipsr" : "=r"(ipsr));
+    isr_ipsr = ipsr;
+    coro_event_set(&isr_event);
+    return 0;
+}
+
+/* In the SysTick interrupt: the 5th tick posts, once. */
+static void isr_tick(void)
+{
+    if (++isr_ticks == 5 && coro_call_soon_isr(isr_loop, &isr_node, isr_cb, NULL) == 1)
+        isr_posted = 1;
+}
+
+struct t_isr {
+    coro_frame co;
+    coro_event_wait_op wait;
+    coro_wait_for_op wf;
+    int err;
+    uint32_t wfi0;
+};
+
+static CORO_FN(t_isr_step)
+{
+    struct t_isr *self = CORO_SELF(struct t_isr);
+    CORO_BEGIN();
+    section("an interrupt posts to the loop");
+    isr_loop = coro_get_running_loop();
+    coro_event_init(&isr_event, NULL);
+    isr_ticks = 0;
+    self->wfi0 = cm_idle_wfi_count();
+    cm_tick_hook = isr_tick;
+    /* no timer but the 1 s guard: the loop sleeps in WFI until the post */
+    CORO_AWAIT_ERR(coro_wait_for_ns(&self->wf, 1000 * MS,
+                                    coro_event_wait(&self->wait, &isr_event)), self->err);
+    cm_tick_hook = 0;
+    CHECK(isr_posted, "the SysTick interrupt posted a callback (coro_call_soon_isr)");
+    CHECK(self->err == 0, "the callback ran and set the event the task waited on");
+    CHECK(isr_ipsr == 0, "it ran on the loop, in thread mode, not in the interrupt");
+    CHECK(cm_idle_wfi_count() > self->wfi0, "the loop slept in WFI until the interrupt's post");
+    CORO_END();
+}
+
+/* ======================================================================== */
 /* main: every test in one task under coro_run                              */
 /* ======================================================================== */
 
@@ -717,6 +774,7 @@ static struct {
     struct t_sync sync;
     struct t_groups groups;
     struct t_idle idle;
+    struct t_isr isr;
 } tf;
 
 struct suite {
@@ -735,6 +793,7 @@ static CORO_FN(suite_step)
     CORO_AWAIT((coro_frame_init(&tf.sync.co, t_sync_step), &tf.sync.co));
     CORO_AWAIT((coro_frame_init(&tf.groups.co, t_groups_step), &tf.groups.co));
     CORO_AWAIT((coro_frame_init(&tf.idle.co, t_idle_step), &tf.idle.co));
+    CORO_AWAIT((coro_frame_init(&tf.isr.co, t_isr_step), &tf.isr.co));
     CORO_RETURN(coro_int(7));
     CORO_END();
 }
