@@ -320,11 +320,12 @@ struct coro_future {
         int64_t i;
         double d;
         void *p;
+        int (*cancel_hook)(coro_future *); /* pending, FUT_T_CANCEL_HOOK */
     } val;
     uint8_t state;   /* pending / result / error / cancelled */
     uint8_t tag;     /* the result's tag */
     uint8_t flags;   /* retrieved, is-task, allocated, ... */
-    uint8_t tflags;  /* task flags */
+    uint8_t tflags;  /* task flags; a plain future's cancel hook */
     uint32_t aux;    /* task: index in the loop's task list, cancel count */
 };
 

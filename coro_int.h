@@ -47,6 +47,8 @@ enum { FUT_PENDING = 0, FUT_RESULT, FUT_ERROR, FUT_CANCELLED };
 #define FUT_F_LISTED 0x20u    /* task: in loop->tasks (aux is its index) */
 #define FUT_F_PINNED 0x40u    /* task: run_until_complete holds it: don't free */
 #define FUT_F_FREEING 0x80u   /* task: its free is queued on the ready queue */
+/* a plain future's tflags: its cancel is a hook (val.cancel_hook) */
+#define FUT_T_CANCEL_HOOK 0x01u
 /* task flags (future.tflags) */
 #define TASK_F_MUST_CANCEL 0x01u
 #define TASK_F_SLEEPING 0x02u /* u.timer is in the heap */
@@ -152,6 +154,12 @@ void coro__heap_fini(coro_loop *loop);
 
 /* ---- future.c ---- */
 void coro__future_schedule_callbacks(coro_future *f);
+/* Make cancelling the pending future `f` call hook(f) at once instead:
+ * what an operation that stands for other futures does (gather's
+ * _GatheringFuture.cancel cancels its children, synchronously). The hook
+ * returns what coro_future_cancel returns; `f` stays pending, and the hook
+ * goes when `f` completes. */
+void coro__future_set_cancel_hook(coro_future *f, int (*hook)(coro_future *));
 void coro__future_add_node(coro_future *f, coro__node *n);
 void coro__future_remove_node(coro_future *f, coro__node *n);
 int coro__future_outcome(coro_future *f, coro_value *io);

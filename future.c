@@ -51,8 +51,16 @@ void coro_future_free(coro_future *f)
 
 /* ---- completion ---- */
 
+void coro__future_set_cancel_hook(coro_future *f, int (*hook)(coro_future *))
+{
+    f->val.cancel_hook = hook;
+    f->tflags |= FUT_T_CANCEL_HOOK;
+}
+
 void coro__future_schedule_callbacks(coro_future *f)
 {
+    if (!(f->flags & FUT_F_TASK))
+        f->tflags = 0; /* done: no cancel hook any more (val holds the outcome) */
     coro__node *n = f->callbacks, *in_order = NULL;
     f->callbacks = NULL;
     while (n) { /* reverse: the list is newest-first */
@@ -117,6 +125,8 @@ int coro_future_cancel(coro_future *f)
         return coro_task_cancel((coro_task *)(void *)f);
     if (check_pending(f) != 0)
         return 0;
+    if (f->tflags & FUT_T_CANCEL_HOOK)
+        return f->val.cancel_hook(f); /* it stands for others: they are cancelled */
     f->state = FUT_CANCELLED;
     coro__future_schedule_callbacks(f);
     return 1;

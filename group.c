@@ -151,12 +151,30 @@ static void gather_child_done(coro_future *f, void *arg)
         gather_finish(op, op->cancel_requested ? CORO_ECANCELLED : 0);
 }
 
+/* _GatheringFuture.cancel: the awaiting task's cancel reaches `outer`;
+ * the children are cancelled at once (a child's failure can no longer
+ * overtake the cancel), and gather ends with CORO_ECANCELLED once they
+ * are done. 1 if a child was cancelled, else 0 (the task then keeps the
+ * request for its next step, as asyncio's _must_cancel). */
+static int gather_outer_cancel(coro_future *outer)
+{
+    coro_gather_op *op = CORO__CONTAINER(outer, coro_gather_op, outer);
+    int cancelled = 0;
+    for (size_t i = 0; i < op->n; i++)
+        cancelled |= coro_future_cancel(op->futs[i]);
+    if (cancelled)
+        op->cancel_requested = 1;
+    return cancelled;
+}
+
 static int gather_start(coro_gather_op *op)
 {
     nodes_reset(op->nodes, op->n);
     for (size_t i = 0; i < op->n; i++)
         op->results[i] = coro_none();
     int rc = coro_future_init(&op->outer, op->loop);
+    if (rc == 0)
+        coro__future_set_cancel_hook(&op->outer, gather_outer_cancel);
     for (size_t i = 0; rc == 0 && i < op->n; i++)
         rc = node_arm(&op->nodes[i], op->futs[i], gather_child_done, op);
     return rc;
@@ -171,6 +189,7 @@ static void gather_cancel(coro_gather_op *op)
         if (!coro_future_done(op->futs[i]))
             coro_future_cancel(op->futs[i]);
     coro_future_init(&op->outer, op->loop);
+    coro__future_set_cancel_hook(&op->outer, gather_outer_cancel);
 }
 
 static CORO_FN(gather_step)

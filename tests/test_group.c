@@ -393,6 +393,72 @@ static void test_gather_cancel_broadcast(void **state)
     }
 }
 
+/* The cancel reaches the children at once, as _GatheringFuture.cancel
+ * does inside task.cancel(): a child failed between the cancel and the
+ * task's next step cannot overtake it (found by fuzz/fuzz_sched). Also
+ * through a task that awaits the gathering task: the request goes down. */
+struct gfut {
+    coro_frame co;
+    CORO_GATHER_OP(g, 2);
+    int err;
+};
+
+static CORO_FN(gfut_step)
+{
+    struct gfut *self = CORO_SELF(struct gfut);
+    CORO_BEGIN();
+    CORO_AWAIT_ERR(CORO_GATHER(&self->g, 0), self->err);
+    CORO_RAISE(self->err ? self->err : CORO_EUSER - 2);
+    CORO_END();
+}
+
+struct gouter {
+    coro_frame co;
+    coro_task *inner;
+};
+
+static CORO_FN(gouter_step)
+{
+    struct gouter *self = CORO_SELF(struct gouter);
+    CORO_BEGIN();
+    CORO_AWAIT(self->inner);
+    CORO_END();
+}
+
+static void test_gather_cancel_not_overtaken(void **state)
+{
+    (void)state;
+    for (int through = 0; through <= 1; through++) {
+        coro_loop loop;
+        coro_future f0, f1;
+        coro_task t, outer;
+        struct gfut m;
+        struct gouter o;
+        assert_int_equal(coro_loop_init(&loop, NULL), 0);
+        assert_int_equal(coro_future_init(&f0, &loop), 0);
+        assert_int_equal(coro_future_init(&f1, &loop), 0);
+        memset(&m, 0, sizeof m);
+        coro_frame_init(&m.co, gfut_step);
+        m.g.futs[0] = &f0;
+        m.g.futs[1] = &f1;
+        assert_int_equal(coro_task_init(&t, &loop, &m.co), 0);
+        o.inner = &t;
+        coro_frame_init(&o.co, gouter_step);
+        assert_int_equal(coro_task_init(&outer, &loop, &o.co), 0);
+        run_one_pass(&loop); /* both wait: t in gather, outer on t */
+        assert_int_equal(coro_task_cancel(through ? &outer : &t), 1);
+        assert_int_equal(coro_future_cancelled(&f0), 1); /* at once */
+        assert_int_equal(coro_future_set_error(&f0, CORO_EUSER - 1), CORO_ESTATE);
+        assert_int_equal(coro_loop_run_until_complete(&loop, coro_task_future(&t)),
+                         CORO_ECANCELLED);
+        assert_int_equal(coro_task_cancelled(&t), 1);
+        assert_int_equal(m.err, CORO_ECANCELLED);
+        assert_int_equal(coro_loop_run_until_complete(&loop, coro_task_future(&outer)),
+                         CORO_ECANCELLED);
+        assert_int_equal(coro_loop_close(&loop), 0);
+    }
+}
+
 /* Children that catch the cancel and return: the gather still fails with
  * the cancel (asyncio: _cancel_requested), after all of them. */
 static void test_gather_cancel_children_catch(void **state)
@@ -2577,6 +2643,7 @@ int main(void)
         cmocka_unit_test(test_gather_return_errors),
         cmocka_unit_test(test_gather_empty),
         cmocka_unit_test(test_gather_cancel_broadcast),
+        cmocka_unit_test(test_gather_cancel_not_overtaken),
         cmocka_unit_test(test_gather_cancel_children_catch),
         cmocka_unit_test(test_gather_callback_in_flight),
         cmocka_unit_test(test_gather_bad_arguments),
