@@ -4,40 +4,50 @@
  *
  * Input: [cfg][op args...]... decoded as a program for a driver that works
  * between loop passes:
- *   cfg     the queue's maxsize: cfg & 3 (0: unbounded)
- *   op % 9  0 spawn a task: 3 action bytes follow (below)
- *           1 cancel task arg % ntasks      2 set_result F[arg % 4]
- *           3 cancel F[arg % 4]             4 run one loop pass
- *           5 run for (arg % 4) * 100 us    6 put_nowait an item
- *           7 get_nowait                    8 set_error F[arg % 4]
- *           every op but 0 takes one arg byte; at most 16 tasks, 96 ops
- *   action  kind = b & 7, p = b >> 3 (0-31):
- *           0 sleep p * 50 us               1 yield (p % 4) + 1 times
- *           2 await F[p % 4]                3 acquire the lock, hold it for
- *                                             (p % 4) yields, release it
- *           4 put an item (await)           5 get an item (await)
- *           6 wait_for(a sleep of (p >> 3) * 200 us, (p & 7) * 100 us)
- *           7 wait_for_future(F[(p >> 3) & 3], (p & 7) * 100 us)
- * After the program the driver sets every pending future, shuts the queue
- * down (waiting getters and putters fail with CORO_ESHUTDOWN), and runs the
- * loop until every task is done, with a watchdog: a task still pending
- * after 5 s is a lost wake-up. A task fails only with the cancel error (it
- * lets every other error go and goes on), and releases a lock it holds in
- * its cleanup section.
+ *   cfg      the queue's maxsize: cfg & 3 (0: unbounded); the semaphore's
+ *            permits: 1 + ((cfg >> 2) & 3)
+ *   op % 11  0 spawn a task: 3 action bytes follow (below)
+ *            1 cancel task arg % ntasks     2 set_result F[arg % 4]
+ *            3 cancel F[arg % 4]            4 run one loop pass
+ *            5 run for (arg % 4) * 100 us   6 put_nowait an item
+ *            7 get_nowait                   8 set_error F[arg % 4]
+ *            9 set the event               10 clear the event
+ *            every op but 0 takes one arg byte; at most 16 tasks, 96 ops
+ *   action   kind = b % 12, p = b / 12 (0-21):
+ *            0 sleep p * 50 us              1 yield (p % 4) + 1 times
+ *            2 await F[p % 4]               3 acquire the lock, hold it for
+ *                                              (p % 4) yields, release it
+ *            4 put an item (await)          5 get an item (await)
+ *            6 wait_for(a sleep of (p >> 2) * 200 us, (p & 3) * 150 us)
+ *            7 wait_for_future(F[p & 3], (p >> 2) * 100 us)
+ *            8 await task p % id (one spawned earlier; none for task 0)
+ *            9 acquire the semaphore, hold it (p % 4) yields, release it
+ *           10 wait for the event
+ *           11 timeout((p & 3) * 150 us): a sleep of (p >> 2) * 200 us
+ * After the program the driver sets every pending future and the event,
+ * shuts the queue down (waiting getters and putters fail with
+ * CORO_ESHUTDOWN), and runs the loop until every task is done, with a
+ * watchdog: a task still pending after 5 s is a lost wake-up. A task fails
+ * only with the cancel error (it lets every other error go and goes on),
+ * and releases the lock or permit it holds in its cleanup section.
  *
  * Checks (asyncio's invariants, SEMANTICS.md):
  *   - every task ends, and its done callback runs exactly once, after it is
  *     done; coro_task_cancel returns 1 exactly when the task is not done,
  *     and a task whose cancel returned 1 ends cancelled (these tasks never
  *     swallow the cancel error);
- *   - the lock is held by one task at a time, and acquisitions happen in the
- *     order the acquire calls were made, skipping those cancelled (FIFO,
- *     no barging: SEMANTICS 33);
+ *   - the lock is held by one task at a time, the semaphore's permits by at
+ *     most its value, and acquisitions of each happen in the order the
+ *     acquire calls were made, skipping those cancelled (FIFO, no barging:
+ *     SEMANTICS 33, 35);
+ *   - an event wait returns only once the event was set (SEMANTICS 34);
+ *   - awaiting a task gives its outcome, and the task is done by then;
  *   - queue items come out in the order they went in, each once: every get
  *     (awaited or not) returns the oldest item not yet got, and after the
  *     shutdown what is left drains in order (SEMANTICS 37, 38);
- *   - a sleep or a wait_for timeout never ends before its time
- *     (SEMANTICS 6, 29);
+ *   - a sleep, a wait_for or a timeout scope never ends before its time,
+ *     and a timeout reports CORO_ETIMEDOUT only after its deadline
+ *     (SEMANTICS 6, 29, 32);
  *   - coro_loop_close leaves no allocation behind (a counting allocator on
  *     coro_loop_options.alloc), and every free passes the size allocated;
  *   - nothing reaches the exception handler.
@@ -64,6 +74,8 @@ typedef struct ctx {
     coro_loop loop;
     fuzz_alloc alloc;
     coro_lock lock;
+    coro_semaphore sem;
+    coro_event ev;
     coro_queue q;
     coro_future f[NFUT];
     coro_future all_done;
@@ -72,6 +84,9 @@ typedef struct ctx {
     int holder;          /* the task holding the lock, or -1 */
     long tickets;        /* acquire calls so far */
     long last_acquired;  /* the ticket of the last acquisition */
+    int permits, sem_held;    /* the semaphore's value, and permits held */
+    long sem_tickets, sem_last;
+    int ev_sets;         /* times the event was set */
     int64_t put_log[MAX_ITEMS];
     long nput, ngot;
     int64_t next_item;
@@ -131,7 +146,7 @@ static CORO_FN(sleeper_step)
 typedef struct actor {
     coro_frame co;
     ctx *x;
-    int id, i, k, err, held, kind, param;
+    int id, i, k, err, held, sem_held, kind, param;
     long ticket;
     int64_t t0, ns;
     coro_future *fut;
@@ -140,6 +155,9 @@ typedef struct actor {
         coro_queue_put_op put;
         coro_queue_get_op get;
         coro_wait_for_op wf;
+        coro_semaphore_acquire_op sacq;
+        coro_event_wait_op ew;
+        coro_timeout_op to;
     } u;
     sleeper inner;
 } actor;
@@ -172,14 +190,42 @@ static void drop_lock(ctx *x, actor *self)
     FUZZ_CHECK(rc == 0, "release: %d", rc);
 }
 
+static void took_permit(ctx *x, actor *self)
+{
+    FUZZ_CHECK(x->sem_held < x->permits, "task %d took permit %d of %d", self->id,
+               x->sem_held + 1, x->permits);
+    FUZZ_CHECK(self->ticket > x->sem_last,
+               "task %d took a permit with ticket %ld after ticket %ld (not FIFO)", self->id,
+               self->ticket, x->sem_last);
+    x->sem_last = self->ticket;
+    x->sem_held++;
+    self->sem_held = 1;
+}
+
+static void drop_permit(ctx *x, actor *self)
+{
+    x->sem_held--;
+    self->sem_held = 0;
+    int rc = coro_semaphore_release(&x->sem);
+    FUZZ_CHECK(rc == 0, "semaphore release: %d", rc);
+}
+
+static void init_sleeper(actor *self, int64_t ns)
+{
+    memset(&self->inner, 0, sizeof self->inner);
+    coro_frame_init(&self->inner.co, sleeper_step);
+    self->inner.x = self->x;
+    self->inner.ns = ns;
+}
+
 static CORO_FN(actor_step)
 {
     actor *self = CORO_SELF(actor);
     ctx *x = self->x;
     CORO_BEGIN();
     for (self->i = 0; self->i < NACTS; self->i++) {
-        self->kind = x->tasks[self->id].acts[self->i] & 7;
-        self->param = x->tasks[self->id].acts[self->i] >> 3;
+        self->kind = x->tasks[self->id].acts[self->i] % 12;
+        self->param = x->tasks[self->id].acts[self->i] / 12;
         if (self->kind == 0) {
             self->ns = self->param * 50 * US;
             self->t0 = now(x);
@@ -212,11 +258,8 @@ static CORO_FN(actor_step)
             else
                 FUZZ_CHECK(self->err == CORO_ESHUTDOWN, "get: %d", self->err);
         } else if (self->kind == 6) {
-            memset(&self->inner, 0, sizeof self->inner);
-            coro_frame_init(&self->inner.co, sleeper_step);
-            self->inner.x = x;
-            self->inner.ns = (self->param >> 3) * 200 * US;
-            self->ns = (self->param & 7) * 100 * US;
+            init_sleeper(self, (self->param >> 2) * 200 * US);
+            self->ns = (self->param & 3) * 150 * US;
             self->t0 = now(x);
             ACTOR_AWAIT(coro_wait_for(&self->u.wf, (double)self->ns * 1e-9, &self->inner.co));
             if (self->err == CORO_ETIMEDOUT)
@@ -224,19 +267,51 @@ static CORO_FN(actor_step)
                            (long long)(now(x) - self->t0), (long long)self->ns);
             else
                 FUZZ_CHECK(self->err == 0 && CORO_RESULT.u.i == 7, "wait_for: %d", self->err);
-        } else {
-            self->fut = &x->f[(self->param >> 3) & 3];
-            self->ns = (self->param & 7) * 100 * US;
+        } else if (self->kind == 7) {
+            self->fut = &x->f[self->param & 3];
+            self->ns = (self->param >> 2) * 100 * US;
             self->t0 = now(x);
             ACTOR_AWAIT(coro_wait_for_future(&self->u.wf, (double)self->ns * 1e-9, self->fut));
             FUZZ_CHECK(coro_future_done(self->fut), "wait_for_future left its future pending");
             if (self->err == CORO_ETIMEDOUT)
                 FUZZ_CHECK(now(x) - self->t0 >= self->ns, "wait_for_future timed out early");
+        } else if (self->kind == 8) {
+            if (self->id == 0)
+                continue;
+            self->k = self->param % self->id; /* earlier tasks only: no cycle */
+            ACTOR_AWAIT(x->tasks[self->k].t);
+            FUZZ_CHECK(coro_task_done(x->tasks[self->k].t), "awaited task %d is pending", self->k);
+            FUZZ_CHECK(self->err == coro_task_result(x->tasks[self->k].t, NULL),
+                       "awaiting task %d gave %d, its outcome is %d", self->k, self->err,
+                       coro_task_result(x->tasks[self->k].t, NULL));
+        } else if (self->kind == 9) {
+            self->ticket = ++x->sem_tickets;
+            CORO_AWAIT(coro_semaphore_acquire(&self->u.sacq, &x->sem));
+            took_permit(x, self);
+            for (self->k = self->param % 4; self->k > 0; self->k--)
+                CORO_YIELD(coro_none());
+            drop_permit(x, self);
+        } else if (self->kind == 10) {
+            ACTOR_AWAIT(coro_event_wait(&self->u.ew, &x->ev));
+            FUZZ_CHECK(self->err == 0 && x->ev_sets > 0, "event wait: %d after %d sets",
+                       self->err, x->ev_sets);
+        } else {
+            init_sleeper(self, (self->param >> 2) * 200 * US);
+            self->ns = (self->param & 3) * 150 * US;
+            self->t0 = now(x);
+            ACTOR_AWAIT(coro_timeout(&self->u.to, (double)self->ns * 1e-9, &self->inner.co));
+            if (self->err == CORO_ETIMEDOUT)
+                FUZZ_CHECK(now(x) - self->t0 >= self->ns, "timeout after %lld of %lld",
+                           (long long)(now(x) - self->t0), (long long)self->ns);
+            else
+                FUZZ_CHECK(self->err == 0 && CORO_RESULT.u.i == 7, "timeout: %d", self->err);
         }
     }
     CORO_FINALLY
     if (self->held)
         drop_lock(x, self);
+    if (self->sem_held)
+        drop_permit(x, self);
     CORO_END();
 }
 
@@ -315,7 +390,7 @@ static void driver(ctx *x, const uint8_t *p, size_t n)
 {
     int ops = 0;
     while (n > 0 && ops++ < MAX_DRIVER_OPS) {
-        int op = p[0] % 9;
+        int op = p[0] % 11;
         if (op == 0) {
             uint8_t acts[NACTS] = { 0, 0, 0 };
             for (size_t i = 0; i < NACTS && i + 1 < n; i++)
@@ -347,6 +422,11 @@ static void driver(ctx *x, const uint8_t *p, size_t n)
             one_pass(x);
         } else if (op == 5) {
             run_for(x, (arg % 4) * 100 * US);
+        } else if (op == 9) {
+            x->ev_sets++;
+            FUZZ_CHECK(coro_event_set(&x->ev) == 0, "event_set");
+        } else if (op == 10) {
+            FUZZ_CHECK(coro_event_clear(&x->ev) == 0, "event_clear");
         } else if (op == 6) {
             int full = coro_queue_full(&x->q);
             int rc = coro_queue_put_nowait(&x->q, coro_int(x->next_item));
@@ -370,6 +450,8 @@ static void finish(ctx *x)
     for (int k = 0; k < NFUT; k++)
         if (!coro_future_done(&x->f[k]))
             set_future(x, k, 0);
+    x->ev_sets++;
+    FUZZ_CHECK(coro_event_set(&x->ev) == 0, "event_set");
     FUZZ_CHECK(coro_queue_shutdown(&x->q, 0) == 0, "shutdown");
     x->finishing = 1;
     if (x->ndone < x->ntasks) {
@@ -399,6 +481,8 @@ static void finish(ctx *x)
         FUZZ_CHECK(err == 0 || err == CORO_ECANCELLED, "task %d ended with %d", i, err);
     }
     FUZZ_CHECK(x->holder == -1 && !coro_lock_locked(&x->lock), "the lock is still held");
+    FUZZ_CHECK(x->sem_held == 0 && coro_semaphore_value(&x->sem) == x->permits,
+               "the semaphore has %d of %d permits", coro_semaphore_value(&x->sem), x->permits);
     /* what is left comes out in order */
     for (;;) {
         coro_value v;
@@ -431,6 +515,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_CHECK(coro_loop_init(&x.loop, &o) == 0, "loop_init");
     coro_loop_set_exception_handler(&x.loop, on_exception, NULL);
     FUZZ_CHECK(coro_lock_init(&x.lock, &x.loop) == 0, "lock_init");
+    x.permits = 1 + ((data[0] >> 2) & 3);
+    FUZZ_CHECK(coro_bsemaphore_init(&x.sem, &x.loop, x.permits) == 0, "semaphore_init");
+    FUZZ_CHECK(coro_event_init(&x.ev, &x.loop) == 0, "event_init");
     FUZZ_CHECK(coro_queue_init(&x.q, &x.loop, data[0] & 3) == 0, "queue_init");
     for (int k = 0; k < NFUT; k++)
         FUZZ_CHECK(coro_future_init(&x.f[k], &x.loop) == 0, "future_init");

@@ -83,15 +83,21 @@ STREAM = [
 ]
 
 # ---- fuzz_sched: [cfg][ops ...] (fuzz_sched.c): op byte, then its args ----
+# cfg: queue maxsize cfg & 3, semaphore permits 1 + ((cfg >> 2) & 3)
 def sched(cfg, *ops):
     return bytes([cfg]) + b"".join(bytes(o) for o in ops)
 
 
-SPAWN, CANCEL, SET, FCANCEL, PASS, RUNFOR, PUTNW, GETNW, SETERR = range(9)
-# task actions: kind | param << 3; kinds: 0 sleep, 1 yield, 2 await future,
-# 3 lock, 4 put, 5 get, 6 wait_for(sleep), 7 wait_for_future
+SPAWN, CANCEL, SET, FCANCEL, PASS, RUNFOR, PUTNW, GETNW, SETERR, EVSET, EVCLEAR = range(11)
+# task actions: kind + 12 * param (param 0-21); kinds: 0 sleep, 1 yield,
+# 2 await future, 3 lock, 4 put, 5 get, 6 wait_for(sleep), 7 wait_for_future,
+# 8 await an earlier task, 9 semaphore, 10 event wait, 11 timeout(sleep)
 def act(kind, param):
-    return kind | (param << 3)
+    return kind + 12 * param
+
+
+def wf(timeout_idx, sleep_idx):  # kinds 6 and 11: timeout (p & 3), sleep (p >> 2)
+    return timeout_idx | (sleep_idx << 2)
 
 
 SCHED = [
@@ -99,11 +105,17 @@ SCHED = [
     ("lock-cancel", sched(0, *[(SPAWN, act(3, 3), 0, 0)] * 4, (PASS, 0), (CANCEL, 1), (CANCEL, 2), (PASS, 0))),
     ("queue", sched(2, *[(SPAWN, act(5, 0), act(5, 0), 0)] * 3, *[(SPAWN, act(4, 0), act(4, 1), act(4, 2))] * 3, (RUNFOR, 2))),
     ("queue-cancel", sched(1, *[(SPAWN, act(4, 0), act(4, 0), 0)] * 3, (PASS, 0), (CANCEL, 1), (GETNW, 0), (PASS, 0), (GETNW, 0))),
-    ("futures", sched(0, (SPAWN, act(2, 0), 0, 0), (SPAWN, act(2, 1), 0, 0), (SPAWN, act(7, 3 | (1 << 3)), 0, 0), (PASS, 0), (SET, 0), (FCANCEL, 1), (SETERR, 2))),
+    ("queue-getters-cancel", sched(0, *[(SPAWN, act(5, 0), 0, 0)] * 4, (PASS, 0), (PUTNW, 0), (CANCEL, 0), (PUTNW, 0), (CANCEL, 2), (PASS, 0), (PUTNW, 0))),
+    ("futures", sched(0, (SPAWN, act(2, 0), 0, 0), (SPAWN, act(2, 1), 0, 0), (SPAWN, act(7, 3 | (1 << 2)), 0, 0), (PASS, 0), (SET, 0), (FCANCEL, 1), (SETERR, 2))),
     ("sleeps", sched(0, (SPAWN, act(0, 3), act(0, 1), 0), (SPAWN, act(0, 0), act(1, 2), 0), (RUNFOR, 3), (CANCEL, 0))),
-    ("wait-for", sched(0, (SPAWN, act(6, 1 | (2 << 3)), 0, 0), (SPAWN, act(6, 7 | (1 << 3)), 0, 0), (SPAWN, act(6, 0), 0, 0), (RUNFOR, 5))),
-    ("wait-for-cancel", sched(0, (SPAWN, act(6, 5 | (3 << 3)), 0, 0), (PASS, 0), (CANCEL, 0), (RUNFOR, 1))),
-    ("mix", sched(3, (SPAWN, act(3, 1), act(4, 2), act(2, 0)), (SPAWN, act(5, 0), act(3, 0), act(6, 9)), (PUTNW, 0), (PASS, 0), (SPAWN, act(4, 0), act(7, 2), 0), (CANCEL, 1), (SET, 0), (RUNFOR, 1), (GETNW, 0))),
+    ("wait-for", sched(0, (SPAWN, act(6, wf(1, 2)), 0, 0), (SPAWN, act(6, wf(3, 1)), 0, 0), (SPAWN, act(6, 0), 0, 0), (RUNFOR, 3))),
+    ("wait-for-cancel", sched(0, (SPAWN, act(6, wf(2, 3)), 0, 0), (PASS, 0), (CANCEL, 0), (RUNFOR, 1))),
+    ("timeout", sched(0, (SPAWN, act(11, wf(1, 2)), 0, 0), (SPAWN, act(11, wf(3, 0)), 0, 0), (SPAWN, act(11, wf(0, 1)), 0, 0), (RUNFOR, 3))),
+    ("timeout-cancel", sched(0, (SPAWN, act(11, wf(2, 4)), 0, 0), (RUNFOR, 1), (CANCEL, 0), (PASS, 0))),
+    ("semaphore", sched(4, *[(SPAWN, act(9, 2), act(9, 1), 0)] * 5, (PASS, 0), (CANCEL, 3), (PASS, 0))),
+    ("event", sched(0, *[(SPAWN, act(10, 0), act(10, 0), 0)] * 3, (PASS, 0), (EVSET, 0), (EVCLEAR, 0), (PASS, 0), (CANCEL, 1), (EVSET, 0))),
+    ("await-task", sched(0, (SPAWN, act(0, 2), 0, 0), (SPAWN, act(8, 0), 0, 0), (SPAWN, act(8, 1), act(8, 0), 0), (PASS, 0), (CANCEL, 0), (RUNFOR, 1))),
+    ("mix", sched(3, (SPAWN, act(3, 1), act(4, 2), act(2, 0)), (SPAWN, act(5, 0), act(3, 0), act(6, 9)), (PUTNW, 0), (PASS, 0), (SPAWN, act(4, 0), act(7, 2), act(9, 3)), (CANCEL, 1), (SET, 0), (RUNFOR, 1), (GETNW, 0), (SPAWN, act(8, 1), act(10, 0), act(11, 5)), (EVSET, 0))),
 ]
 
 
