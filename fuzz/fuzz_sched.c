@@ -13,7 +13,7 @@
  *            7 get_nowait                   8 set_error F[arg % 4]
  *            9 set the event               10 clear the event
  *            every op but 0 takes one arg byte; at most 16 tasks, 96 ops
- *   action   kind = b % 12, p = b / 12 (0-21):
+ *   action   kind = b % 13, p = b / 13 (0-19):
  *            0 sleep p * 50 us              1 yield (p % 4) + 1 times
  *            2 await F[p % 4]               3 acquire the lock, hold it for
  *                                              (p % 4) yields, release it
@@ -24,9 +24,12 @@
  *            9 acquire the semaphore, hold it (p % 4) yields, release it
  *           10 wait for the event
  *           11 timeout((p & 3) * 150 us): a sleep of (p >> 2) * 200 us
+ *           12 join the queue
+ *            A get (awaited or not) is followed by task_done.
  * After the program the driver sets every pending future and the event,
  * shuts the queue down (waiting getters and putters fail with
- * CORO_ESHUTDOWN), and runs the loop until every task is done, with a
+ * CORO_ESHUTDOWN) and drains it (so joiners wake), and runs the loop
+ * until every task is done, with a
  * watchdog: a task still pending after 5 s is a lost wake-up. A task fails
  * only with the cancel error (it lets every other error go and goes on),
  * and releases the lock or permit it holds in its cleanup section.
@@ -44,7 +47,10 @@
  *   - awaiting a task gives its outcome, and the task is done by then;
  *   - queue items come out in the order they went in, each once: every get
  *     (awaited or not) returns the oldest item not yet got, and after the
- *     shutdown what is left drains in order (SEMANTICS 37, 38);
+ *     shutdown what is left drains in order (SEMANTICS 37, 38); a join
+ *     returns only once every item put had its task_done (then or since
+ *     the join began: a woken joiner stays woken), task_done never fails
+ *     (SEMANTICS 39);
  *   - a sleep, a wait_for or a timeout scope never ends before its time,
  *     and a timeout reports CORO_ETIMEDOUT only after its deadline
  *     (SEMANTICS 6, 29, 32);
@@ -89,6 +95,7 @@ typedef struct ctx {
     int ev_sets;         /* times the event was set */
     int64_t put_log[MAX_ITEMS];
     long nput, ngot;
+    long zero_epoch;     /* times task_done brought the unfinished count to 0 */
     int64_t next_item;
     int watchdog_fired;
     int finishing; /* the program is over: all_done completes with the last task */
@@ -119,6 +126,10 @@ static void log_get(ctx *x, coro_value v)
     FUZZ_CHECK(v.u.i == x->put_log[x->ngot], "got item %lld, the oldest is %lld (get %ld)",
                (long long)v.u.i, (long long)x->put_log[x->ngot], x->ngot);
     x->ngot++;
+    int rc = coro_queue_task_done(&x->q);
+    FUZZ_CHECK(rc == 0, "task_done after get %ld: %d", x->ngot, rc);
+    if (x->ngot == x->nput)
+        x->zero_epoch++;
 }
 
 /* ---- a child coroutine: sleep, and check the time taken ---- */
@@ -154,6 +165,7 @@ typedef struct actor {
         coro_lock_acquire_op acq;
         coro_queue_put_op put;
         coro_queue_get_op get;
+        coro_queue_join_op join;
         coro_wait_for_op wf;
         coro_semaphore_acquire_op sacq;
         coro_event_wait_op ew;
@@ -224,8 +236,8 @@ static CORO_FN(actor_step)
     ctx *x = self->x;
     CORO_BEGIN();
     for (self->i = 0; self->i < NACTS; self->i++) {
-        self->kind = x->tasks[self->id].acts[self->i] % 12;
-        self->param = x->tasks[self->id].acts[self->i] / 12;
+        self->kind = x->tasks[self->id].acts[self->i] % 13;
+        self->param = x->tasks[self->id].acts[self->i] / 13;
         if (self->kind == 0) {
             self->ns = self->param * 50 * US;
             self->t0 = now(x);
@@ -295,6 +307,13 @@ static CORO_FN(actor_step)
             ACTOR_AWAIT(coro_event_wait(&self->u.ew, &x->ev));
             FUZZ_CHECK(self->err == 0 && x->ev_sets > 0, "event wait: %d after %d sets",
                        self->err, x->ev_sets);
+        } else if (self->kind == 12) {
+            self->t0 = x->zero_epoch;
+            ACTOR_AWAIT(coro_queue_join(&self->u.join, &x->q));
+            FUZZ_CHECK(self->err == 0, "join: %d", self->err);
+            FUZZ_CHECK(x->ngot == x->nput || x->zero_epoch > self->t0,
+                       "join returned with %ld of %ld items done, none since it began",
+                       x->ngot, x->nput);
         } else {
             init_sleeper(self, (self->param >> 2) * 200 * US);
             self->ns = (self->param & 3) * 150 * US;
@@ -453,6 +472,16 @@ static void finish(ctx *x)
     x->ev_sets++;
     FUZZ_CHECK(coro_event_set(&x->ev) == 0, "event_set");
     FUZZ_CHECK(coro_queue_shutdown(&x->q, 0) == 0, "shutdown");
+    /* what is left comes out in order, and joiners wake */
+    for (;;) {
+        coro_value v;
+        int rc = coro_queue_get_nowait(&x->q, &v);
+        if (rc != 0) {
+            FUZZ_CHECK(rc == CORO_ESHUTDOWN, "draining: %d", rc);
+            break;
+        }
+        log_get(x, v);
+    }
     x->finishing = 1;
     if (x->ndone < x->ntasks) {
         coro_handle wd;
@@ -483,16 +512,6 @@ static void finish(ctx *x)
     FUZZ_CHECK(x->holder == -1 && !coro_lock_locked(&x->lock), "the lock is still held");
     FUZZ_CHECK(x->sem_held == 0 && coro_semaphore_value(&x->sem) == x->permits,
                "the semaphore has %d of %d permits", coro_semaphore_value(&x->sem), x->permits);
-    /* what is left comes out in order */
-    for (;;) {
-        coro_value v;
-        int rc = coro_queue_get_nowait(&x->q, &v);
-        if (rc != 0) {
-            FUZZ_CHECK(rc == CORO_ESHUTDOWN, "draining: %d", rc);
-            break;
-        }
-        log_get(x, v);
-    }
     FUZZ_CHECK(x->ngot == x->nput, "%ld items put, %ld got", x->nput, x->ngot);
     FUZZ_CHECK(coro_queue_fini(&x->q) == 0, "queue_fini");
     for (int i = 0; i < x->ntasks; i++)

@@ -89,11 +89,12 @@ def sched(cfg, *ops):
 
 
 SPAWN, CANCEL, SET, FCANCEL, PASS, RUNFOR, PUTNW, GETNW, SETERR, EVSET, EVCLEAR = range(11)
-# task actions: kind + 12 * param (param 0-21); kinds: 0 sleep, 1 yield,
+# task actions: kind + 13 * param (param 0-19); kinds: 0 sleep, 1 yield,
 # 2 await future, 3 lock, 4 put, 5 get, 6 wait_for(sleep), 7 wait_for_future,
-# 8 await an earlier task, 9 semaphore, 10 event wait, 11 timeout(sleep)
+# 8 await an earlier task, 9 semaphore, 10 event wait, 11 timeout(sleep),
+# 12 join the queue
 def act(kind, param):
-    return kind + 12 * param
+    return kind + 13 * param
 
 
 def wf(timeout_idx, sleep_idx):  # kinds 6 and 11: timeout (p & 3), sleep (p >> 2)
@@ -115,13 +116,15 @@ SCHED = [
     ("semaphore", sched(4, *[(SPAWN, act(9, 2), act(9, 1), 0)] * 5, (PASS, 0), (CANCEL, 3), (PASS, 0))),
     ("event", sched(0, *[(SPAWN, act(10, 0), act(10, 0), 0)] * 3, (PASS, 0), (EVSET, 0), (EVCLEAR, 0), (PASS, 0), (CANCEL, 1), (EVSET, 0))),
     ("await-task", sched(0, (SPAWN, act(0, 2), 0, 0), (SPAWN, act(8, 0), 0, 0), (SPAWN, act(8, 1), act(8, 0), 0), (PASS, 0), (CANCEL, 0), (RUNFOR, 1))),
-    ("mix", sched(3, (SPAWN, act(3, 1), act(4, 2), act(2, 0)), (SPAWN, act(5, 0), act(3, 0), act(6, 9)), (PUTNW, 0), (PASS, 0), (SPAWN, act(4, 0), act(7, 2), act(9, 3)), (CANCEL, 1), (SET, 0), (RUNFOR, 1), (GETNW, 0), (SPAWN, act(8, 1), act(10, 0), act(11, 5)), (EVSET, 0))),
+    ("join", sched(1, (SPAWN, act(12, 0), 0, 0), (SPAWN, act(4, 0), act(4, 0), act(12, 0)), (SPAWN, act(5, 0), act(1, 1), act(5, 0)), (PASS, 0), (SPAWN, act(12, 0), 0, 0), (RUNFOR, 1), (PUTNW, 0), (SPAWN, act(12, 0), 0, 0), (GETNW, 0))),
+    ("mix", sched(3, (SPAWN, act(3, 1), act(4, 2), act(2, 0)), (SPAWN, act(5, 0), act(3, 0), act(6, 9)), (PUTNW, 0), (PASS, 0), (SPAWN, act(4, 0), act(7, 2), act(9, 3)), (CANCEL, 1), (SET, 0), (RUNFOR, 1), (GETNW, 0), (SPAWN, act(8, 1), act(10, 0), act(11, 5)), (EVSET, 0), (SPAWN, act(12, 0), act(5, 1), 0))),
 ]
 
 
 def main():
     for name, data in HTTP:
-        for i, lead in enumerate((0, 7)):
+        # two chunkings each, one for the long ones (the corpus stays small)
+        for i, lead in enumerate((0, 7) if len(data) < 1024 else (0,)):
             write("fuzz_http", "%s-%d" % (name, i), bytes([lead]) + data)
     for name, data in STREAM:
         write("fuzz_stream", name, data)
