@@ -10,7 +10,8 @@
 #   fuzz-replay   the same harness sources linked with fuzz/replay.c (a
 #                 plain main) against $(LIB_A) of the current configuration
 #                 (CC, SELECTOR, SANITIZER...), run over fuzz/corpus/<name>/;
-#                 no libFuzzer needed. Fails if any input fails.
+#                 no libFuzzer needed (VALGRIND=1 runs it under valgrind).
+#                 Fails if any input fails.
 #   fuzz-deps     make sure clang's libFuzzer runtime is there (installs
 #                 libclang-rt-14-dev or the like when run as root)
 #
@@ -100,7 +101,7 @@ fuzz-replay: fuzz-replay-bins
 	@echo "== fuzz corpora replayed: $(CONFIG_DESC) ($(BUILD))"
 	@failed=; \
 	for name in $(FUZZ_NAMES); do \
-	    CORO_SELECTOR=$(SELECTOR) $(TIMEOUT_CMD) ./$(BUILD)/fuzz-replay/$$name fuzz/corpus/$$name || \
+	    CORO_SELECTOR=$(SELECTOR) $(TIMEOUT_CMD) $(TEST_RUNNER) ./$(BUILD)/fuzz-replay/$$name fuzz/corpus/$$name || \
 	        failed="$$failed $$name"; \
 	done; \
 	if [ -n "$$failed" ]; then echo "== fuzz-replay FAILED:$$failed"; exit 1; fi

@@ -13,7 +13,7 @@
  *            7 get_nowait                   8 set_error F[arg % 4]
  *            9 set the event               10 clear the event
  *            every op but 0 takes one arg byte; at most 16 tasks, 96 ops
- *   action   kind = b % 13, p = b / 13 (0-19):
+ *   action   kind = b % 14, p = b / 14 (0-18):
  *            0 sleep p * 50 us              1 yield (p % 4) + 1 times
  *            2 await F[p % 4]               3 acquire the lock, hold it for
  *                                              (p % 4) yields, release it
@@ -25,6 +25,9 @@
  *           10 wait for the event
  *           11 timeout((p & 3) * 150 us): a sleep of (p >> 2) * 200 us
  *           12 join the queue
+ *           13 gather(F[p & 3], and F[(p >> 2) & 3], or for p >= 16 (in a
+ *              task but the first) the task p % id), with return_errors
+ *              when p is odd
  *            A get (awaited or not) is followed by task_done.
  * After the program the driver sets every pending future and the event,
  * shuts the queue down (waiting getters and putters fail with
@@ -45,6 +48,8 @@
  *     SEMANTICS 33, 35);
  *   - an event wait returns only once the event was set (SEMANTICS 34);
  *   - awaiting a task gives its outcome, and the task is done by then;
+ *   - gather completes with every slot holding its future's outcome, or
+ *     fails with the error of a future that failed (SEMANTICS 22-24);
  *   - queue items come out in the order they went in, each once: every get
  *     (awaited or not) returns the oldest item not yet got, and after the
  *     shutdown what is left drains in order (SEMANTICS 37, 38); a join
@@ -161,6 +166,7 @@ typedef struct actor {
     long ticket;
     int64_t t0, ns;
     coro_future *fut;
+    void *gres; /* gather's CORO_PTR result */
     union {
         coro_lock_acquire_op acq;
         coro_queue_put_op put;
@@ -170,6 +176,7 @@ typedef struct actor {
         coro_semaphore_acquire_op sacq;
         coro_event_wait_op ew;
         coro_timeout_op to;
+        CORO_GATHER_OP(g, 2);
     } u;
     sleeper inner;
 } actor;
@@ -222,6 +229,34 @@ static void drop_permit(ctx *x, actor *self)
     FUZZ_CHECK(rc == 0, "semaphore release: %d", rc);
 }
 
+/* gather's outcome against its futures (SEMANTICS 22-24). */
+static void check_gather(actor *self, int err, int return_errors)
+{
+    coro_future **f = self->u.g.futs;
+    if (err) {
+        int found = 0;
+        FUZZ_CHECK(!return_errors, "gather with return_errors failed: %d", err);
+        for (int i = 0; i < 2; i++)
+            found |= coro_future_done(f[i]) && coro_future_error(f[i]) == err;
+        FUZZ_CHECK(found, "gather failed with %d, which no child failed with", err);
+        return;
+    }
+    FUZZ_CHECK(self->gres == (void *)self->u.g.results, "gather's result is not its results array");
+    for (int i = 0; i < 2; i++) {
+        coro_value v;
+        coro_value got = self->u.g.results[i];
+        FUZZ_CHECK(coro_future_done(f[i]), "gather returned with child %d pending", i);
+        int rc = coro_future_result(f[i], &v);
+        if (rc)
+            FUZZ_CHECK(got.tag == CORO_ERROR && got.u.i == rc, "slot %d: tag %d, child error %d", i,
+                       got.tag, rc);
+        else
+            FUZZ_CHECK(got.tag == v.tag && got.u.i == v.u.i, "slot %d: tag %d, child tag %d", i,
+                       got.tag, v.tag);
+        FUZZ_CHECK(return_errors || !rc, "gather succeeded with child %d failed (%d)", i, rc);
+    }
+}
+
 static void init_sleeper(actor *self, int64_t ns)
 {
     memset(&self->inner, 0, sizeof self->inner);
@@ -236,8 +271,8 @@ static CORO_FN(actor_step)
     ctx *x = self->x;
     CORO_BEGIN();
     for (self->i = 0; self->i < NACTS; self->i++) {
-        self->kind = x->tasks[self->id].acts[self->i] % 13;
-        self->param = x->tasks[self->id].acts[self->i] / 13;
+        self->kind = x->tasks[self->id].acts[self->i] % 14;
+        self->param = x->tasks[self->id].acts[self->i] / 14;
         if (self->kind == 0) {
             self->ns = self->param * 50 * US;
             self->t0 = now(x);
@@ -307,6 +342,15 @@ static CORO_FN(actor_step)
             ACTOR_AWAIT(coro_event_wait(&self->u.ew, &x->ev));
             FUZZ_CHECK(self->err == 0 && x->ev_sets > 0, "event wait: %d after %d sets",
                        self->err, x->ev_sets);
+        } else if (self->kind == 13) {
+            self->u.g.futs[0] = &x->f[self->param & 3];
+            if (self->param >= 16 && self->id > 0)
+                self->u.g.futs[1] = coro_task_future(x->tasks[self->param % self->id].t);
+            else
+                self->u.g.futs[1] = &x->f[(self->param >> 2) & 3];
+            ACTOR_AWAIT(CORO_GATHER(&self->u.g, self->param & 1 ? CORO_RETURN_ERRORS : 0));
+            self->gres = self->err ? NULL : CORO_RESULT.u.p;
+            check_gather(self, self->err, self->param & 1);
         } else if (self->kind == 12) {
             self->t0 = x->zero_epoch;
             ACTOR_AWAIT(coro_queue_join(&self->u.join, &x->q));

@@ -89,12 +89,13 @@ def sched(cfg, *ops):
 
 
 SPAWN, CANCEL, SET, FCANCEL, PASS, RUNFOR, PUTNW, GETNW, SETERR, EVSET, EVCLEAR = range(11)
-# task actions: kind + 13 * param (param 0-19); kinds: 0 sleep, 1 yield,
+# task actions: kind + 14 * param (param 0-18); kinds: 0 sleep, 1 yield,
 # 2 await future, 3 lock, 4 put, 5 get, 6 wait_for(sleep), 7 wait_for_future,
 # 8 await an earlier task, 9 semaphore, 10 event wait, 11 timeout(sleep),
-# 12 join the queue
+# 12 join the queue, 13 gather (two of F0-3 or an earlier task)
 def act(kind, param):
-    return kind + 13 * param
+    assert kind + 14 * param < 256, (kind, param)
+    return kind + 14 * param
 
 
 def wf(timeout_idx, sleep_idx):  # kinds 6 and 11: timeout (p & 3), sleep (p >> 2)
@@ -112,11 +113,13 @@ SCHED = [
     ("wait-for", sched(0, (SPAWN, act(6, wf(1, 2)), 0, 0), (SPAWN, act(6, wf(3, 1)), 0, 0), (SPAWN, act(6, 0), 0, 0), (RUNFOR, 3))),
     ("wait-for-cancel", sched(0, (SPAWN, act(6, wf(2, 3)), 0, 0), (PASS, 0), (CANCEL, 0), (RUNFOR, 1))),
     ("timeout", sched(0, (SPAWN, act(11, wf(1, 2)), 0, 0), (SPAWN, act(11, wf(3, 0)), 0, 0), (SPAWN, act(11, wf(0, 1)), 0, 0), (RUNFOR, 3))),
-    ("timeout-cancel", sched(0, (SPAWN, act(11, wf(2, 4)), 0, 0), (RUNFOR, 1), (CANCEL, 0), (PASS, 0))),
+    ("timeout-cancel", sched(0, (SPAWN, act(11, wf(2, 3)), 0, 0), (RUNFOR, 1), (CANCEL, 0), (PASS, 0))),
     ("semaphore", sched(4, *[(SPAWN, act(9, 2), act(9, 1), 0)] * 5, (PASS, 0), (CANCEL, 3), (PASS, 0))),
     ("event", sched(0, *[(SPAWN, act(10, 0), act(10, 0), 0)] * 3, (PASS, 0), (EVSET, 0), (EVCLEAR, 0), (PASS, 0), (CANCEL, 1), (EVSET, 0))),
     ("await-task", sched(0, (SPAWN, act(0, 2), 0, 0), (SPAWN, act(8, 0), 0, 0), (SPAWN, act(8, 1), act(8, 0), 0), (PASS, 0), (CANCEL, 0), (RUNFOR, 1))),
     ("join", sched(1, (SPAWN, act(12, 0), 0, 0), (SPAWN, act(4, 0), act(4, 0), act(12, 0)), (SPAWN, act(5, 0), act(1, 1), act(5, 0)), (PASS, 0), (SPAWN, act(12, 0), 0, 0), (RUNFOR, 1), (PUTNW, 0), (SPAWN, act(12, 0), 0, 0), (GETNW, 0))),
+    ("gather", sched(0, (SPAWN, act(0, 1), 0, 0), (SPAWN, act(13, 0 | (1 << 2)), act(13, 1 | (2 << 2)), act(13, 16)), (SPAWN, act(13, 17), act(13, 3 | (3 << 2)), 0), (PASS, 0), (SET, 1), (SETERR, 0), (PASS, 0), (FCANCEL, 2), (SET, 3))),
+    ("gather-cancel", sched(0, (SPAWN, act(13, 1 | (2 << 2)), 0, 0), (SPAWN, act(13, 2 | (3 << 2)), 0, 0), (PASS, 0), (CANCEL, 0), (PASS, 0), (SET, 3), (CANCEL, 1))),
     ("mix", sched(3, (SPAWN, act(3, 1), act(4, 2), act(2, 0)), (SPAWN, act(5, 0), act(3, 0), act(6, 9)), (PUTNW, 0), (PASS, 0), (SPAWN, act(4, 0), act(7, 2), act(9, 3)), (CANCEL, 1), (SET, 0), (RUNFOR, 1), (GETNW, 0), (SPAWN, act(8, 1), act(10, 0), act(11, 5)), (EVSET, 0), (SPAWN, act(12, 0), act(5, 1), 0))),
 ]
 
