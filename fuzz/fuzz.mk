@@ -33,6 +33,9 @@ FUZZ_BINS := $(FUZZ_NAMES:%=$(FUZZ_BUILD)/%)
 FUZZ_STAMP := $(FUZZ_BUILD)/.flags
 FUZZ_FLAGS_LINE = $(FUZZ_CC) $(ALL_CPPFLAGS) $(FUZZ_ALL_CFLAGS)
 
+# Each replay program under a time limit (TEST_TIMEOUT, as the tests).
+FUZZ_TIMEOUT_CMD := $(if $(shell command -v timeout 2>/dev/null),timeout $(or $(TEST_TIMEOUT),120))
+
 # The replay programs of the current configuration ($(BUILD) and its flags).
 REPLAY_OBJS := $(FUZZ_NAMES:%=$(BUILD)/obj/fuzz/%.o) $(BUILD)/obj/fuzz/replay.o
 REPLAY_BINS := $(FUZZ_NAMES:%=$(BUILD)/fuzz-replay/%)
@@ -101,7 +104,7 @@ fuzz-replay: fuzz-replay-bins
 	@echo "== fuzz corpora replayed: $(CONFIG_DESC) ($(BUILD))"
 	@failed=; \
 	for name in $(FUZZ_NAMES); do \
-	    CORO_SELECTOR=$(SELECTOR) $(TIMEOUT_CMD) $(TEST_RUNNER) ./$(BUILD)/fuzz-replay/$$name fuzz/corpus/$$name || \
+	    CORO_SELECTOR=$(SELECTOR) $(FUZZ_TIMEOUT_CMD) $(TEST_RUNNER) ./$(BUILD)/fuzz-replay/$$name fuzz/corpus/$$name || \
 	        failed="$$failed $$name"; \
 	done; \
 	if [ -n "$$failed" ]; then echo "== fuzz-replay FAILED:$$failed"; exit 1; fi
