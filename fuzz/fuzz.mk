@@ -12,6 +12,7 @@
 #                 (CC, SELECTOR, SANITIZER...), run over fuzz/corpus/<name>/;
 #                 no libFuzzer needed (VALGRIND=1 runs it under valgrind).
 #                 Fails if any input fails.
+#   test-fuzz     the same as fuzz-replay, named for make test to call
 #   fuzz-deps     make sure clang's libFuzzer runtime is there (installs
 #                 libclang-rt-14-dev or the like when run as root)
 #
@@ -40,7 +41,7 @@ FUZZ_TIMEOUT_CMD := $(if $(shell command -v timeout 2>/dev/null),timeout $(or $(
 REPLAY_OBJS := $(FUZZ_NAMES:%=$(BUILD)/obj/fuzz/%.o) $(BUILD)/obj/fuzz/replay.o
 REPLAY_BINS := $(FUZZ_NAMES:%=$(BUILD)/fuzz-replay/%)
 
-.PHONY: fuzz fuzz-deps fuzz-replay fuzz-replay-bins
+.PHONY: fuzz fuzz-deps fuzz-replay fuzz-replay-bins test-fuzz
 
 fuzz: fuzz-deps $(FUZZ_BINS)
 
@@ -108,6 +109,8 @@ fuzz-replay: fuzz-replay-bins
 	        failed="$$failed $$name"; \
 	done; \
 	if [ -n "$$failed" ]; then echo "== fuzz-replay FAILED:$$failed"; exit 1; fi
+
+test-fuzz: fuzz-replay
 
 .SECONDARY: $(REPLAY_OBJS) $(FUZZ_LIB_OBJS) $(FUZZ_HARNESS_OBJS)
 
