@@ -3,7 +3,11 @@
  *
  * Input: [cfg][chunk seed][nops][nops x (op, arg)][payload...]
  *   cfg     the reader's limit: 1 + (cfg & 63), or the default when cfg & 64
- *   seed    the writer's chunk sizes (1 to 1 + (seed & 31) * 8 bytes)
+ *   seed    the writer's chunk sizes (1 to 1 + (seed & 31) * 8 bytes);
+ *           the echo: (seed >> 5) & 3 copies of every successful read's
+ *           bytes are written back on the stream (coro_stream_write, then
+ *           drain), with a write high-water mark of 64 bytes, or 1024 when
+ *           seed & 128, and a small socket send buffer
  *   op      0 readline, 1 readuntil(seps[arg]), 2 readexactly(arg % 80),
  *           3 read(arg % 80), 4 read(-1), 5 yield one pass,
  *           6 wait_for(one of the reads above, a timeout of 0-350 us)
@@ -26,8 +30,10 @@
  * starting past the limit, or more than the limit buffered without one),
  * consuming nothing for readuntil and the line (or what was buffered of it)
  * for readline; a timed out read consumed nothing. At the end everything
- * returned, plus what readline's limit dropped, is the payload; the loop
- * closes with every allocation returned.
+ * returned, plus what readline's limit dropped, is the payload. The peer
+ * reads the echo until the stream's close reaches it, and gets exactly the
+ * bytes written, in order (the write buffer, backpressure and the flush on
+ * close). The loop closes with every allocation returned.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -54,6 +60,7 @@ typedef struct ctx {
     fuzz_alloc alloc;
     coro_stream s;
     int peer;
+    coro_fd pw; /* the peer's readiness, while it waits for the echo's end */
     size_t limit;
     uint32_t seed;
     unsigned maxchunk;
@@ -65,6 +72,9 @@ typedef struct ctx {
     size_t cur;     /* bytes of the payload consumed, as the model says */
     size_t dropped; /* of those, what readline's limit consumed */
     int writer_done;
+    int echo;             /* copies of each read written back (0: none) */
+    char *want, *got;     /* the echo: as written, as the peer received it */
+    size_t want_len, got_len, echo_cap;
 } ctx;
 
 /* ---- the writer ---- */
@@ -74,6 +84,24 @@ typedef struct writer {
     ctx *x;
     size_t chunk;
 } writer;
+
+/* The peer's side of the echo: take what has arrived. 1 at EOF. */
+static int receive_echo(ctx *x)
+{
+    for (;;) {
+        char buf[512];
+        ssize_t n = recv(x->peer, buf, sizeof buf, 0);
+        if (n == 0)
+            return 1;
+        if (n < 0) {
+            FUZZ_CHECK(errno == EAGAIN || errno == EWOULDBLOCK, "recv: %d", errno);
+            return 0;
+        }
+        FUZZ_CHECK(x->got_len + (size_t)n <= x->echo_cap, "more echo than was written");
+        memcpy(x->got + x->got_len, buf, (size_t)n);
+        x->got_len += (size_t)n;
+    }
+}
 
 static CORO_FN(writer_step)
 {
@@ -91,10 +119,13 @@ static CORO_FN(writer_step)
             else
                 FUZZ_CHECK(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK), "write: %d", errno);
         }
+        FUZZ_CHECK(!receive_echo(x), "the echo ended early");
         CORO_YIELD(coro_none()); /* one chunk per loop pass */
     }
     FUZZ_CHECK(shutdown(x->peer, SHUT_WR) == 0, "shutdown: %d", errno);
     x->writer_done = 1;
+    while (!receive_echo(x)) /* until the stream's close */
+        CORO_AWAIT(coro_fd_wait_readable(&x->pw));
     CORO_END();
 }
 
@@ -282,6 +313,21 @@ static CORO_FN(reader_step)
                 self->err);
         }
         check_read(x, &self->r, self->err, self->err ? 0 : CORO_RESULT.u.i, self->timeout >= 0);
+        if (self->err || x->echo == 0)
+            continue;
+        {
+            size_t n;
+            const char *v = coro_stream_data(&x->s, &n);
+            for (int k = 0; k < x->echo && n > 0; k++) {
+                int rc = coro_stream_write(&x->s, v, n);
+                FUZZ_CHECK(rc == 0, "write: %d", rc);
+                FUZZ_CHECK(x->want_len + n <= x->echo_cap, "echo overflow");
+                memcpy(x->want + x->want_len, v, n);
+                x->want_len += n;
+            }
+        }
+        CORO_AWAIT_ERR(coro_stream_drain(&self->op, &x->s), self->err);
+        FUZZ_CHECK(self->err == 0, "drain: %d", self->err);
     }
     /* what is left */
     self->r.kind = R_ALL;
@@ -312,6 +358,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     x.limit = data[0] & 64 ? CORO_STREAM_LIMIT : 1 + (size_t)(data[0] & 63);
     x.seed = 0x5bd1e995u * (data[1] + 1u);
     x.maxchunk = 1 + (data[1] & 31) * 8u;
+    x.echo = (data[1] >> 5) & 3;
     x.nops = data[2] % (MAX_OPS + 1);
     if ((size_t)x.nops * 2 > size - 3)
         x.nops = (int)((size - 3) / 2);
@@ -329,9 +376,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     coro_stream_options so;
     memset(&so, 0, sizeof so);
     so.limit = x.limit;
+    so.write_high = data[1] & 128 ? 1024 : 64;
+    so.write_low = so.write_high / 4;
+    x.echo_cap = x.len * (size_t)x.echo + 1;
+    x.want = malloc(x.echo_cap);
+    x.got = malloc(x.echo_cap);
+    FUZZ_CHECK(x.want && x.got, "out of memory");
+    if (x.echo) {
+        int small = 2048; /* the kernel rounds it up to its minimum */
+        FUZZ_CHECK(setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof small) == 0,
+                   "SO_SNDBUF: %d", errno);
+    }
     FUZZ_CHECK(coro_stream_init(&x.s, &x.loop, sv[0], &so) == 0, "stream_init");
     FUZZ_CHECK(fcntl(sv[1], F_SETFL, O_NONBLOCK) == 0, "fcntl");
     x.peer = sv[1];
+    FUZZ_CHECK(coro_fd_init(&x.pw, &x.loop, x.peer) == 0, "fd_init");
 
     memset(&w, 0, sizeof w);
     coro_frame_init(&w.co, writer_step);
@@ -347,6 +406,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_CHECK(rc == 0, "the writer ended with %d", rc);
     FUZZ_CHECK(coro_stream_is_closed(&x.s), "the stream is not closed");
     FUZZ_CHECK(x.cur == x.len, "the model read %zu of %zu", x.cur, x.len);
+    FUZZ_CHECK(x.got_len == x.want_len, "the peer got %zu echo bytes of %zu", x.got_len,
+               x.want_len);
+    FUZZ_CHECK(memcmp(x.got, x.want, x.want_len) == 0, "the echo differs");
+    free(x.want);
+    free(x.got);
+    FUZZ_CHECK(coro_fd_detach(&x.pw) == 0, "fd_detach");
     close(x.peer);
     FUZZ_CHECK(coro_loop_close(&x.loop) == 0, "loop_close");
     FUZZ_CHECK(x.alloc.live == 0 && x.alloc.blocks == 0, "%zu bytes in %ld blocks left",

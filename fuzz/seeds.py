@@ -60,6 +60,8 @@ HTTP = [
 
 # ---- fuzz_stream: [cfg][chunk seed][nops][ops: (op, arg) * nops][payload] ----
 # cfg: limit = 1 + (cfg & 63) unless cfg & 64 (the default, 64 KiB);
+# seed: chunk sizes (seed & 31), echo copies (seed >> 5) & 3, high-water
+# mark 1024 when seed & 128 (else 64);
 # ops: 0 readline, 1 readuntil(seps[arg % n]), 2 readexactly(arg % 80),
 # 3 read(arg % 80), 4 read(-1), 5 yield, 6 wait_for(read(...)) (fuzz_stream.c).
 def stream(cfg, seed, ops, payload):
@@ -79,6 +81,9 @@ STREAM = [
     ("empty", stream(64, 10, [(0, 0), (1, 0), (2, 1), (3, 1)], b"")),
     ("timeouts", stream(64, 11, [(6, 0), (6, 17), (6, 40), (0, 0)], b"a\nbb\nccc\n" * 20)),
     ("big", stream(64 + 5, 12, [(0, 0), (2, 77), (1, 1), (4, 0)], (b"line of text\r\n" * 200))),
+    ("echo-lines", stream(64, 1 | (1 << 5), [(0, 0)] * 6, b"one\ntwo\nthree\n" * 20)),
+    ("echo-3x-big-high", stream(64, 9 | (3 << 5) | 128, [(3, 79)] * 10 + [(4, 0)], bytes(range(256)) * 8)),
+    ("echo-2x-exactly", stream(10, 31 | (2 << 5), [(2, 33), (6, 2), (2, 70), (1, 1)], b"x" * 300 + b"\r\n")),
     ("nulls", stream(3, 13, [(1, 5), (1, 5), (0, 0)], b"\x00\x00\x00ab\x00\x00\x00\x00\x00")),
 ]
 
