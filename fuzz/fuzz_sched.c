@@ -42,7 +42,8 @@
  *     done; coro_task_cancel returns 1 exactly when the task is not done,
  *     and a task whose cancel returned 1 ends cancelled (these tasks never
  *     swallow the cancel error), unless a gather used the request up (a
- *     child's error won, as in asyncio);
+ *     child's error won, as in asyncio), in this task or in a task it
+ *     awaited (the request goes down the await chain);
  *   - the lock is held by one task at a time, the semaphore's permits by at
  *     most its value, and acquisitions of each happen in the order the
  *     acquire calls were made, skipping those cancelled (FIFO, no barging:
@@ -79,7 +80,7 @@ typedef struct trec {
     coro_task *t;
     int done_calls;
     int cancel_ok; /* a coro_task_cancel returned 1 */
-    int cancel_taken; /* a gather took a cancel request (see kind 13) */
+    int cancel_taken; /* a gather took a cancel request (kinds 8, 13) */
     uint8_t acts[NACTS];
 } trec;
 
@@ -329,6 +330,11 @@ static CORO_FN(actor_step)
                 continue;
             self->k = self->param % self->id; /* earlier tasks only: no cycle */
             ACTOR_AWAIT(x->tasks[self->k].t);
+            /* A cancel of this task went down to the awaited one (asyncio:
+             * the waiter is cancelled instead); if that one used it up (a
+             * gather, above), this one goes on too. */
+            if (coro_task_cancelling(x->tasks[self->id].t) > 0)
+                x->tasks[self->id].cancel_taken = 1;
             FUZZ_CHECK(coro_task_done(x->tasks[self->k].t), "awaited task %d is pending", self->k);
             FUZZ_CHECK(self->err == coro_task_result(x->tasks[self->k].t, NULL),
                        "awaiting task %d gave %d, its outcome is %d", self->k, self->err,
