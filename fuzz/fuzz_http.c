@@ -43,10 +43,10 @@ typedef struct outcome {
 } outcome;
 
 typedef struct trace {
-    int n;           /* outcomes recorded */
-    int pending;     /* at the end: bytes of an unfinished head; -1 after an
-                        error or in a body, -2 once MAX_REQS were seen */
-    int64_t skip;    /* at the end: body bytes still expected */
+    int n;        /* outcomes recorded */
+    int pending;  /* at the end: bytes of an unfinished head; -1 after an
+                     error or in a body, -2 once MAX_REQS were seen */
+    int64_t skip; /* at the end: body bytes still expected */
     outcome o[MAX_REQS];
 } trace;
 
@@ -195,8 +195,7 @@ static void drive(const uint8_t *in, size_t n, uint32_t seed, int mode, trace *t
             FUZZ_CHECK(rc >= 0 || is_error(rc), "result %ld", rc);
             FUZZ_CHECK(last == 0 || rc == last, "a final result changed: %ld then %ld", last, rc);
             if (rc == 0) {
-                FUZZ_CHECK(got - start <= HTTP_MAX_HEAD, "need more after %zu bytes",
-                           got - start);
+                FUZZ_CHECK(got - start <= HTTP_MAX_HEAD, "need more after %zu bytes", got - start);
                 break;
             }
             last = rc;

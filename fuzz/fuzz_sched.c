@@ -79,7 +79,7 @@ typedef struct trec {
     struct ctx *x;
     coro_task *t;
     int done_calls;
-    int cancel_ok; /* a coro_task_cancel returned 1 */
+    int cancel_ok;    /* a coro_task_cancel returned 1 */
     int cancel_taken; /* a gather took a cancel request (kinds 8, 13) */
     uint8_t acts[NACTS];
 } trec;
@@ -95,15 +95,15 @@ typedef struct ctx {
     coro_future all_done;
     trec tasks[MAX_TASKS];
     int ntasks, ndone;
-    int holder;          /* the task holding the lock, or -1 */
-    long tickets;        /* acquire calls so far */
-    long last_acquired;  /* the ticket of the last acquisition */
-    int permits, sem_held;    /* the semaphore's value, and permits held */
+    int holder;            /* the task holding the lock, or -1 */
+    long tickets;          /* acquire calls so far */
+    long last_acquired;    /* the ticket of the last acquisition */
+    int permits, sem_held; /* the semaphore's value, and permits held */
     long sem_tickets, sem_last;
-    int ev_sets;         /* times the event was set */
+    int ev_sets; /* times the event was set */
     int64_t put_log[MAX_ITEMS];
     long nput, ngot;
-    long zero_epoch;     /* times task_done brought the unfinished count to 0 */
+    long zero_epoch; /* times task_done brought the unfinished count to 0 */
     int64_t next_item;
     int watchdog_fired;
     int finishing; /* the program is over: all_done completes with the last task */
@@ -185,11 +185,11 @@ typedef struct actor {
 } actor;
 
 /* A cancel error propagates (the task ends cancelled); others are let go. */
-#define ACTOR_AWAIT(what)                                                       \
-    do {                                                                        \
-        CORO_AWAIT_ERR(what, self->err);                                        \
-        if (self->err == CORO_ECANCELLED)                                       \
-            CORO_RAISE(CORO_ECANCELLED);                                        \
+#define ACTOR_AWAIT(what)                 \
+    do {                                  \
+        CORO_AWAIT_ERR(what, self->err);  \
+        if (self->err == CORO_ECANCELLED) \
+            CORO_RAISE(CORO_ECANCELLED);  \
     } while (0)
 
 static void took_lock(ctx *x, actor *self)
@@ -214,8 +214,8 @@ static void drop_lock(ctx *x, actor *self)
 
 static void took_permit(ctx *x, actor *self)
 {
-    FUZZ_CHECK(x->sem_held < x->permits, "task %d took permit %d of %d", self->id,
-               x->sem_held + 1, x->permits);
+    FUZZ_CHECK(x->sem_held < x->permits, "task %d took permit %d of %d", self->id, x->sem_held + 1,
+               x->permits);
     FUZZ_CHECK(self->ticket > x->sem_last,
                "task %d took a permit with ticket %ld after ticket %ld (not FIFO)", self->id,
                self->ticket, x->sem_last);
@@ -348,8 +348,8 @@ static CORO_FN(actor_step)
             drop_permit(x, self);
         } else if (self->kind == 10) {
             ACTOR_AWAIT(coro_event_wait(&self->u.ew, &x->ev));
-            FUZZ_CHECK(self->err == 0 && x->ev_sets > 0, "event wait: %d after %d sets",
-                       self->err, x->ev_sets);
+            FUZZ_CHECK(self->err == 0 && x->ev_sets > 0, "event wait: %d after %d sets", self->err,
+                       x->ev_sets);
         } else if (self->kind == 13) {
             self->u.g.futs[0] = &x->f[self->param & 3];
             if (self->param >= 16 && self->id > 0)
@@ -371,8 +371,8 @@ static CORO_FN(actor_step)
             ACTOR_AWAIT(coro_queue_join(&self->u.join, &x->q));
             FUZZ_CHECK(self->err == 0, "join: %d", self->err);
             FUZZ_CHECK(x->ngot == x->nput || x->zero_epoch > self->t0,
-                       "join returned with %ld of %ld items done, none since it began",
-                       x->ngot, x->nput);
+                       "join returned with %ld of %ld items done, none since it began", x->ngot,
+                       x->nput);
         } else {
             init_sleeper(self, (self->param >> 2) * 200 * US);
             self->ns = (self->param & 3) * 150 * US;

@@ -50,8 +50,8 @@ static const struct {
     const char *s;
     size_t n;
 } seps[] = {
-    { "\n", 1 }, { "\r\n", 2 }, { "ab", 2 }, { "\0", 1 }, { "abc", 3 }, { "xyzzy", 5 },
-    { "a", 1 },  { "\n\n", 2 },
+    { "\n", 1 },  { "\r\n", 2 },  { "ab", 2 }, { "\0", 1 },
+    { "abc", 3 }, { "xyzzy", 5 }, { "a", 1 },  { "\n\n", 2 },
 };
 #define NSEPS (sizeof seps / sizeof seps[0])
 
@@ -72,8 +72,8 @@ typedef struct ctx {
     size_t cur;     /* bytes of the payload consumed, as the model says */
     size_t dropped; /* of those, what readline's limit consumed */
     int writer_done;
-    int echo;             /* copies of each read written back (0: none) */
-    char *want, *got;     /* the echo: as written, as the peer received it */
+    int echo;         /* copies of each read written back (0: none) */
+    char *want, *got; /* the echo: as written, as the peer received it */
     size_t want_len, got_len, echo_cap;
 } ctx;
 
