@@ -39,6 +39,8 @@
 #                  the core for a Cortex-M3 (CM_CPU=cortex-m4 for an M4),
 #                  its test image run under qemu-system-arm, its sizes
 #                  (platform/cortex-m/README.md)
+#   fuzz           libFuzzer harnesses in build/fuzz/ (clang); fuzz-replay replays
+#                  fuzz/corpus/ under any CC; bash fuzz/run.sh fuzzes (fuzz/README.md)
 #   install        coro.h (and its parts) to $(INCLUDEDIR), the libraries
 #                  to $(LIBDIR), coro.pc to $(PKGCONFIGDIR)
 #   uninstall      remove what install put there
@@ -275,6 +277,7 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIB_A)
 
 # Optional: per-benchmark link flags, e.g. "$(BUILD)/bench/foo: BENCH_LDLIBS += -luv"
 -include bench/bench.mk
+-include fuzz/fuzz.mk
 
 # Objects of programs are kept (not intermediate), so a rebuild relinks only.
 .SECONDARY: $(ALL_OBJS)
