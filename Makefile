@@ -5,8 +5,8 @@
 #   examples       every examples/*.c -> $(BUILD)/examples/NAME
 #   demo           build the examples, then run $(BUILD)/examples/tour
 #   test           check-deps, then the whole cmocka suite once per selector
-#                  ($(SELECTOR) first, then poll), then test-docs and
-#                  test-exports; one line per program, a final "N passed,
+#                  ($(SELECTOR) first, then poll), then test-docs,
+#                  test-exports and test-fuzz (the fuzz corpora replayed); one line per program, a final "N passed,
 #                  N failed"; programs that passed before and were not
 #                  rebuilt since are not rerun (AGAIN=1 reruns them; V=1
 #                  prints every program's output)
@@ -300,6 +300,7 @@ test: check-deps
 	if [ -z '$(VALGRIND)' ] && [ $$built = 1 ]; then \
 	    $(MAKE) --no-print-directory test-docs || { rc=1; echo the_docs_check >>$$tally; }; \
 	    $(MAKE) --no-print-directory test-exports || { rc=1; echo the_exports_check >>$$tally; }; \
+	    $(MAKE) --no-print-directory test-fuzz || { rc=1; echo the_fuzz_corpora_replay >>$$tally; }; \
 	fi; \
 	awk '$$2 != "" { p += $$1; f += $$2; s += $$3; next } \
 	     { gsub("_", " "); bad = bad (bad ? ", " : "") $$0 } \
