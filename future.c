@@ -59,8 +59,6 @@ void coro__future_set_cancel_hook(coro_future *f, int (*hook)(coro_future *))
 
 void coro__future_schedule_callbacks(coro_future *f)
 {
-    if (!(f->flags & FUT_F_TASK))
-        f->tflags = 0; /* done: no cancel hook any more (val holds the outcome) */
     coro__node *n = f->callbacks, *in_order = NULL;
     f->callbacks = NULL;
     while (n) { /* reverse: the list is newest-first */
@@ -96,7 +94,8 @@ int coro_future_set_result(coro_future *f, coro_value v)
         return rc;
     if (v.tag == CORO_ERROR)
         return coro_future_set_error(f, (int)v.u.i);
-    f->val.i = v.u.i;
+    f->val.i = v.u.i; /* a cancel hook, if any, goes: val holds the outcome */
+    f->tflags = 0;
     f->tag = (uint8_t)v.tag;
     f->state = FUT_RESULT;
     coro__future_schedule_callbacks(f);
@@ -113,6 +112,7 @@ int coro_future_set_error(coro_future *f, int err)
     if (err >= 0 || err == CORO_ECANCELLED)
         return CORO_EINVAL;
     f->val.i = err;
+    f->tflags = 0;
     f->tag = CORO_ERROR;
     f->state = FUT_ERROR;
     coro__future_schedule_callbacks(f);
@@ -127,7 +127,7 @@ int coro_future_cancel(coro_future *f)
         return 0;
     if (f->tflags & FUT_T_CANCEL_HOOK)
         return f->val.cancel_hook(f); /* it stands for others: they are cancelled */
-    f->state = FUT_CANCELLED;
+    f->state = FUT_CANCELLED; /* (a plain future's tflags hold nothing else) */
     coro__future_schedule_callbacks(f);
     return 1;
 }

@@ -278,6 +278,9 @@ static void release_empty(coro_loop *loop, struct slab *s, struct span *v, size_
     }
 }
 
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((noinline)) /* the cold path: coro__free stays a leaf */
+#endif
 static void reclaim(coro_loop *loop, struct slab *s)
 {
     size_t n = s->nchunks, i = 0, empty = 0;

@@ -175,9 +175,14 @@ const char *coro__task_name(const coro_task *t, char *buf, size_t len)
     return buf;
 }
 
-/* The line the task's last step resumed at, once it is done (recorded in
- * debug mode, 0 otherwise): where a failure report points. */
-static int finished_line(const coro_task *t) { return (int)t->u.timer.heap_index; }
+/* The line the task's last step resumed at, once it is done: task_run
+ * records it in debug mode in the timer's index, which is CORO__HEAP_NONE
+ * otherwise (a done task is in no heap): where a failure report points. */
+static int finished_line(const coro_task *t)
+{
+    uint32_t line = t->u.timer.heap_index;
+    return line == CORO__HEAP_NONE ? 0 : (int)line;
+}
 
 const char *coro_task_get_name(const coro_task *t, char *buf, size_t len)
 {
@@ -340,7 +345,6 @@ static void task_finish(coro_task *t, coro_value *io)
     t->current = NULL;
     frame_release(loop, root);
     t->u.timer.seq = number; /* task_number() once done */
-    t->u.timer.heap_index = 0; /* finished_line(): task_run records it */
     if (io->tag == CORO_ERROR && io->u.i != CORO_ECANCELLED) {
         t->fut.state = FUT_ERROR;
         t->fut.val.i = io->u.i;
