@@ -102,6 +102,9 @@ int coro__mem_init(coro_loop *loop);
 void coro__mem_fini(coro_loop *loop);
 void *coro__alloc(coro_loop *loop, size_t size); /* zeroed; NULL on failure */
 void coro__free(coro_loop *loop, void *p, size_t size);
+/* The loop is idle (a poll with nothing ready): give back the slab chunks a
+ * spike left empty, if the live bytes fell far enough since. */
+void coro__mem_idle(coro_loop *loop);
 /* the loop's own arrays: straight through the hook */
 void *coro__realloc(coro_loop *loop, void *p, size_t osize, size_t nsize);
 /* a module's arrays: realloc shape, released by coro_loop_close if the

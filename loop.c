@@ -284,6 +284,8 @@ static int64_t poll_timeout(coro_loop *loop)
 
 static void poll_phase(coro_loop *loop)
 {
+    if (!loop->ready_head)
+        coro__mem_idle(loop); /* nothing to do: a good time to give memory back */
     int64_t timeout = poll_timeout(loop);
     if (timeout != 0 || loop->nwatched > 0)
         coro__sel_poll(loop, timeout);

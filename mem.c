@@ -17,13 +17,16 @@
  * them into a list, for the same reason.
  *
  * Giving memory back (reclaim): a free stays O(1) (a push on its class's
- * list, and a count of the live bytes); only when the live bytes fall to a
- * quarter of the chunk bytes (and, after a reclaim, each time they halve
- * again) does one pass sort the chunks by address, find each free object's
- * chunk by binary search, and return every chunk whose bytes are all free
- * to the hook, dropping its objects from the free lists. So a spike of
- * tasks or connections gives its memory back once it is over, and steady
- * churn never pays for it. A chunk retired for a fresh one has its unused
+ * list, and a count of the live bytes); when the live bytes have fallen to
+ * a quarter of the chunk bytes (and, after a reclaim, each time they halve
+ * again), the next time the loop goes idle (a poll with nothing ready:
+ * coro__mem_idle) one pass sorts the chunks by address, finds each free
+ * object's chunk by binary search, and returns every chunk whose bytes are
+ * all free to the hook, dropping its objects from the free lists. So a
+ * spike of tasks or connections gives its memory back once it is over,
+ * and a busy loop (a tree of a million tasks growing and collapsing, where
+ * a pass per halving cost more than the tasks themselves) never pays for
+ * it while it is busy. A chunk retired for a fresh one has its unused
  * tail put on the free list of that size, so every byte of a chunk is
  * either live, free, or (the current chunk only) not carved yet.
  *
@@ -86,6 +89,7 @@ struct slab {
     size_t chunk_bytes; /* the chunks' sizes, summed */
     size_t live_bytes;  /* slab objects handed out and not freed */
     size_t reclaim_at;  /* reclaim when live_bytes falls to this; 0: not yet */
+    bool reclaim_due;   /* it fell there: reclaim when the loop is next idle */
 };
 
 #define CHUNK_HDR ((sizeof(struct chunk) + SLAB_GRAIN - 1) & ~(size_t)(SLAB_GRAIN - 1))
@@ -397,6 +401,16 @@ void coro__free(coro_loop *loop, void *p, size_t size)
     POISON(p, (k + 1) * SLAB_GRAIN);
     s->live_bytes -= (k + 1) * SLAB_GRAIN;
     if (s->live_bytes <= s->reclaim_at)
+        s->reclaim_due = true; /* coro__mem_idle does it */
+}
+
+void coro__mem_idle(coro_loop *loop)
+{
+    struct slab *s = loop->slab;
+    if (!s || !s->reclaim_due)
+        return;
+    s->reclaim_due = false;
+    if (s->live_bytes <= s->reclaim_at) /* still: the spike is over */
         reclaim(loop, s);
 }
 
