@@ -29,43 +29,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
         }                                                                            \
     } while (0)
 
-/* ---- a counting allocator (the coro_alloc_fn shape) ---- */
+/* ---- a counting allocator: the tests' own (talloc, talloc_fn) ---- */
 
-#define FUZZ_ALLOC_HDR 16u
-
-typedef struct fuzz_alloc {
-    size_t live;    /* bytes allocated and not freed */
-    long blocks;    /* blocks allocated and not freed */
-    long bad_osize; /* frees or reallocs whose osize was not the block's size */
-} fuzz_alloc;
-
-static inline void *fuzz_alloc_fn(void *ud, void *ptr, size_t osize, size_t nsize)
-{
-    fuzz_alloc *a = ud;
-    char *base = ptr ? (char *)ptr - FUZZ_ALLOC_HDR : NULL;
-    size_t old = 0;
-    if (base) {
-        memcpy(&old, base, sizeof old);
-        if (old != osize)
-            a->bad_osize++;
-    }
-    if (nsize == 0) {
-        if (base) {
-            a->live -= old;
-            a->blocks--;
-            free(base);
-        }
-        return NULL;
-    }
-    char *nb = realloc(base, nsize + FUZZ_ALLOC_HDR);
-    if (!nb)
-        return NULL;
-    memcpy(nb, &nsize, sizeof nsize);
-    a->live = a->live - old + nsize;
-    if (!base)
-        a->blocks++;
-    return nb + FUZZ_ALLOC_HDR;
-}
+#include "../tests/talloc.h"
 
 /* ---- xorshift32: chunk sizes and the like, seeded from the input ---- */
 

@@ -86,7 +86,7 @@ typedef struct trec {
 
 typedef struct ctx {
     coro_loop loop;
-    fuzz_alloc alloc;
+    talloc alloc;
     coro_lock lock;
     coro_semaphore sem;
     coro_event ev;
@@ -587,7 +587,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     x.holder = -1;
     coro_loop_options o;
     memset(&o, 0, sizeof o);
-    o.alloc = fuzz_alloc_fn;
+    o.alloc = talloc_fn;
     o.alloc_ud = &x.alloc;
     o.debug = -1;
     FUZZ_CHECK(coro_loop_init(&x.loop, &o) == 0, "loop_init");

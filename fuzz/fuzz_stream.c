@@ -57,7 +57,7 @@ static const struct {
 
 typedef struct ctx {
     coro_loop loop;
-    fuzz_alloc alloc;
+    talloc alloc;
     coro_stream s;
     int peer;
     coro_fd pw; /* the peer's readiness, while it waits for the echo's end */
@@ -368,7 +368,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     coro_loop_options o;
     memset(&o, 0, sizeof o);
-    o.alloc = fuzz_alloc_fn;
+    o.alloc = talloc_fn;
     o.alloc_ud = &x.alloc;
     o.debug = -1;
     FUZZ_CHECK(coro_loop_init(&x.loop, &o) == 0, "loop_init");

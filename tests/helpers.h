@@ -88,60 +88,7 @@ static inline int tlog_cb(void *arg)
     return 0;
 }
 
-/* ---- the counting allocator ---- */
-
-#define TALLOC_HDR 16u
-
-typedef struct talloc {
-    size_t live;       /* bytes allocated and not freed */
-    long calls;        /* allocation calls (nsize > 0) so far */
-    long fail_at;      /* fail the call with this number (1-based); 0: never */
-    int persistent;    /* fail every call from fail_at on, not just that one */
-    long failures;     /* calls failed on purpose */
-    long bad_osize;    /* frees or reallocs that passed a wrong osize */
-    size_t last_nsize; /* the size asked for by the last allocation call */
-} talloc;
-
-static inline void *talloc_fn(void *ud, void *ptr, size_t osize, size_t nsize)
-{
-    talloc *a = ud;
-    char *base = ptr ? (char *)ptr - TALLOC_HDR : NULL;
-    size_t old = 0;
-    if (base) {
-        memcpy(&old, base, sizeof old);
-        if (old != osize)
-            a->bad_osize++;
-    }
-    if (nsize == 0) {
-        if (base) {
-            a->live -= old;
-            free(base);
-        }
-        return NULL;
-    }
-    a->calls++;
-    a->last_nsize = nsize;
-    if (a->fail_at > 0 && (a->calls == a->fail_at || (a->persistent && a->calls > a->fail_at))) {
-        a->failures++;
-        return NULL;
-    }
-    char *nb = realloc(base, nsize + TALLOC_HDR);
-    if (!nb)
-        return NULL;
-    memcpy(nb, &nsize, sizeof nsize);
-    a->live = a->live - old + nsize;
-    return nb + TALLOC_HDR;
-}
-
-static inline coro_loop_options talloc_options(talloc *a)
-{
-    coro_loop_options o;
-    memset(&o, 0, sizeof o);
-    o.alloc = talloc_fn;
-    o.alloc_ud = a;
-    o.debug = -1;
-    return o;
-}
+#include "talloc.h" /* the counting allocator: talloc, talloc_fn, talloc_options */
 
 /* ---- the heap-free run (make test-arena: -DCORO_TEST_ARENA) ----
  * Every loop a test makes without an allocator of its own gets an arena
