@@ -14,6 +14,7 @@
 #                  ($(BUILD)/.build.log), shown on failure or warning
 #   test-one       the suite for the current SELECTOR only
 #   test-valgrind  test-one under valgrind (same as test-one VALGRIND=1)
+#   test-c11       every library source builds with cc -std=c11 and no -D flag
 #   test-none      the core and structure suites with SELECTOR=none (no fds)
 #   test-arena     the core and structure suites in the heap-free mode (every
 #                  loop on an arena, no allocator call), then test-nomalloc:
@@ -229,7 +230,7 @@ CONFIG_DESC = $(strip $(SELECTOR) selector, $(CC) $(if $(SANITIZER),-fsanitize=$
 
 # ---- targets -------------------------------------------------------------------
 
-.PHONY: all amalgamation size size-docs examples demo test test-build test-one test-none test-arena test-nomalloc test-valgrind test-docs test-exports check-deps bench bench-net \
+.PHONY: all amalgamation size size-docs examples demo test test-build test-one test-c11 test-none test-arena test-nomalloc test-valgrind test-docs test-exports check-deps bench bench-net \
         bench-build bench-bins bench-run bench-check bench-docs install uninstall clean help FORCE
 
 all: $(LIB_A) $(LIB_SO) $(EXAMPLE_BINS)
@@ -301,6 +302,7 @@ test: check-deps
 	    $(MAKE) --no-print-directory test-docs || { rc=1; echo the_docs_check >>$$tally; }; \
 	    $(MAKE) --no-print-directory test-exports || { rc=1; echo the_exports_check >>$$tally; }; \
 	    $(MAKE) --no-print-directory test-fuzz || { rc=1; echo the_fuzz_corpora_replay >>$$tally; }; \
+	    $(MAKE) --no-print-directory test-c11 || { rc=1; echo the_plain_c11_build >>$$tally; }; \
 	fi; \
 	awk '$$2 != "" { p += $$1; f += $$2; s += $$3; next } \
 	     { gsub("_", " "); bad = bad (bad ? ", " : "") $$0 } \
@@ -353,6 +355,16 @@ endif
 
 test-valgrind:
 	@$(MAKE) --no-print-directory test-one VALGRIND=1
+
+# Every library source builds with a plain `cc -std=c11` and no -D flag
+# (each defines the feature macros it needs), warnings as errors.
+test-c11:
+	@out=$(BUILD)/c11; mkdir -p $$out; rc=0; \
+	for f in $(LIB_SRCS); do \
+	    $(CC) -std=c11 -Wall -Wextra -Wpedantic -Werror -I. -c $$f -o $$out/c11.o || { echo "c11: $$f"; rc=1; }; \
+	done; \
+	if [ $$rc -eq 0 ]; then echo "c11: $(words $(LIB_SRCS)) sources build with $(CC) -std=c11 and no -D flag"; fi; \
+	exit $$rc
 
 # The core and structure suites on the none selector (see NONE_TESTS).
 test-none:

@@ -25,6 +25,11 @@
  * Never: block (no blocking resolver call on the loop thread), or touch a
  * watcher's future other than through the public future API.
  */
+/* The POSIX and GNU interfaces this file uses (getaddrinfo flags, NI_MAXHOST), whatever the
+ * compiler's default: a plain `cc -std=c11 -c` builds it. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include "coro_int.h"
 
 #include <arpa/inet.h>

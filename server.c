@@ -23,6 +23,11 @@
  * Never: block, accept while paused or full, or free a connection whose
  * task is not done.
  */
+/* The POSIX and GNU interfaces this file uses (S_ISSOCK, getaddrinfo flags), whatever the
+ * compiler's default: a plain `cc -std=c11 -c` builds it. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include "coro_int.h"
 
 #include <stdio.h>

@@ -46,6 +46,11 @@
  * Never: block, call a user callback from inside write/close, or free a
  * stream that a callback of the loop still points at.
  */
+/* The POSIX and GNU interfaces this file uses (memmem), whatever the
+ * compiler's default: a plain `cc -std=c11 -c` builds it. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include "coro_int.h"
 
 #include <netinet/tcp.h>
