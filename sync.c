@@ -372,7 +372,7 @@ coro_frame *coro_condition_wait_for(coro_condition_wait_for_op *op, coro_conditi
 /* Semaphore, BoundedSemaphore                                              */
 /* ------------------------------------------------------------------------ */
 
-static int sem_init(coro_semaphore *s, coro_loop *loop, int value, int bound)
+static int semaphore_setup(coro_semaphore *s, coro_loop *loop, int value, int bound)
 {
     loop = coro__loop_or_running(loop);
     int rc = check_init(s, loop);
@@ -390,12 +390,12 @@ static int sem_init(coro_semaphore *s, coro_loop *loop, int value, int bound)
 
 int coro_semaphore_init(coro_semaphore *s, coro_loop *loop, int value)
 {
-    return sem_init(s, loop, value, -1);
+    return semaphore_setup(s, loop, value, -1);
 }
 
 int coro_bsemaphore_init(coro_semaphore *s, coro_loop *loop, int value)
 {
-    return sem_init(s, loop, value, value);
+    return semaphore_setup(s, loop, value, value);
 }
 
 /* asyncio's locked(): no permit, or someone (pending or woken) ahead. */
