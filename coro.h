@@ -56,8 +56,10 @@
  *
  * Storage: every object may live in caller-owned memory (the *_init
  * functions); the conveniences that allocate (coro_spawn, coro_frame_new,
- * coro_future_new, coro_loop_new) use the loop's allocator, and everything a
- * loop allocated is released by coro_loop_close. Nothing here is global.
+ * coro_future_new, coro_loop_new) use the loop's allocator (or, in the
+ * heap-free mode, the arena the loop was given at init: coro_loop_options),
+ * and everything a loop allocated is released by coro_loop_close. Nothing
+ * here is global but the running-loop pointer (coro_platform.h).
  * Fields marked "private" may change without notice; read the public ones
  * through the accessor functions.
  */
