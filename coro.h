@@ -367,7 +367,10 @@ int coro_loop_is_closed(const coro_loop *loop);
 int64_t coro_loop_time_ns(const coro_loop *loop);
 static inline double coro_loop_time(const coro_loop *loop);
 
-/* Debug mode (asyncio's loop.set_debug) and the slow-callback threshold. */
+/* Debug mode (asyncio's loop.set_debug) and the slow-callback threshold:
+ * reports slow callbacks and steps, tasks destroyed pending, and the line
+ * of a failure. A spawned task that failed and was never retrieved is
+ * reported in every mode, once, when it is freed. */
 void coro_loop_set_debug(coro_loop *loop, int on);
 int coro_loop_get_debug(const coro_loop *loop);
 /* Replace the exception handler (NULL restores the default, which prints

@@ -281,7 +281,7 @@ void coro_frame_free(coro_loop *loop, coro_frame *f)
 
 static void report_unretrieved(coro_task *t)
 {
-    if (t->fut.loop->debug && t->fut.state == FUT_ERROR && !(t->fut.flags & FUT_F_RETRIEVED))
+    if (t->fut.state == FUT_ERROR && !(t->fut.flags & FUT_F_RETRIEVED))
         coro__report_line(t->fut.loop, "Task exception was never retrieved", (int)t->fut.val.i, t,
                           finished_line(t));
 }
