@@ -881,6 +881,14 @@ static void fault_handler(coro_loop *loop, const coro_exception_context *c, void
     fl->file[i] = c->file;
 }
 
+/* A loop whose exception handler logs into `fl`. */
+static void fault_loop_init(coro_loop *loop, struct fault_log *fl)
+{
+    memset(fl, 0, sizeof *fl);
+    assert_int_equal(coro_loop_init(loop, NULL), 0);
+    coro_loop_set_exception_handler(loop, fault_handler, fl);
+}
+
 /* Awaiting a frame that already ran, or one on a chain, fails the await
  * with CORO_ESTATE and is reported at the awaiting function and line. */
 static void test_await_done_frame_estate(void **state)
@@ -888,9 +896,7 @@ static void test_await_done_frame_estate(void **state)
     (void)state;
     coro_loop loop;
     struct fault_log fl;
-    memset(&fl, 0, sizeof fl);
-    assert_int_equal(coro_loop_init(&loop, NULL), 0);
-    coro_loop_set_exception_handler(&loop, fault_handler, &fl);
+    fault_loop_init(&loop, &fl);
     struct reawait r;
     coro_task t;
     coro_value v = coro_int(1);
@@ -959,9 +965,7 @@ static void test_suspension_inside_switch(void **state)
     (void)state;
     coro_loop loop;
     struct fault_log fl;
-    memset(&fl, 0, sizeof fl);
-    assert_int_equal(coro_loop_init(&loop, NULL), 0);
-    coro_loop_set_exception_handler(&loop, fault_handler, &fl);
+    fault_loop_init(&loop, &fl);
     struct switcher sw;
     memset(&sw, 0, sizeof sw);
     sw.kind = 1;
