@@ -14,7 +14,8 @@
  *   yield v / x = yield v        CORO_YIELD(v), then CORO_RESULT
  *   return v                     CORO_RETURN(v)
  *   raise E                      CORO_RAISE(code)
- *   try: ... except E as e:      CORO_AWAIT_ERR(x, err)  (hands the error to the code)
+ *   try: ... except E as e:      CORO_TRY ... CORO_EXCEPT(err) ... CORO_TRY_END,
+ *                                or for one await CORO_AWAIT_ERR(x, err)
  *   finally:                     CORO_FINALLY
  *   asyncio.run(main())          coro_run(&main.co, &result)
  *   asyncio.create_task(c)       coro_spawn(loop, frame)
@@ -43,6 +44,9 @@
  *      fails with CORO_ESTATE and is reported at the awaiting line.
  *   5. A step function is written with CORO_BEGIN ... CORO_END (the driver
  *      asks a body its name through them); never by hand.
+ *   6. A CORO_TRY block's except part is a resume point too: no try block
+ *      inside a `switch` of the body (in either form), and no suspension
+ *      point on the CORO_TRY line. It costs no frame field.
  *
  * Errors are negative int codes (0 is success): system errors are -errno,
  * coro's own are CORO_E*; coro_strerror() names every one.
@@ -218,6 +222,26 @@ static inline void coro_frame_init(coro_frame *co, coro_step_fn step);
  * coroutine, run inside this task: yield from). A done future does not
  * suspend. The result is then CORO_RESULT; an error propagates. */
 #define CORO_AWAIT(x) CORO__AWAIT_IMPL(x)
+
+/* try: ... except as err: ..., inside one body (nestable, awaits allowed in
+ * both parts):
+ *
+ *     CORO_TRY
+ *         CORO_AWAIT(...);          an error here (the cancel error included),
+ *         CORO_SLEEP(1.0);          or a CORO_RAISE, jumps to the except part
+ *     CORO_EXCEPT(self->err)        err (an int lvalue) is its code
+ *         if (self->err != CORO_ECANCELLED)
+ *             CORO_RAISE(self->err); a raise here goes to the enclosing try,
+ *     CORO_TRY_END                  or leaves through CORO_FINALLY
+ *
+ * Without an error the except part is skipped. It costs no field: which
+ * try encloses a suspension point is known when the body compiles. The
+ * except part is a resume point of the body, so a try block may not sit
+ * inside a `switch` of the body (in either form), and its CORO_TRY shares
+ * its line with no suspension point. */
+#define CORO_TRY CORO__TRY_IMPL()
+#define CORO_EXCEPT(err) CORO__EXCEPT_IMPL(err)
+#define CORO_TRY_END CORO__TRY_END_IMPL()
 
 /* await x, handing the error to the code: `err` (an int lvalue, a frame
  * field or a local used at once) becomes 0 on success or the error code,

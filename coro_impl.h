@@ -131,8 +131,22 @@ int coro__bad_resume(coro_frame *co, coro_value *io, const char *function, const
 
 /* Leave the body with the outcome already in *io: through the cleanup
  * section if there is one; straight out when already inside it. */
+/* try/except (CORO_TRY): the handler of the innermost try block around a
+ * given point of the body, known at compile time: 0 outside any, and each
+ * CORO_TRY shadows it in its own block with its except section's resume
+ * point (its line, negated, below the special resume points). So a frame
+ * keeps no field for it, and a leave outside any try costs nothing. */
+enum { coro__try_here = 0 };
+
+/* Leave with the outcome in *io: an error inside a try block goes to its
+ * except section; else through the cleanup section if there is one, or
+ * straight out when already inside it. */
 #define CORO__LEAVE()                                                           \
     do {                                                                        \
+        if (coro__try_here != 0 && io->tag == CORO_ERROR) {                     \
+            co->resume = coro__try_here;                                        \
+            goto coro__dispatch;                                                \
+        }                                                                       \
         if (co->flags & CORO__F_FINALLY) {                                      \
             co->resume = CORO__RS_DONE;                                         \
             return CORO__DONE;                                                  \
@@ -153,6 +167,38 @@ int coro__bad_resume(coro_frame *co, coro_value *io, const char *function, const
         if (io->tag == CORO_ERROR)                                              \
             CORO__LEAVE();                                                      \
     } while (0)
+
+/* try: a block whose try part sees this try's handler, then (EXCEPT) the
+ * except section, entered only through its case label, and seeing the
+ * enclosing handler again. */
+#if defined(__GNUC__) || defined(__clang__)
+#define CORO__SHADOW_OFF                                                        \
+    _Pragma("GCC diagnostic push") _Pragma("GCC diagnostic ignored \"-Wshadow\"")
+#define CORO__SHADOW_ON _Pragma("GCC diagnostic pop")
+#else
+#define CORO__SHADOW_OFF
+#define CORO__SHADOW_ON
+#endif
+#define CORO__TRY_IMPL()                                                        \
+    {                                                                           \
+        CORO__SHADOW_OFF /* the shadowing is the point */                       \
+        enum { coro__try_this = -(__LINE__)-8 };                                \
+        CORO__SHADOW_ON                                                         \
+        {                                                                       \
+            CORO__SHADOW_OFF                                                    \
+            enum { coro__try_here = coro__try_this };                           \
+            CORO__SHADOW_ON
+#define CORO__EXCEPT_IMPL(err)                                                  \
+        }                                                                       \
+        if (0) {                                                                \
+        case coro__try_this:                                                    \
+            (err) = coro_value_error(*io);                                      \
+            *io = coro_none();                                                  \
+            {
+#define CORO__TRY_END_IMPL()                                                    \
+            }                                                                   \
+        }                                                                       \
+    }
 
 #define CORO__BEGIN_IMPL()                                                            \
     CORO__PEDANTIC_OFF                                                          \

@@ -994,6 +994,155 @@ static void test_suspension_inside_switch(void **state)
     assert_int_equal(coro_loop_close(&loop), 0);
 }
 
+/* ---- try/except inside one body (CORO_TRY) ---- */
+
+enum { T_CHILD = 1, T_RAISE, T_NESTED, T_RERAISE, T_NONE, T_RETURN, T_SLEEP, T_EXCEPT_AWAIT };
+
+struct trier {
+    coro_frame co;
+    struct thrower kid;
+    int mode, err, err2, fin, after, skipped, in_except;
+    int64_t got;
+};
+
+static CORO_FN(trier_step)
+{
+    struct trier *self = CORO_SELF(struct trier);
+    CORO_BEGIN();
+    CORO_TRY
+        if (self->mode == T_CHILD || self->mode == T_NONE) {
+            thrower_init(&self->kid, self->mode == T_CHILD ? CORO_EUSER - 1 : 0, 5);
+            CORO_AWAIT(&self->kid.co); /* an error here lands in the except part */
+            self->got = CORO_RESULT.u.i;
+        } else if (self->mode == T_RETURN) {
+            CORO_RETURN(coro_int(3)); /* leaves through the finally, not the except */
+        } else if (self->mode == T_SLEEP) {
+            CORO_SLEEP(10); /* cancelled here */
+        } else if (self->mode == T_EXCEPT_AWAIT) {
+            CORO_RAISE(CORO_EUSER - 4);
+        } else if (self->mode == T_NESTED || self->mode == T_RERAISE) {
+            CORO_TRY
+                CORO_SLEEP(0);
+                CORO_RAISE(CORO_EUSER - 2);
+            CORO_EXCEPT(self->err2)
+                CORO_SLEEP(0); /* awaits are fine in the except part */
+                if (self->mode == T_RERAISE)
+                    CORO_RAISE(CORO_EUSER - 3); /* to the enclosing try */
+            CORO_TRY_END
+        } else {
+            CORO_YIELD(coro_none());
+            CORO_RAISE(CORO_EUSER - 1);
+        }
+        self->skipped = 1; /* not reached after an error */
+    CORO_EXCEPT(self->err)
+        self->in_except++;
+        if (self->mode == T_EXCEPT_AWAIT) {
+            CORO_SLEEP(10); /* cancelled here: no enclosing try, so it leaves */
+        }
+    CORO_TRY_END
+    self->after = 1;
+    CORO_RETURN(coro_int(7));
+    CORO_FINALLY
+    self->fin++;
+    CORO_END();
+}
+
+static int run_trier(struct trier *t, int mode, int cancel_after_passes, coro_value *out)
+{
+    coro_loop loop;
+    coro_task task;
+    memset(t, 0, sizeof *t);
+    t->mode = mode;
+    coro_frame_init(&t->co, trier_step);
+    assert_int_equal(coro_loop_init(&loop, NULL), 0);
+    assert_int_equal(coro_task_init(&task, &loop, &t->co), 0);
+    for (int i = 0; i < cancel_after_passes; i++)
+        run_one_pass(&loop);
+    if (cancel_after_passes)
+        assert_int_equal(coro_task_cancel(&task), 1);
+    int rc = coro_loop_run_until_complete(&loop, coro_task_future(&task));
+    *out = coro_none();
+    coro_task_result(&task, out);
+    assert_int_equal(coro_loop_close(&loop), 0);
+    return rc;
+}
+
+static void test_try_except(void **state)
+{
+    (void)state;
+    struct trier t;
+    coro_value v;
+    /* an awaited child's error lands in the except part; the rest of the
+     * try part is skipped; the body goes on after CORO_TRY_END */
+    assert_int_equal(run_trier(&t, T_CHILD, 0, &v), 0);
+    assert_int_equal(t.err, CORO_EUSER - 1);
+    assert_int_equal(t.skipped, 0);
+    assert_int_equal(t.in_except, 1);
+    assert_int_equal(t.after, 1);
+    assert_int_equal(v.u.i, 7);
+    assert_int_equal(t.fin, 1);
+    /* no error: the except part is skipped */
+    assert_int_equal(run_trier(&t, T_NONE, 0, &v), 0);
+    assert_int_equal(t.got, 5);
+    assert_int_equal(t.in_except, 0);
+    assert_int_equal(t.skipped, 1);
+    assert_int_equal(t.err, 0);
+    /* a return in the try part leaves through the finally, not the except */
+    assert_int_equal(run_trier(&t, T_RETURN, 0, &v), 0);
+    assert_int_equal(v.u.i, 3);
+    assert_int_equal(t.in_except, 0);
+    assert_int_equal(t.fin, 1);
+    /* nested: the inner except catches, awaits, and the outer sees nothing */
+    assert_int_equal(run_trier(&t, T_NESTED, 0, &v), 0);
+    assert_int_equal(t.err2, CORO_EUSER - 2);
+    assert_int_equal(t.in_except, 0);
+    assert_int_equal(t.skipped, 1);
+    /* a raise in the inner except goes to the outer except */
+    assert_int_equal(run_trier(&t, T_RERAISE, 0, &v), 0);
+    assert_int_equal(t.err2, CORO_EUSER - 2);
+    assert_int_equal(t.err, CORO_EUSER - 3);
+    assert_int_equal(t.in_except, 1);
+    assert_int_equal(t.after, 1);
+}
+
+/* The cancel error lands in the except part too (the task may go on, as a
+ * coroutine catching CancelledError does); a cancel at an await of the
+ * except part leaves the body, through its finally. */
+static void test_try_except_cancel(void **state)
+{
+    (void)state;
+    struct trier t;
+    coro_value v;
+    assert_int_equal(run_trier(&t, T_SLEEP, 1, &v), 0);
+    assert_int_equal(t.err, CORO_ECANCELLED);
+    assert_int_equal(t.in_except, 1);
+    assert_int_equal(t.after, 1);
+    assert_int_equal(v.u.i, 7);
+    assert_int_equal(run_trier(&t, T_EXCEPT_AWAIT, 1, &v), CORO_ECANCELLED);
+    assert_int_equal(t.err, CORO_EUSER - 4);
+    assert_int_equal(t.in_except, 1);
+    assert_int_equal(t.after, 0);
+    assert_int_equal(t.fin, 1);
+}
+
+/* In a generator: an error thrown in at a CORO_YIELD of the try part. */
+static void test_try_except_generator(void **state)
+{
+    (void)state;
+    struct trier t;
+    coro_gen g;
+    coro_value v;
+    memset(&t, 0, sizeof t);
+    t.mode = 99; /* yield, then raise */
+    coro_frame_init(&t.co, trier_step);
+    assert_int_equal(coro_gen_init(&g, &t.co), 0);
+    assert_int_equal(coro_gen_next(&g, &v), 1);
+    assert_int_equal(coro_gen_throw(&g, CORO_EUSER - 9, &v), 0); /* caught, then returns 7 */
+    assert_int_equal(t.err, CORO_EUSER - 9);
+    assert_int_equal(v.u.i, 7);
+    assert_int_equal(t.fin, 1);
+}
+
 /* A body names itself when asked, without running (CORO_BEGIN's RS_INFO). */
 static void test_frame_describe(void **state)
 {
@@ -1176,6 +1325,9 @@ int main(void)
         cmocka_unit_test(test_await_done_frame_estate),
         cmocka_unit_test(test_suspension_inside_switch),
         cmocka_unit_test(test_frame_describe),
+        cmocka_unit_test(test_try_except),
+        cmocka_unit_test(test_try_except_cancel),
+        cmocka_unit_test(test_try_except_generator),
         cmocka_unit_test(test_return_each_kind),
         cmocka_unit_test(test_task_bare_yield),
     };
