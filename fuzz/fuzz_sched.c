@@ -585,11 +585,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     memset(&x, 0, sizeof x);
     x.holder = -1;
-    coro_loop_options o;
-    memset(&o, 0, sizeof o);
-    o.alloc = talloc_fn;
-    o.alloc_ud = &x.alloc;
-    o.debug = -1;
+    coro_loop_options o = talloc_options(&x.alloc); /* counted, debug off */
     FUZZ_CHECK(coro_loop_init(&x.loop, &o) == 0, "loop_init");
     coro_loop_set_exception_handler(&x.loop, on_exception, NULL);
     FUZZ_CHECK(coro_lock_init(&x.lock, &x.loop) == 0, "lock_init");

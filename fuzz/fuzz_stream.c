@@ -366,11 +366,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     x.payload = data + 3 + 2 * x.nops;
     x.len = size - 3 - 2 * (size_t)x.nops;
 
-    coro_loop_options o;
-    memset(&o, 0, sizeof o);
-    o.alloc = talloc_fn;
-    o.alloc_ud = &x.alloc;
-    o.debug = -1;
+    coro_loop_options o = talloc_options(&x.alloc); /* counted, debug off */
     FUZZ_CHECK(coro_loop_init(&x.loop, &o) == 0, "loop_init");
     FUZZ_CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0, "socketpair: %d", errno);
     coro_stream_options so;
