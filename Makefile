@@ -178,7 +178,7 @@ TEST_SRCS := $(sort $(wildcard tests/test_*.c))
 TEST_HELPER_SRCS := $(filter-out $(TEST_SRCS),$(sort $(wildcard tests/*.c)))
 # SELECTOR=none (no fds: a microcontroller's selector) runs the suites of the
 # core and structure layers only; the hosted ones need sockets and signals.
-NONE_TESTS := coro task future loop sync queue group hotpath heapfree
+NONE_TESTS := coro task future loop sync queue group with hotpath heapfree
 ifeq ($(SELECTOR),none)
 TEST_SRCS := $(filter $(NONE_TESTS:%=tests/test_%.c),$(TEST_SRCS))
 endif

@@ -17,6 +17,8 @@
  *   try: ... except E as e:      CORO_TRY ... CORO_EXCEPT(err) ... CORO_TRY_END,
  *                                or for one await CORO_AWAIT_ERR(x, err)
  *   finally:                     CORO_FINALLY
+ *   async with timeout(s):       CORO_WITH_TIMEOUT(&self->to, s) { ... } CORO_WITH_END;
+ *   async with lock / sem / tg   CORO_WITH_LOCK / _SEMAPHORE / CORO_WITH_TASK_GROUP
  *   asyncio.run(main())          coro_run(&main.co, &result)
  *   asyncio.create_task(c)       coro_spawn(loop, frame)
  *
@@ -242,6 +244,34 @@ static inline void coro_frame_init(coro_frame *co, coro_step_fn step);
 #define CORO_TRY CORO__TRY_IMPL()
 #define CORO_EXCEPT(err) CORO__EXCEPT_IMPL(err)
 #define CORO_TRY_END CORO__TRY_END_IMPL()
+
+/* async with, inside one body: CORO_WITH_TIMEOUT, CORO_WITH_TIMEOUT_AT,
+ * CORO_WITH_TASK_GROUP (coro_group.h), CORO_WITH_LOCK,
+ * CORO_WITH_SEMAPHORE (coro_sync.h) open a block that CORO_WITH_END
+ * closes:
+ *
+ *     CORO_WITH_LOCK(&self->wl, &lock) {      async with lock:
+ *         CORO_AWAIT(...);                        await ...
+ *     } CORO_WITH_END;
+ *
+ * Rules every inline scope shares:
+ *   - The scope's state is its operation (a frame field, as every
+ *     operation); the frame keeps no other field for it.
+ *   - The exit (__aexit__) runs however the block ends: off its end, an
+ *     error (the cancel error included), a CORO_RETURN or CORO_RAISE in it.
+ *     The exit may change the outcome (a timeout raises CORO_ETIMEDOUT, a
+ *     task group its first child error); an error or a return then goes on
+ *     to the enclosing try, scope or CORO_FINALLY.
+ *   - `break` and `continue` inside the block end the block (its exit
+ *     runs) and the body goes on after CORO_WITH_END; they do not reach a
+ *     loop around it (set a field and test it after CORO_WITH_END).
+ *   - Never leave the block by `goto`, and never put it inside a `switch`
+ *     of the body (its exit is a resume point, as a try's except part);
+ *     no suspension point on the CORO_WITH_* or CORO_WITH_END line. Each
+ *     CORO_WITH_* is a statement of its own (not the body of a bare `if`).
+ *   - Scopes and tries nest in any order; a scope inside CORO_FINALLY
+ *     works too. Outside every scope the macros cost nothing. */
+#define CORO_WITH_END CORO__WITH_END_IMPL()
 
 /* await x, handing the error to the code: `err` (an int lvalue, a frame
  * field or a local used at once) becomes 0 on success or the error code,

@@ -330,6 +330,7 @@ typedef struct coro_timeout_op {
     int cancelling; /* the task's cancelling() at entry */
     int err;
     coro_value result;
+    coro__scope scope; /* CORO_WITH_TIMEOUT */
 } coro_timeout_op;
 
 /* async with timeout(seconds): await `body` (a freshly initialised child
@@ -356,6 +357,38 @@ static inline coro_frame *coro_timeout(coro_timeout_op *op, double seconds, coro
 /* async with timeout_at(when): the same with an absolute deadline in loop
  * time (coro_loop_time_ns); CORO_NO_DEADLINE for none. */
 coro_frame *coro_timeout_at(coro_timeout_op *op, int64_t when_ns, coro_frame *body);
+/* async with timeout(seconds): inside the body itself, no body frame:
+ *
+ *     struct job { coro_frame co; coro_timeout_op to; ... };
+ *
+ *     CORO_WITH_TIMEOUT(&self->to, 0.5) {
+ *         CORO_AWAIT(...);              any awaits; a return or raise too
+ *     } CORO_WITH_END;                  the deadline passed: CORO_ETIMEDOUT
+ *                                       is raised here (catch it with CORO_TRY)
+ *
+ * The same rules as coro_timeout (the deadline cancels the task; the
+ * scope takes that cancel back and raises CORO_ETIMEDOUT in its place,
+ * reschedule / when / expired work on `op` while the block runs). The
+ * block's own outcome goes on: off its end, on after CORO_WITH_END; a
+ * CORO_RETURN or an error leaves the body through the scope's exit. A
+ * failed entry (CORO_ESTATE outside a task, CORO_ENOMEM, CORO_EINVAL for a
+ * NULL `op` or a NaN) is raised before the block, which does not run. See
+ * CORO_WITH_END (coro.h) for the rules every inline scope shares. */
+#define CORO_WITH_TIMEOUT(op, seconds)                                                             \
+    CORO__RAISE_IF(coro__timeout_open_s((op), (seconds)));                                         \
+    CORO__WITH_OPEN(&(op)->scope)
+/* async with timeout_at(when): the same with a deadline in loop time. */
+#define CORO_WITH_TIMEOUT_AT(op, when_ns)                                                          \
+    CORO__RAISE_IF(coro__timeout_open((op), (when_ns)));                                           \
+    CORO__WITH_OPEN(&(op)->scope)
+/* Internal: CORO_WITH_TIMEOUT's __aenter__. */
+int coro__timeout_open(coro_timeout_op *op, int64_t when_ns);
+static inline int coro__timeout_open_s(coro_timeout_op *op, double seconds)
+{
+    if (seconds != seconds)
+        return CORO_EINVAL;
+    return coro__timeout_open(op, coro__deadline_after(coro_loop_time_ns(NULL), coro__seconds_to_ns(seconds)));
+}
 /* cm.reschedule(when): move the deadline of a running scope (while its
  * body runs) to `when_ns`, or disable it with CORO_NO_DEADLINE; a deadline
  * already past fires on the next loop pass. Returns 0, CORO_ESTATE if the
@@ -457,6 +490,7 @@ typedef struct coro_task_group_op {
     uint8_t propagate_cancel, pending_cancel;
     coro_value body_result;
     coro_future on_completed;
+    coro__scope scope; /* CORO_WITH_TASK_GROUP */
 } coro_task_group_op;
 
 /* async with TaskGroup() as tg: body. Runs `body` (a freshly initialised
@@ -495,6 +529,28 @@ typedef struct coro_task_group_op {
  * `g` to use it again. NULL if `g` or `body` is NULL, or errors is NULL
  * with cap > 0. */
 coro_frame *coro_task_group(coro_task_group_op *g, coro_frame *body, int *errors, size_t cap);
+
+/* async with TaskGroup() as tg: inside the body itself, no body frame:
+ *
+ *     struct main { coro_frame co; coro_task_group_op tg; int i; ... };
+ *
+ *     CORO_WITH_TASK_GROUP(&self->tg) {
+ *         for (self->i = 0; self->i < 3; self->i++)
+ *             coro_task_group_spawn(&self->tg, worker(self->i), NULL);
+ *         CORO_AWAIT(...);              the block may await too
+ *     } CORO_WITH_END;                  waits for every child here
+ *
+ * The same rules as coro_task_group, with the block as the body: the first
+ * child to fail cancels the others and the block's current await, and at
+ * CORO_WITH_END the first error is raised (catch it with CORO_TRY;
+ * coro_task_group_error_count says how many there were; no errors array).
+ * A block that returns or fails waits for the children the same way on
+ * its way out. CORO_ESTATE outside a task (raised before the block). */
+#define CORO_WITH_TASK_GROUP(g)                                                                    \
+    CORO__RAISE_IF(coro__task_group_open(g));                                                      \
+    CORO__WITH_OPEN(&(g)->scope)
+/* Internal: CORO_WITH_TASK_GROUP's __aenter__. */
+int coro__task_group_open(coro_task_group_op *g);
 
 /* tg.create_task(coro): spawn `root` (a freshly initialised frame) as a
  * task of the group (coro_spawn: the task is allocated, plus one small

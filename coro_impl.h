@@ -137,14 +137,25 @@ int coro__bad_resume(coro_frame *co, coro_value *io, const char *function, const
  * point (its line, negated, below the special resume points). So a frame
  * keeps no field for it, and a leave outside any try costs nothing. */
 enum { coro__try_here = 0 };
+/* async with (CORO_WITH_*): the same for the innermost open scope, whose
+ * exit must run however the body leaves it (a return too, not only an
+ * error). Inside a scope both name its exit section; a try inside a scope
+ * shadows coro__try_here only. */
+enum { coro__exit_here = 0 };
 
 /* Leave with the outcome in *io: an error inside a try block goes to its
- * except section; else through the cleanup section if there is one, or
- * straight out when already inside it. */
+ * except section; any outcome inside an open scope goes to the scope's
+ * exit section; else through the cleanup section if there is one, or
+ * straight out when already inside it. Outside every try and scope the
+ * first two tests are constant and compile to nothing. */
 #define CORO__LEAVE()                                                           \
     do {                                                                        \
         if (coro__try_here != 0 && io->tag == CORO_ERROR) {                     \
             co->resume = coro__try_here;                                        \
+            goto coro__dispatch;                                                \
+        }                                                                       \
+        if (coro__exit_here != 0) {                                             \
+            co->resume = coro__exit_here;                                       \
             goto coro__dispatch;                                                \
         }                                                                       \
         if (co->flags & CORO__F_FINALLY) {                                      \
@@ -199,6 +210,73 @@ enum { coro__try_here = 0 };
             }                                                                   \
         }                                                                       \
     }
+
+/* async with, inside one body. An open scope's header, embedded in its
+ * operation (coro_timeout_op, coro_with_lock_op, ...; private). The open
+ * scopes of a frame form a chain through the header's `pending` word,
+ * which nothing else uses while the body runs (inside CORO_FINALLY it holds
+ * the outcome: a scope opened there keeps it in `prev` and gives it back).
+ * So a frame keeps no field for its scopes either. */
+typedef struct coro__scope {
+    int64_t prev;       /* the frame's pending word before the scope opened */
+    coro_value outcome; /* how the block ended (CORO__FELL: off its end) */
+    /* __aexit__: with s->outcome set, either update *io to the scope's
+     * outcome and return 0, or put a frame to await in *io (CORO__CALL) and
+     * return 1; that frame's outcome is then the scope's. */
+    int (*exit)(struct coro__scope *s, coro_value *io);
+} coro__scope;
+/* The tag of an outcome that is no outcome: the block ran off its end (or
+ * left it by break/continue), and the body goes on after CORO_WITH_END. */
+#define CORO__FELL 100
+static inline void coro__scope_push(coro_frame *co, coro__scope *s)
+{
+    s->prev = co->pending.i;
+    co->pending.i = 0;
+    co->pending.p = s;
+}
+/* Entering the exit section with the block's outcome in *io. */
+int coro__scope_exit(coro_frame *co, coro_value *io);
+/* After the exit: close the scope; 1 if the body must go on leaving with
+ * *io (a return, an error), 0 if it goes on after the block. */
+int coro__scope_pop(coro_frame *co, coro_value *io);
+
+/* Open a scope whose __aenter__ succeeded: push it, then run the block
+ * (in a do-while, so a break or continue ends the block, not more) with
+ * the handlers naming this scope's exit section. */
+#define CORO__WITH_OPEN(s)                                                      \
+    {                                                                           \
+        CORO__SHADOW_OFF                                                        \
+        enum { coro__with_this = -(__LINE__)-8 };                               \
+        CORO__SHADOW_ON                                                         \
+        coro__scope_push(co, (s));                                              \
+        do {                                                                    \
+            CORO__SHADOW_OFF                                                    \
+            enum { coro__try_here = coro__with_this,                            \
+                   coro__exit_here = coro__with_this };                         \
+            CORO__SHADOW_ON
+/* The exit section: entered by running off the block or through a leave;
+ * may await (a task group waits for its children here). */
+#define CORO__WITH_END_IMPL()                                                   \
+        } while (0);                                                            \
+        io->u.i = 0;                                                            \
+        io->tag = CORO__FELL;                                                   \
+        CORO__FALLTHROUGH;                                                      \
+    case coro__with_this:                                                       \
+        if (coro__scope_exit(co, io))                                           \
+            CORO__SUSPEND(io->tag);                                             \
+        if (coro__scope_pop(co, io))                                            \
+            CORO__LEAVE();                                                      \
+    }
+/* An __aenter__ that failed (or an error at its await): raise it in the
+ * enclosing handler, the scope never opened. */
+#define CORO__RAISE_IF(expr)                                                    \
+    do {                                                                        \
+        int coro__e = (expr);                                                   \
+        if (coro__e != 0) {                                                     \
+            *io = coro_error(coro__e);                                          \
+            CORO__LEAVE();                                                      \
+        }                                                                       \
+    } while (0)
 
 #define CORO__BEGIN_IMPL()                                                            \
     CORO__PEDANTIC_OFF                                                          \

@@ -119,10 +119,30 @@ typedef struct coro_with_lock_op {
     coro_lock *lock;
     coro_frame *body;
     int held;
+    coro__scope scope; /* CORO_WITH_LOCK */
 } coro_with_lock_op;
 
 /* Returns the frame to await; NULL if `op`, `l` or `body` is NULL. */
 coro_frame *coro_with_lock(coro_with_lock_op *op, coro_lock *l, coro_frame *body);
+
+/* async with lock: inside the body itself, no body frame:
+ *
+ *     struct f { coro_frame co; coro_with_lock_op wl; ... };
+ *
+ *     CORO_WITH_LOCK(&self->wl, &lock) {
+ *         ... awaits, a return, a raise ...
+ *     } CORO_WITH_END;                  released here, however the block ends
+ *
+ * The acquire is awaited first: its error (CORO_ECANCELLED while queued,
+ * CORO_EINVAL for a NULL `op` or lock) is raised before the block, which
+ * then does not run. A release refused at the end (the block released the
+ * lock itself) raises CORO_ESTATE in place of the block's outcome. See
+ * CORO_WITH_END (coro.h) for the rules every inline scope shares. */
+#define CORO_WITH_LOCK(op, lock)                                                                   \
+    CORO__AWAIT_IMPL(coro__with_lock_open((op), (lock)));                                          \
+    CORO__WITH_OPEN(&(op)->scope)
+/* Internal: CORO_WITH_LOCK's __aenter__ (the acquire to await). */
+coro_frame *coro__with_lock_open(coro_with_lock_op *op, coro_lock *l);
 
 /* ------------------------------------------------------------------------ */
 /* Event (asyncio.Event)                                                    */
@@ -283,6 +303,7 @@ typedef struct coro_with_semaphore_op {
     coro_semaphore *sem;
     coro_frame *body;
     int held;
+    coro__scope scope; /* CORO_WITH_SEMAPHORE */
 } coro_with_semaphore_op;
 
 /* Returns the frame to await; NULL if `op`, `s` or `body` is NULL. The
@@ -290,6 +311,15 @@ typedef struct coro_with_semaphore_op {
  * refused (a bounded semaphore released inside the body as well) replaces
  * the outcome with CORO_EINVAL. */
 coro_frame *coro_with_semaphore(coro_with_semaphore_op *op, coro_semaphore *s, coro_frame *body);
+
+/* async with sem: inside the body itself, as CORO_WITH_LOCK (a refused
+ * release raises CORO_EINVAL):
+ *     CORO_WITH_SEMAPHORE(&self->ws, &sem) { ... } CORO_WITH_END; */
+#define CORO_WITH_SEMAPHORE(op, sem)                                                               \
+    CORO__AWAIT_IMPL(coro__with_semaphore_open((op), (sem)));                                      \
+    CORO__WITH_OPEN(&(op)->scope)
+/* Internal: CORO_WITH_SEMAPHORE's __aenter__ (the acquire to await). */
+coro_frame *coro__with_semaphore_open(coro_with_semaphore_op *op, coro_semaphore *s);
 
 /* ------------------------------------------------------------------------ */
 /* Barrier (asyncio.Barrier)                                                */

@@ -23,6 +23,10 @@
  * of the body, in the switch form). A body names itself when asked
  * (coro__frame_describe): CORO_BEGIN answers the RS_INFO resume point.
  *
+ * async with inside a body (CORO_WITH_*, coro_impl.h) keeps its open scopes
+ * on a chain through the frame's `pending` word; the exit section of the
+ * innermost one runs through coro__scope_exit / coro__scope_pop.
+ *
  * Never: allocate (child frames live inside their parents), or resume a frame
  * that is already on a chain.
  */
@@ -123,6 +127,27 @@ int coro__drive(coro_frame **cur, coro_value *io)
     if (f->resume == 0 && io->tag == CORO_ERROR)
         return coro__drive_on(cur, f, io, CORO__DONE);
     return coro__drive_on(cur, f, io, f->step(f, io));
+}
+
+/* ---- async with inside a body: the frame's chain of open scopes ---- */
+
+static coro__scope *innermost_scope(const coro_frame *co) { return (coro__scope *)co->pending.p; }
+
+int coro__scope_exit(coro_frame *co, coro_value *io)
+{
+    coro__scope *s = innermost_scope(co);
+    s->outcome = *io;
+    return s->exit(s, io);
+}
+
+int coro__scope_pop(coro_frame *co, coro_value *io)
+{
+    coro__scope *s = innermost_scope(co);
+    co->pending.i = s->prev;
+    if (io->tag != CORO__FELL)
+        return 1;
+    *io = coro_none();
+    return 0;
 }
 
 /* ---- generators ---- */

@@ -617,6 +617,29 @@ coro_frame *coro_timeout_at(coro_timeout_op *op, int64_t when_ns, coro_frame *bo
     return &op->co;
 }
 
+/* The same scope inside the caller's body (CORO_WITH_TIMEOUT_AT). */
+static int to_scope_exit(coro__scope *s, coro_value *io)
+{
+    coro_timeout_op *op = CORO__CONTAINER(s, coro_timeout_op, scope);
+    int err = to_exit(op, coro_value_error(s->outcome)); /* the timer is never held after */
+    *io = s->outcome;
+    if (err != coro_value_error(*io))
+        *io = coro_error(err); /* our cancel became CORO_ETIMEDOUT */
+    return 0;
+}
+
+int coro__timeout_open(coro_timeout_op *op, int64_t when_ns)
+{
+    if (!op)
+        return CORO_EINVAL;
+    memset(op, 0, sizeof *op);
+    coro_handle_init(&op->timer);
+    op->when = when_ns;
+    op->state = TO_CREATED;
+    op->scope.exit = to_scope_exit;
+    return to_enter(op);
+}
+
 int coro_timeout_reschedule(coro_timeout_op *op, int64_t when_ns)
 {
     if (!op)
@@ -730,6 +753,7 @@ coro_frame *coro_wait_for_future_ns(coro_wait_for_op *op, int64_t timeout_ns, co
 #define TG_PARENT_CANCEL 0x08u /* we cancelled the parent: uncancel at the end */
 #define TG_WAITING 0x10u       /* on_completed is awaited */
 #define TG_DONE 0x20u
+#define TG_INLINE 0x40u /* CORO_WITH_TASK_GROUP: the body runs in the caller */
 
 #define LINK_ALLOCATED 0x01u
 
@@ -902,11 +926,13 @@ static CORO_FN(tg_step)
 {
     coro_task_group_op *g = CORO_SELF(coro_task_group_op);
     CORO_BEGIN();
-    g->err = tg_enter(g);
-    if (g->err)
-        CORO_RAISE(g->err);
-    CORO_AWAIT_ERR(g->body, g->body_err);
-    g->body_result = CORO_RESULT;
+    if (!(g->flags & TG_INLINE)) { /* the frame form: __aenter__, the body as a child */
+        g->err = tg_enter(g);
+        if (g->err)
+            CORO_RAISE(g->err);
+        CORO_AWAIT_ERR(g->body, g->body_err);
+        g->body_result = CORO_RESULT;
+    } /* else the body ran inline in the caller: this is its scope's exit */
     tg_begin_exit(g);
     while (g->npending > 0) {
         coro_future_init(&g->on_completed, g->loop);
@@ -921,6 +947,31 @@ static CORO_FN(tg_step)
         CORO_RAISE(g->err);
     CORO_RETURN(g->body_result);
     CORO_END();
+}
+
+/* The group inside the caller's body (CORO_WITH_TASK_GROUP): the block's
+ * outcome is the body's, and tg_step, awaited from the exit section, is
+ * _aexit. Its outcome is the block's (CORO__FELL included) or the group's
+ * error. */
+static int tg_scope_exit(coro__scope *s, coro_value *io)
+{
+    coro_task_group_op *g = CORO__CONTAINER(s, coro_task_group_op, scope);
+    g->body_result = s->outcome;
+    g->body_err = coro_value_error(s->outcome);
+    coro_frame_init(&g->co, tg_step);
+    io->u.p = &g->co;
+    io->tag = CORO__CALL;
+    return 1;
+}
+
+int coro__task_group_open(coro_task_group_op *g)
+{
+    if (!g)
+        return CORO_EINVAL;
+    memset(g, 0, sizeof *g);
+    g->flags = TG_INLINE;
+    g->scope.exit = tg_scope_exit;
+    return tg_enter(g);
 }
 
 coro_frame *coro_task_group(coro_task_group_op *g, coro_frame *body, int *errors, size_t cap)

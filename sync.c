@@ -29,7 +29,9 @@
  *   Barrier.wait        barrier_wait_step: _block, count, _release or _wait,
  *                       and _exit in the cleanup
  *   Barrier.abort/reset coro_barrier_abort / coro_barrier_reset
- *   __aenter__/__aexit__ with_lock_step, with_sem_step
+ *   __aenter__/__aexit__ with_lock_step, with_sem_step (a body frame);
+ *                        coro__with_*_open, with_*_exit (CORO_WITH_LOCK /
+ *                        CORO_WITH_SEMAPHORE: the block inside the caller)
  *
  * Invariants:
  *   - asyncio keeps a woken waiter's future in the deque until its task
@@ -508,6 +510,52 @@ coro_frame *coro_with_semaphore(coro_with_semaphore_op *op, coro_semaphore *s, c
     op->body = body;
     op->held = 0;
     return &op->co;
+}
+
+/* ---- the same inside the caller's body (CORO_WITH_LOCK, CORO_WITH_SEMAPHORE) ---- */
+
+/* __aexit__: release; a refused release replaces the block's outcome. */
+static void release_into(int rc, coro__scope *s, coro_value *io)
+{
+    *io = rc != 0 ? coro_error(rc) : s->outcome;
+}
+
+static int with_lock_exit(coro__scope *s, coro_value *io)
+{
+    coro_with_lock_op *op = CORO__CONTAINER(s, coro_with_lock_op, scope);
+    op->held = 0;
+    release_into(coro_lock_release(op->lock), s, io);
+    return 0;
+}
+
+coro_frame *coro__with_lock_open(coro_with_lock_op *op, coro_lock *l)
+{
+    if (!op || !l)
+        return NULL;
+    op->lock = l;
+    op->body = NULL;
+    op->held = 1; /* once the acquire's await returns: the scope opens then */
+    op->scope.exit = with_lock_exit;
+    return coro_lock_acquire(&op->acq, l);
+}
+
+static int with_sem_exit(coro__scope *s, coro_value *io)
+{
+    coro_with_semaphore_op *op = CORO__CONTAINER(s, coro_with_semaphore_op, scope);
+    op->held = 0;
+    release_into(coro_semaphore_release(op->sem), s, io);
+    return 0;
+}
+
+coro_frame *coro__with_semaphore_open(coro_with_semaphore_op *op, coro_semaphore *sem)
+{
+    if (!op || !sem)
+        return NULL;
+    op->sem = sem;
+    op->body = NULL;
+    op->held = 1;
+    op->scope.exit = with_sem_exit;
+    return coro_semaphore_acquire(&op->acq, sem);
 }
 
 /* ------------------------------------------------------------------------ */
