@@ -163,7 +163,7 @@ CMOCKA_LIBS ?= $(or $(if $(HAVE_PKG_CONFIG),$(shell pkg-config --libs cmocka 2>/
 # ---- sources -----------------------------------------------------------------
 
 # The library: an explicit list (add new modules here), plus one selector.
-LIB_SRCS := errors.c mem.c arena.c loop.c report.c runner.c heap.c future.c task.c gen.c waitq.c fd.c selectors/$(SELECTOR).c \
+LIB_SRCS := errors.c mem.c arena.c loop.c report.c runner.c heap.c future.c task.c gen.c agen.c waitq.c fd.c selectors/$(SELECTOR).c \
             platform/posix.c \
             $(wildcard sync.c queue.c group.c thread.c net.c stream.c server.c)
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
@@ -178,7 +178,7 @@ TEST_SRCS := $(sort $(wildcard tests/test_*.c))
 TEST_HELPER_SRCS := $(filter-out $(TEST_SRCS),$(sort $(wildcard tests/*.c)))
 # SELECTOR=none (no fds: a microcontroller's selector) runs the suites of the
 # core and structure layers only; the hosted ones need sockets and signals.
-NONE_TESTS := coro task future loop sync queue group with hotpath heapfree
+NONE_TESTS := coro agen task future loop sync queue group with hotpath heapfree
 ifeq ($(SELECTOR),none)
 TEST_SRCS := $(filter $(NONE_TESTS:%=tests/test_%.c),$(TEST_SRCS))
 endif

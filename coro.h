@@ -115,7 +115,9 @@ extern "C" {
     X(EBROKEN, -4008, "barrier broken")                          /* BrokenBarrierError */     \
     X(EINCOMPLETE, -4009, "incomplete read (EOF came first)")    /* IncompleteReadError */    \
     X(ELIMIT, -4010, "stream limit exceeded")                    /* LimitOverrunError */      \
-    X(EADDRINFO, -4011, "host name not resolved")                /* socket.gaierror */
+    X(EADDRINFO, -4011, "host name not resolved")                /* socket.gaierror */        \
+    X(ESTOP, -4012, "async generator exhausted")                 /* StopAsyncIteration */     \
+    X(EGENEXIT, -4013, "generator closed")                       /* GeneratorExit */
 
 #define CORO__ERRNO_ENUM(name, value, message) CORO_##name = (value),
 enum coro_errno { CORO_OK = 0, CORO_ERRNO_MAP(CORO__ERRNO_ENUM) };
@@ -309,6 +311,87 @@ int coro_gen_throw(coro_gen *g, int err, coro_value *out);
 /* Close: throw CORO_ECANCELLED so the cleanup sections run. Returns 0 when
  * the generator finished, or CORO_ESTATE if it yielded again. */
 int coro_gen_close(coro_gen *g);
+
+/* ------------------------------------------------------------------------ */
+/* Async generators: `async def` with `yield`, consumed by `async for`      */
+/* ------------------------------------------------------------------------ */
+
+/* An async generator is a coroutine body that both awaits and yields. Its
+ * frame struct starts with a coro_agen where a coroutine's starts with a
+ * coro_frame; the step function is written as usual (CORO_SELF works):
+ *
+ *     struct ticker { coro_agen ag; int i, n; };      async def ticker(n):
+ *     static CORO_FN(ticker_step) {                       for i in range(n):
+ *         struct ticker *self = CORO_SELF(struct ticker);
+ *         CORO_BEGIN();
+ *         for (self->i = 0; self->i < self->n; self->i++) {
+ *             CORO_YIELD(coro_int(self->i));                  yield i
+ *             CORO_SLEEP(0.1);                                await sleep(0.1)
+ *         }
+ *         CORO_END();
+ *     }
+ *
+ * A consumer (a coroutine of a task) drives it with awaits: the generator
+ * runs inside the consumer's task, as a child frame while it runs (its
+ * awaits suspend the task), and is set aside at each CORO_YIELD, which
+ * hands the value to the consumer's await. The layout is private. */
+typedef struct coro_agen coro_agen;
+
+/* Fill `g` for a fresh run of `step` (as coro_frame_init; NULL-safe: a
+ * NULL `g` is ignored). Re-initialise it to run it again. */
+static inline void coro_agen_init(coro_agen *g, coro_step_fn step);
+/* await anext(g) (asyncio: `await g.__anext__()`): resume the generator
+ * until its next CORO_YIELD, whose value is the result. Fails with
+ * CORO_ESTOP (StopAsyncIteration) once the body has returned (its
+ * CORO_RETURN value is discarded, as Python forbids one), with the
+ * generator's own error if it raised, with CORO_ESTATE (reported) if the
+ * generator is being run by another await already. NULL for a NULL `g`
+ * (the await fails with CORO_EINVAL). Only inside a task. */
+coro_frame *coro_anext(coro_agen *g);
+/* await g.asend(v): as anext, with CORO_RESULT at the generator's pending
+ * CORO_YIELD being `v`. On a generator not started yet `v` must be
+ * CORO_NONE (else CORO_EINVAL, Python's TypeError). */
+coro_frame *coro_asend(coro_agen *g, coro_value v);
+/* await g.athrow(err): raise `err` at the generator's pending CORO_YIELD;
+ * the result is the next value it yields if it catches it (CORO_TRY), else
+ * the await fails with its error (or CORO_ESTOP if it returned). A
+ * generator not started yet is finished at once and the await fails with
+ * `err`. */
+coro_frame *coro_athrow(coro_agen *g, int err);
+/* await g.aclose(): raise CORO_EGENEXIT (GeneratorExit) at the pending
+ * CORO_YIELD, so the generator's CORO_TRY/CORO_WITH exits and CORO_FINALLY
+ * run (they may await). Completes with CORO_NONE once it has finished
+ * (also when it was not started, or had finished already); fails with
+ * CORO_ESTATE if it yields instead (asyncio's "async generator ignored
+ * GeneratorExit"), or with the error its cleanup raised. */
+coro_frame *coro_aclose(coro_agen *g);
+/* 1 once the generator's body has finished (returned, failed or closed);
+ * 0 before, and for NULL. */
+int coro_agen_done(const coro_agen *g);
+
+/* async for v in g: ... : a loop over the values the generator yields,
+ * closed by CORO_ASYNC_FOR_END; `var` (a coro_value lvalue, a frame field)
+ * holds each value:
+ *
+ *     ticker_init(&self->t, 3);
+ *     CORO_ASYNC_FOR(&self->t.ag, self->v) {
+ *         printf("%lld\n", (long long)self->v.u.i);
+ *         if (self->v.u.i == 1)
+ *             break;
+ *     } CORO_ASYNC_FOR_END;
+ *
+ * It ends when the generator is exhausted; an error the generator raises
+ * propagates from the loop. However the loop is left (exhausted, break, a
+ * return or an error in the block, the task cancelled) the generator is
+ * finalised at CORO_ASYNC_FOR_END: an unfinished one is closed as by
+ * coro_aclose (its cleanup runs, and may await), which is what asyncio's
+ * aclosing() and shutdown_asyncgens give a Python program, but at once and
+ * in the consumer's task. `break` and `continue` act on this loop. The
+ * other rules are CORO_WITH_END's (a scope: no `goto` out, not inside a
+ * `switch`, nothing else suspending on its two lines). CORO_EINVAL for a
+ * NULL `g` (raised before the loop). */
+#define CORO_ASYNC_FOR(g, var) CORO__ASYNC_FOR_IMPL(g, var)
+#define CORO_ASYNC_FOR_END CORO__WITH_END_IMPL()
 
 /* ------------------------------------------------------------------------ */
 /* The loop                                                                 */

@@ -51,6 +51,7 @@ enum { CORO__DONE = 0, CORO__YIELD, CORO__AWAIT, CORO__CALL, CORO__SLEEP };
 #define CORO__F_LABEL 0x02u   /* resume holds a label offset (CORO_LABELS) */
 #define CORO__F_OWNED 0x04u   /* allocated by coro_frame_new */
 #define CORO__F_RUNNING 0x08u /* on some driver's chain */
+#define CORO__F_AGEN 0x10u    /* an async generator's frame (coro_agen) */
 
 static inline void coro_frame_init(coro_frame *co, coro_step_fn step)
 {
@@ -220,9 +221,10 @@ enum { coro__exit_here = 0 };
 typedef struct coro__scope {
     int64_t prev;       /* the frame's pending word before the scope opened */
     coro_value outcome; /* how the block ended (CORO__FELL: off its end) */
-    /* __aexit__: with s->outcome set, either update *io to the scope's
-     * outcome and return 0, or put a frame to await in *io (CORO__CALL) and
-     * return 1; that frame's outcome is then the scope's. */
+    /* __aexit__: with s->outcome set, either set *io (to s->outcome, or an
+     * error that replaces it) and return 0, or put a frame to await in *io
+     * (CORO__CALL) and return 1; that frame's error, if it fails, replaces
+     * the block's outcome too. */
     int (*exit)(struct coro__scope *s, coro_value *io);
 } coro__scope;
 /* The tag of an outcome that is no outcome: the block ran off its end (or
@@ -241,12 +243,13 @@ int coro__scope_exit(coro_frame *co, coro_value *io);
 int coro__scope_pop(coro_frame *co, coro_value *io);
 
 /* Open a scope whose __aenter__ succeeded: push it, then run the block
- * (in a do-while, so a break or continue ends the block, not more) with
- * the handlers naming this scope's exit section. */
-#define CORO__WITH_OPEN(s)                                                      \
+ * in a do-while, with the handlers naming this scope's exit section. For
+ * a `with` the loop runs once (a break or continue ends the block, not
+ * more); for an `async for` it loops (coro__with_loops). */
+#define CORO__SCOPE_OPEN(s, loops)                                              \
     {                                                                           \
         CORO__SHADOW_OFF                                                        \
-        enum { coro__with_this = -(__LINE__)-8 };                               \
+        enum { coro__with_this = -(__LINE__)-8, coro__with_loops = (loops) };   \
         CORO__SHADOW_ON                                                         \
         coro__scope_push(co, (s));                                              \
         do {                                                                    \
@@ -254,10 +257,22 @@ int coro__scope_pop(coro_frame *co, coro_value *io);
             enum { coro__try_here = coro__with_this,                            \
                    coro__exit_here = coro__with_this };                         \
             CORO__SHADOW_ON
+#define CORO__WITH_OPEN(s) CORO__SCOPE_OPEN(s, 0)
+/* async for: a scope (its exit closes the generator) whose block first
+ * awaits the next value; exhaustion ends the loop like a break. */
+#define CORO__ASYNC_FOR_IMPL(g, var)                                            \
+    CORO__RAISE_IF(coro__agen_for_open(g));                                     \
+    CORO__SCOPE_OPEN(&(g)->scope, 1)                                            \
+            if (coro__await_frame(coro_anext(g), io))                           \
+                CORO__SUSPEND(io->tag);                                         \
+            if (io->tag == CORO_ERROR && io->u.i == CORO_ESTOP)                 \
+                break;                                                          \
+            CORO__CHECK();                                                      \
+            (var) = *io;
 /* The exit section: entered by running off the block or through a leave;
  * may await (a task group waits for its children here). */
 #define CORO__WITH_END_IMPL()                                                   \
-        } while (0);                                                            \
+        } while (coro__with_loops);                                             \
         io->u.i = 0;                                                            \
         io->tag = CORO__FELL;                                                   \
         CORO__FALLTHROUGH;                                                      \
@@ -360,6 +375,27 @@ struct coro_gen {
     int done;            /* read-only: 1 once the generator finished */
     int running;         /* private: inside send/throw (no re-entry) */
 };
+
+/* An async generator's frame header (coro.h's coro_agen). */
+struct coro_agen {
+    coro_frame co;       /* private: the body, flagged CORO__F_AGEN */
+    coro_value send;     /* private: what its next resume receives */
+    coro__scope scope;   /* private: CORO_ASYNC_FOR's (its exit closes) */
+    uint8_t closing;     /* private: an aclose is running it */
+};
+static inline void coro_agen_init(coro_agen *g, coro_step_fn step)
+{
+    if (!g)
+        return;
+    coro_frame_init(&g->co, step);
+    g->co.flags = CORO__F_AGEN;
+    g->send.u.i = 0;
+    g->send.tag = CORO_NONE;
+    g->closing = 0;
+    g->scope.exit = 0;
+}
+/* Internal: CORO_ASYNC_FOR's entry (0, or CORO_EINVAL for NULL). */
+int coro__agen_for_open(coro_agen *g);
 
 /* The intrusive node of every queue the loop runs (private). */
 typedef struct coro__node {

@@ -188,6 +188,17 @@ int coro__drive_on(coro_frame **cur, coro_frame *f, coro_value *io, int st);
  * CORO_BEGIN answers the RS_INFO query without running anything). */
 coro__frame_info coro__frame_describe(coro_frame *f);
 
+/* ---- agen.c: async generators, as the driver sees them ---- */
+/* An async generator frame is awaited (anext/asend/athrow/aclose put what
+ * it receives in g->send): 0 to enter it with *io set to that; or a
+ * positive value with *io the outcome its consumer gets at once (nothing
+ * runs), or a negative error to throw back into the consumer. */
+int coro__agen_enter(coro_agen *g, coro_value *io);
+/* It left its consumer's chain with status st: CORO__YIELD (*io the
+ * value) or CORO__DONE (*io its outcome); *io becomes what the consumer's
+ * await receives. */
+void coro__agen_leave(coro_agen *g, coro_value *io, int st);
+
 /* ---- selectors/<backend>.c: one small interface ---- */
 int coro__sel_init(coro_loop *loop);
 void coro__sel_fini(coro_loop *loop);

@@ -25,7 +25,11 @@
  *
  * async with inside a body (CORO_WITH_*, coro_impl.h) keeps its open scopes
  * on a chain through the frame's `pending` word; the exit section of the
- * innermost one runs through coro__scope_exit / coro__scope_pop.
+ * innermost one runs through coro__scope_exit / coro__scope_pop. An async
+ * generator's frame (CORO__F_AGEN, agen.c) is the one frame awaited again
+ * after it ran: it enters with what anext/asend/athrow/aclose put in it,
+ * and a CORO_YIELD of it goes to its consumer, like a return that leaves
+ * the frame resumable.
  *
  * Never: allocate (child frames live inside their parents), or resume a frame
  * that is already on a chain.
@@ -74,8 +78,8 @@ static int check_child(coro_frame *parent, coro_frame *child)
 {
     if (!child || !child->step)
         return CORO_EINVAL;
-    if (child->resume == 0 && !(child->flags & CORO__F_RUNNING))
-        return 0;
+    if ((child->resume == 0 || (child->flags & CORO__F_AGEN)) && !(child->flags & CORO__F_RUNNING))
+        return 0; /* fresh, or an async generator set aside at a yield */
     coro__frame_info at = coro__frame_describe(parent);
     const char *msg = (child->flags & CORO__F_RUNNING)
                           ? "await of a child frame that is being awaited already"
@@ -91,25 +95,32 @@ int coro__drive_on(coro_frame **cur, coro_frame *f, coro_value *io, int st)
         if (st == CORO__CALL) {
             coro_frame *child = io->u.p;
             int bad = check_child(f, child);
-            if (bad != 0) {
-                *io = coro_error(bad); /* thrown back into the caller */
+            if (bad == 0 && (child->flags & CORO__F_AGEN))
+                bad = coro__agen_enter((coro_agen *)(void *)child, io);
+            else
+                *io = coro_none();
+            if (bad != 0) { /* an error thrown back, or an outcome at once */
+                if (bad < 0)
+                    *io = coro_error(bad);
                 st = f->step(f, io);
                 continue;
             }
             child->parent = f;
             child->flags |= CORO__F_RUNNING;
             f = child;
-            *io = coro_none();
             st = f->step(f, io);
             continue;
         }
-        if (st != CORO__DONE) {
+        if (st != CORO__DONE && !(st == CORO__YIELD && (f->flags & CORO__F_AGEN) && f->parent)) {
             *cur = f;
             return st;
         }
+        /* the frame returned, or an async generator yielded to its consumer */
         coro_frame *parent = f->parent;
         f->parent = NULL;
         f->flags &= (uint8_t)~CORO__F_RUNNING;
+        if (f->flags & CORO__F_AGEN)
+            coro__agen_leave((coro_agen *)(void *)f, io, st);
         if (!parent) {
             *cur = f;
             return CORO__DONE;
@@ -144,6 +155,8 @@ int coro__scope_pop(coro_frame *co, coro_value *io)
 {
     coro__scope *s = innermost_scope(co);
     co->pending.i = s->prev;
+    if (io->tag != CORO_ERROR)
+        *io = s->outcome; /* an exit that raised nothing keeps the block's outcome */
     if (io->tag != CORO__FELL)
         return 1;
     *io = coro_none();
