@@ -14,6 +14,9 @@
  *                                        or, with CORO_GATHER_OP(g, N) storage:
  *                                        CORO_AWAIT(CORO_GATHER(&self->g, 0))
  *   gather(*fs, return_exceptions=True)  flags CORO_RETURN_ERRORS
+ *   g = gather(*fs); g.cancel()          coro_gather_start(&op, ...), then coro_gather_future(&op):
+ *                                        await it from any task, coro_future_cancel,
+ *                                        add_done_callback; coro_gather_close(&op)
  *   await wait(fs, timeout, return_when) CORO_AWAIT(coro_wait(&op, futs, n, nodes, done, when, s))
  *                                        or CORO_AWAIT(CORO_WAIT(&self->w, when, s))
  *   for f in as_completed(fs, timeout=s) coro_as_completed_init(&it, futs, n, nodes, s), then
@@ -102,6 +105,7 @@ typedef struct coro_gather_op {
     int err;
     uint8_t finished;         /* `outer` was completed by a callback */
     uint8_t cancel_requested; /* the awaiting task was cancelled */
+    uint8_t started;          /* coro_gather_start: `outer` is the user's future */
     coro_future outer;        /* what the awaiting task waits on */
 } coro_gather_op;
 
@@ -131,6 +135,44 @@ typedef struct coro_gather_op {
  * NULL, if the futures belong to different loops, or for unknown flags. */
 coro_frame *coro_gather(coro_gather_op *op, coro_future **futs, size_t n, coro_value *results,
                         coro_child_node *nodes, int flags);
+
+/* fut = gather(...), asyncio's way: start watching the futures now and
+ * hand back the gather as a future (coro_gather_future) that any number of
+ * tasks may await, that takes done callbacks, and that can be cancelled:
+ *
+ *     coro_gather_start(&self->g.op, NULL, self->g.futs, 3, self->g.results, self->g.nodes, 0);
+ *     CORO_AWAIT(coro_gather_future(&self->g.op));   (here, and in other tasks)
+ *     ... self->g.results[i] ...
+ *     coro_gather_close(&self->g.op);                 (then the storage may go)
+ *
+ * Its outcome is coro_gather's: CORO_PTR `results` once all are done, or
+ * the first error (without CORO_RETURN_ERRORS). coro_future_cancel on it is
+ * _GatheringFuture.cancel: it cancels every child still pending and
+ * returns 1 if any was, 0 once every child is done (or the gather is); the
+ * future is then cancelled when the children are done (even if they
+ * caught the cancel). A task awaiting it that is cancelled cancels it the
+ * same way (asyncio: the gather is cancelled for every awaiter). `loop` is
+ * used only when n == 0 (NULL: the running loop): the future is then done
+ * at once with `results`.
+ *
+ * `op`, `futs`, `results` and `nodes` must stay valid until
+ * coro_gather_close has returned 0: a child that finishes after the
+ * gather failed still writes its slot. Returns 0; CORO_EINVAL for the
+ * arguments coro_gather refuses, or n == 0 with no loop; CORO_ECLOSED if the
+ * loop is closed. Allocates nothing. */
+int coro_gather_start(coro_gather_op *op, coro_loop *loop, coro_future **futs, size_t n,
+                      coro_value *results, coro_child_node *nodes, int flags);
+/* The started gather's future; NULL for NULL or a gather not started with
+ * coro_gather_start. It belongs to `op`: never free it. */
+coro_future *coro_gather_future(coro_gather_op *op);
+/* Stop watching: take the callbacks off the children still pending (they
+ * keep running) and, if the gather is not done, cancel its future (its
+ * awaiters get CORO_ECANCELLED; the children are not cancelled). Returns
+ * how many callbacks the loop still holds into `op` (children done whose
+ * callbacks have not run): 0 means the storage may go; more means let the
+ * loop run a pass (CORO_SLEEP(0)) and call again. CORO_EINVAL for NULL or
+ * a gather not started with coro_gather_start. */
+int coro_gather_close(coro_gather_op *op);
 
 /* Storage for a gather of up to N children, as one field of your frame:
  *

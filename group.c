@@ -131,7 +131,18 @@ static void gather_finish(coro_gather_op *op, int code)
 {
     op->finished = 1;
     op->code = code;
-    release_future(&op->outer);
+    if (!op->started) {
+        release_future(&op->outer); /* the awaiting gather_step reads `code` */
+        return;
+    }
+    if (code == CORO_ECANCELLED) { /* the hook goes: a plain cancel now */
+        op->outer.tflags &= (uint8_t)~FUT_T_CANCEL_HOOK;
+        coro_future_cancel(&op->outer);
+    } else if (code != 0) {
+        coro_future_set_error(&op->outer, code);
+    } else {
+        coro_future_set_result(&op->outer, coro_ptr(op->results));
+    }
 }
 
 /* _done_callback */
@@ -161,7 +172,8 @@ static int gather_outer_cancel(coro_future *outer)
     coro_gather_op *op = CORO__CONTAINER(outer, coro_gather_op, outer);
     int cancelled = 0;
     for (size_t i = 0; i < op->n; i++)
-        cancelled |= coro_future_cancel(op->futs[i]);
+        if (op->nodes[i].state == NODE_ARMED) /* not detached by close */
+            cancelled |= coro_future_cancel(op->futs[i]);
     if (cancelled)
         op->cancel_requested = 1;
     return cancelled;
@@ -218,12 +230,60 @@ static CORO_FN(gather_step)
     CORO_END();
 }
 
+static bool gather_args_ok(coro_gather_op *op, coro_future **futs, size_t n, coro_value *results,
+                           coro_child_node *nodes, int flags)
+{
+    if (!op || (flags & ~CORO_RETURN_ERRORS))
+        return false;
+    return n == 0 || (futs && results && nodes && same_loop(futs, n));
+}
+
+/* gather() as asyncio returns it: a future, watching from now on. */
+int coro_gather_start(coro_gather_op *op, coro_loop *loop, coro_future **futs, size_t n,
+                      coro_value *results, coro_child_node *nodes, int flags)
+{
+    if (!gather_args_ok(op, futs, n, results, nodes, flags))
+        return CORO_EINVAL;
+    loop = n > 0 ? futs[0]->loop : coro__loop_or_running(loop);
+    if (!loop)
+        return CORO_EINVAL;
+    memset(op, 0, sizeof *op);
+    op->futs = futs;
+    op->results = results;
+    op->nodes = nodes;
+    op->n = n;
+    op->loop = loop;
+    op->flags = flags;
+    op->started = 1;
+    int rc = gather_start(op);
+    if (rc != 0) {
+        nodes_detach(nodes, futs, n, gather_child_done);
+        return rc;
+    }
+    if (n == 0)
+        gather_finish(op, 0);
+    return 0;
+}
+
+coro_future *coro_gather_future(coro_gather_op *op) { return op && op->started ? &op->outer : NULL; }
+
+int coro_gather_close(coro_gather_op *op)
+{
+    if (!op || !op->started)
+        return CORO_EINVAL;
+    size_t held = nodes_detach(op->nodes, op->futs, op->n, gather_child_done);
+    if (!op->finished) { /* abandoned: its awaiters are not left waiting */
+        op->finished = 1;
+        op->outer.tflags &= (uint8_t)~FUT_T_CANCEL_HOOK;
+        coro_future_cancel(&op->outer);
+    }
+    return (int)held;
+}
+
 coro_frame *coro_gather(coro_gather_op *op, coro_future **futs, size_t n, coro_value *results,
                         coro_child_node *nodes, int flags)
 {
-    if (!op || (flags & ~CORO_RETURN_ERRORS))
-        return NULL;
-    if (n > 0 && (!futs || !results || !nodes || !same_loop(futs, n)))
+    if (!gather_args_ok(op, futs, n, results, nodes, flags))
         return NULL;
     memset(op, 0, sizeof *op);
     coro_frame_init(&op->co, gather_step);

@@ -625,6 +625,176 @@ static void test_gather_bad_arguments(void **state)
     env_close(&e);
 }
 
+/* ---- gather as a future (coro_gather_start) ---- */
+
+/* a task that awaits one future and keeps its outcome */
+struct awaiter {
+    coro_frame co;
+    coro_future *fut;
+    int err;
+    coro_value res;
+};
+
+static CORO_FN(awaiter_step)
+{
+    struct awaiter *self = CORO_SELF(struct awaiter);
+    CORO_BEGIN();
+    CORO_AWAIT_ERR(self->fut, self->err);
+    self->res = CORO_RESULT;
+    CORO_END();
+}
+
+static coro_frame *awaiter_init(struct awaiter *a, coro_future *fut)
+{
+    memset(a, 0, sizeof *a);
+    coro_frame_init(&a->co, awaiter_step);
+    a->fut = fut;
+    return &a->co;
+}
+
+static void count_done(coro_future *f, void *arg)
+{
+    (void)f;
+    (*(int *)arg)++;
+}
+
+struct gstarted {
+    coro_gather_op op;
+    coro_future *futs[3];
+    coro_value results[3];
+    coro_child_node nodes[3];
+};
+
+/* g = gather(a, b, c): awaited from two tasks, a done callback, results in
+ * argument order; cancel() is False once it is done */
+static void test_gather_future_two_awaiters(void **state)
+{
+    (void)state;
+    struct env e;
+    struct gstarted g;
+    struct awaiter a1, a2;
+    coro_task t1, t2;
+    int callbacks = 0;
+    env_init(&e);
+    for (int i = 0; i < 3; i++)
+        g.futs[i] = coro_task_future(kid_start(&e, i, 0.01 * (3 - i), 10 + i, 0));
+    assert_int_equal(coro_gather_start(&g.op, NULL, g.futs, 3, g.results, g.nodes, 0), 0);
+    coro_future *fut = coro_gather_future(&g.op);
+    assert_non_null(fut);
+    assert_int_equal(coro_future_add_done_callback(fut, count_done, &callbacks), 0);
+    assert_int_equal(coro_task_init(&t1, &e.loop, awaiter_init(&a1, fut)), 0);
+    assert_int_equal(coro_task_init(&t2, &e.loop, awaiter_init(&a2, fut)), 0);
+    assert_int_equal(coro_loop_run_until_complete(&e.loop, coro_task_future(&t2)), 0);
+    assert_int_equal(coro_loop_run_until_complete(&e.loop, coro_task_future(&t1)), 0);
+    TLOG_EXPECT(&e.log, 3, 2, 1);
+    for (int i = 0; i < 2; i++) {
+        struct awaiter *a = i ? &a2 : &a1;
+        assert_int_equal(a->err, 0);
+        assert_ptr_equal(a->res.u.p, g.results);
+    }
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(g.results[i].u.i, 10 + i);
+    assert_int_equal(callbacks, 1);
+    assert_int_equal(coro_future_cancel(fut), 0); /* done: False */
+    assert_int_equal(coro_gather_close(&g.op), 0);
+    env_close(&e);
+}
+
+/* g.cancel() while children run: True, every child is cancelled, and the
+ * future (and both awaiters) end cancelled once they are done */
+static void test_gather_future_cancel(void **state)
+{
+    (void)state;
+    struct env e;
+    struct gstarted g;
+    struct awaiter a1, a2;
+    coro_task t1, t2;
+    env_init(&e);
+    for (int i = 0; i < 3; i++)
+        g.futs[i] = coro_task_future(kid_start(&e, i, i == 0 ? 0 : LONG, i, 0));
+    assert_int_equal(coro_gather_start(&g.op, NULL, g.futs, 3, g.results, g.nodes, CORO_RETURN_ERRORS), 0);
+    coro_future *fut = coro_gather_future(&g.op);
+    assert_int_equal(coro_task_init(&t1, &e.loop, awaiter_init(&a1, fut)), 0);
+    assert_int_equal(coro_task_init(&t2, &e.loop, awaiter_init(&a2, fut)), 0);
+    run_one_pass(&e.loop);
+    run_one_pass(&e.loop); /* kid 0 done */
+    assert_int_equal(coro_future_cancel(fut), 1);
+    assert_false(coro_future_done(fut)); /* until the children are done */
+    assert_int_equal(coro_loop_run_until_complete(&e.loop, coro_task_future(&t1)), 0);
+    assert_int_equal(coro_loop_run_until_complete(&e.loop, coro_task_future(&t2)), 0);
+    assert_true(coro_future_cancelled(fut));
+    assert_int_equal(a1.err, CORO_ECANCELLED);
+    assert_int_equal(a2.err, CORO_ECANCELLED);
+    assert_int_equal(g.results[0].u.i, 0);
+    assert_int_equal(coro_value_error(g.results[1]), CORO_ECANCELLED);
+    assert_true(coro_task_cancelled(&e.tasks[2]));
+    assert_int_equal(coro_future_cancel(fut), 0);
+    assert_int_equal(coro_gather_close(&g.op), 0);
+    env_close(&e);
+}
+
+/* the first error fails the future; the others run on and still fill
+ * their slots; close takes the callbacks off the ones still pending; close
+ * of an unfinished gather cancels its future, not the children */
+static void test_gather_future_error_and_close(void **state)
+{
+    (void)state;
+    struct env e;
+    struct gstarted g;
+    env_init(&e);
+    g.futs[0] = coro_task_future(kid_start(&e, 0, 0.02, 1, 0));
+    g.futs[1] = coro_task_future(kid_start(&e, 1, 0, 0, E1));
+    g.futs[2] = coro_task_future(kid_start(&e, 2, LONG, 3, 0));
+    assert_int_equal(coro_gather_start(&g.op, NULL, g.futs, 3, g.results, g.nodes, 0), 0);
+    coro_future *fut = coro_gather_future(&g.op);
+    assert_int_equal(coro_loop_run_until_complete(&e.loop, fut), E1);
+    assert_int_equal(coro_future_error(fut), E1);
+    assert_int_equal(coro_loop_run_until_complete(&e.loop, g.futs[0]), 0);
+    run_one_pass(&e.loop);
+    assert_int_equal(g.results[0].u.i, 1); /* filled after the failure */
+    assert_int_equal(coro_gather_close(&g.op), 0);
+    assert_false(coro_task_done(&e.tasks[2])); /* not cancelled by close */
+    env_close(&e);
+
+    env_init(&e);
+    g.futs[0] = coro_task_future(kid_start(&e, 0, LONG, 1, 0));
+    assert_int_equal(coro_gather_start(&g.op, NULL, g.futs, 1, g.results, g.nodes, 0), 0);
+    fut = coro_gather_future(&g.op);
+    assert_int_equal(coro_gather_close(&g.op), 0);
+    assert_true(coro_future_cancelled(fut));
+    assert_false(coro_task_done(&e.tasks[0]));
+    assert_int_equal(coro_gather_close(&g.op), 0); /* again: nothing */
+    env_close(&e);
+}
+
+/* gather() of nothing is done at once; bad arguments */
+static void test_gather_future_empty_and_bad(void **state)
+{
+    (void)state;
+    struct env e;
+    struct gstarted g;
+    coro_gather_op frame_form;
+    env_init(&e);
+    assert_int_equal(coro_gather_start(&g.op, &e.loop, NULL, 0, NULL, NULL, 0), 0);
+    assert_true(coro_future_done(coro_gather_future(&g.op)));
+    coro_value v;
+    assert_int_equal(coro_future_result(coro_gather_future(&g.op), &v), 0);
+    assert_int_equal(v.tag, CORO_PTR);
+    assert_int_equal(coro_gather_close(&g.op), 0);
+    /* no loop given and none running */
+    assert_int_equal(coro_gather_start(&g.op, NULL, NULL, 0, NULL, NULL, 0), CORO_EINVAL);
+    g.futs[0] = coro_task_future(kid_start(&e, 0, 0, 1, 0));
+    assert_int_equal(coro_gather_start(NULL, NULL, g.futs, 1, g.results, g.nodes, 0), CORO_EINVAL);
+    assert_int_equal(coro_gather_start(&g.op, NULL, g.futs, 1, NULL, g.nodes, 0), CORO_EINVAL);
+    assert_int_equal(coro_gather_start(&g.op, NULL, g.futs, 1, g.results, g.nodes, 8), CORO_EINVAL);
+    assert_null(coro_gather_future(NULL));
+    assert_int_equal(coro_gather_close(NULL), CORO_EINVAL);
+    assert_non_null(coro_gather(&frame_form, g.futs, 1, g.results, g.nodes, 0));
+    assert_null(coro_gather_future(&frame_form)); /* the frame form has no future */
+    assert_int_equal(coro_gather_close(&frame_form), CORO_EINVAL);
+    env_close(&e);
+}
+
 /* ------------------------------------------------------------------------ */
 /* wait                                                                     */
 /* ------------------------------------------------------------------------ */
@@ -2647,6 +2817,10 @@ int main(void)
         cmocka_unit_test(test_gather_cancel_children_catch),
         cmocka_unit_test(test_gather_callback_in_flight),
         cmocka_unit_test(test_gather_bad_arguments),
+        cmocka_unit_test(test_gather_future_two_awaiters),
+        cmocka_unit_test(test_gather_future_cancel),
+        cmocka_unit_test(test_gather_future_error_and_close),
+        cmocka_unit_test(test_gather_future_empty_and_bad),
         cmocka_unit_test(test_wait_first_completed),
         cmocka_unit_test(test_wait_all_completed),
         cmocka_unit_test(test_wait_timeout_does_not_cancel),
