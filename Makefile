@@ -6,7 +6,8 @@
 #   demo           build the examples, then run $(BUILD)/examples/tour
 #   test           check-deps, then the whole cmocka suite once per selector
 #                  ($(SELECTOR) first, then poll), then test-docs,
-#                  test-exports and test-fuzz (the fuzz corpora replayed); one line per program, a final "N passed,
+#                  test-pipeline, test-exports and test-fuzz (the fuzz
+#                  corpora replayed); one line per program, a final "N passed,
 #                  N failed"; programs that passed before and were not
 #                  rebuilt since are not rerun (AGAIN=1 reruns them; V=1
 #                  prints every program's output)
@@ -21,6 +22,9 @@
 #                  a CORO_NO_MALLOC build's core objects reference no allocator
 #   test-docs      compile every ```c block of README.md and docs/*.md, and
 #                  run the ones that define main (scripts/docblocks.sh)
+#   test-pipeline  examples/pipeline.c (inline `async with`) and
+#                  pipeline_frames.c (a frame per body) print the same, and
+#                  the first stays the shorter (scripts/pipeline.sh)
 #   test-exports   libcoro.so exports the API and, of the internal coro__
 #                  symbols, exactly those coro.h's macros call
 #   bench          bench/*.c built with -O2 -DNDEBUG, no sanitizer, then
@@ -230,7 +234,7 @@ CONFIG_DESC = $(strip $(SELECTOR) selector, $(CC) $(if $(SANITIZER),-fsanitize=$
 
 # ---- targets -------------------------------------------------------------------
 
-.PHONY: all amalgamation size size-docs examples demo test test-build test-one test-c11 test-none test-arena test-nomalloc test-valgrind test-docs test-exports check-deps bench bench-net \
+.PHONY: all amalgamation size size-docs examples demo test test-build test-one test-c11 test-none test-arena test-nomalloc test-valgrind test-docs test-pipeline test-exports check-deps bench bench-net \
         bench-build bench-bins bench-run bench-check bench-docs install uninstall clean help FORCE
 
 all: $(LIB_A) $(LIB_SO) $(EXAMPLE_BINS)
@@ -300,6 +304,7 @@ test: check-deps
 	done; \
 	if [ -z '$(VALGRIND)' ] && [ $$built = 1 ]; then \
 	    $(MAKE) --no-print-directory test-docs || { rc=1; echo the_docs_check >>$$tally; }; \
+	    $(MAKE) --no-print-directory test-pipeline || { rc=1; echo the_pipeline_check >>$$tally; }; \
 	    $(MAKE) --no-print-directory test-exports || { rc=1; echo the_exports_check >>$$tally; }; \
 	    $(MAKE) --no-print-directory test-fuzz || { rc=1; echo the_fuzz_corpora_replay >>$$tally; }; \
 	    $(MAKE) --no-print-directory test-c11 || { rc=1; echo the_plain_c11_build >>$$tally; }; \
@@ -316,10 +321,10 @@ endif
 TEST_BUILD_LOG := $(BUILD)/.build.log
 test-build: check-deps
 ifneq ($(V),)
-	@$(MAKE) --no-print-directory $(LIB_A) $(LIB_SO) $(TEST_BINS)
+	@$(MAKE) --no-print-directory $(LIB_A) $(LIB_SO) $(TEST_BINS) $(PIPELINE_BINS)
 else
 	@mkdir -p $(BUILD); \
-	if $(MAKE) --no-print-directory $(LIB_A) $(LIB_SO) $(TEST_BINS) >$(TEST_BUILD_LOG) 2>&1; then \
+	if $(MAKE) --no-print-directory $(LIB_A) $(LIB_SO) $(TEST_BINS) $(PIPELINE_BINS) >$(TEST_BUILD_LOG) 2>&1; then \
 	    n=$$(grep -c '^$(firstword $(CC)) ' $(TEST_BUILD_LOG)); \
 	    if grep -q 'warning:' $(TEST_BUILD_LOG); then cat $(TEST_BUILD_LOG); fi; \
 	    if [ "$$n" -gt 0 ]; then echo "== built $(BUILD): $$n compiler runs (log: $(TEST_BUILD_LOG))"; fi; \
@@ -343,6 +348,12 @@ test-docs: $(LIB_A)
 	DOC_OUT=$(BUILD)/docs DOC_AGAIN=$(if $(AGAIN),1) DOC_VERBOSE=$(if $(V),1) \
 	DOC_DEPS='$(LIB_A) $(PUBLIC_HEADERS) scripts/docblocks.sh' \
 	bash scripts/docblocks.sh $(DOC_FILES)
+
+# The pipeline example twice: with the inline `async with` forms and with a
+# body frame per scope; same output, and the first stays the shorter.
+PIPELINE_BINS := $(BUILD)/examples/pipeline $(BUILD)/examples/pipeline_frames
+test-pipeline: $(PIPELINE_BINS)
+	@bash scripts/pipeline.sh $(BUILD)
 
 # libcoro.so exports the API (coro_*) and, of the internal coro__ names,
 # only those the public headers use; nm -D lists what it really exports.

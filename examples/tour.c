@@ -767,18 +767,18 @@ struct pool {
     int in_use, peak;
 };
 
-/* The body of `async with pool:`, itself the connection's own `async with`:
+/* The connection's own `async with` (its close is this frame's CORO_FINALLY,
+ * the connection's __aexit__):
  *     async with open_connection() as conn:   # open; close always
  *         await gather(conn.send(), conn.receive())
  *         if bad: raise BadReply                                            */
 struct conn_body {
     coro_frame co;
     coro_loop *loop;
-    struct pool *pool;
     const char *name;
     int bad_reply;
     double io_seconds; /* how long send and receive take */
-    int entered, opened, err;
+    int opened, err;
     struct conn_op open, close, send, receive;
     coro_task ts, tr;
     CORO_GATHER_OP(io, 2);
@@ -788,11 +788,6 @@ static CORO_FN(conn_body_step)
 {
     struct conn_body *self = CORO_SELF(struct conn_body);
     CORO_BEGIN();
-    self->entered = 1; /* coro_with_semaphore got us a permit */
-    if (++self->pool->in_use > self->pool->peak)
-        self->pool->peak = self->pool->in_use;
-    say("%s  holds a connection            (in use: %d of %d)", self->name, self->pool->in_use,
-        POOL_SIZE);
     CORO_AWAIT(conn_op_init(&self->open, STEP));
     self->opened = 1;
     say("%s  conn.open() done", self->name);
@@ -824,7 +819,7 @@ static CORO_FN(conn_body_step)
 }
 
 /* async def session(name, bad=False, slow=False):
- *     async with pool:            # coro_with_semaphore: released always
+ *     async with pool:            # CORO_WITH_SEMAPHORE: released always
  *         <conn_body>                                                       */
 struct session {
     coro_frame co;
@@ -841,9 +836,19 @@ static CORO_FN(session_step)
     CORO_BEGIN();
     if (coro_semaphore_locked(&self->pool->sem))
         say("%s  waits for a free connection", self->name);
-    CORO_AWAIT_ERR(coro_with_semaphore(&self->with, &self->pool->sem, &self->body.co), self->err);
-    if (self->body.entered)
-        self->pool->in_use--;
+    CORO_TRY {
+        CORO_WITH_SEMAPHORE(&self->with, &self->pool->sem) { /* async with pool: */
+            if (++self->pool->in_use > self->pool->peak)
+                self->pool->peak = self->pool->in_use;
+            say("%s  holds a connection            (in use: %d of %d)", self->name,
+                self->pool->in_use, POOL_SIZE);
+            CORO_AWAIT_ERR(&self->body.co, self->err); /* async with open_connection() ... */
+            self->pool->in_use--;
+            if (self->err)
+                CORO_RAISE(self->err);
+        } CORO_WITH_END; /* the permit is given back here, however the block ends */
+    } CORO_EXCEPT(self->err) {
+    } CORO_TRY_END;
     if (self->err == E_BAD_REPLY)
         say("%s  gave its connection back; BadReply goes on to the caller", self->name);
     else if (self->err)
@@ -865,7 +870,6 @@ static coro_frame *session_init(struct session *s, coro_loop *loop, struct pool 
     s->name = name;
     coro_frame_init(&s->body.co, conn_body_step);
     s->body.loop = loop;
-    s->body.pool = pool;
     s->body.name = name;
     s->body.bad_reply = bad_reply;
     s->body.io_seconds = io_seconds;
@@ -906,7 +910,7 @@ static CORO_FN(scene5_step)
         CORO_RAISE(self->err);
     python("pool = asyncio.Semaphore(2)                   # two connections at most",
            "async def session(name, bad=False, slow=False):",
-           "    async with pool:                          # coro_with_semaphore",
+           "    async with pool:                          # CORO_WITH_SEMAPHORE",
            "        async with open_connection() as conn: # open; close always (CORO_FINALLY)",
            "            await gather(conn.send(), conn.receive())",
            "            if bad: raise BadReply", NULL);
