@@ -99,10 +99,18 @@ static int agen_for_exit(coro__scope *s, coro_value *io)
     return 1;
 }
 
-int coro__agen_for_open(coro_agen *g)
+int coro__agen_for_open(coro_frame *co, coro_agen *g)
 {
     if (!g)
         return CORO_EINVAL;
     g->scope.exit = agen_for_exit;
+    coro__scope_push(co, &g->scope);
     return 0;
+}
+
+/* At the top of each pass no other scope of the body is open: the
+ * innermost one is the loop's. */
+coro_frame *coro__agen_for_next(coro_frame *co)
+{
+    return coro_anext(CORO__CONTAINER(co->pending.p, coro_agen, scope));
 }

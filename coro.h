@@ -270,7 +270,8 @@ static inline void coro_frame_init(coro_frame *co, coro_step_fn step);
  *   - Never leave the block by `goto`, and never put it inside a `switch`
  *     of the body (its exit is a resume point, as a try's except part);
  *     no suspension point on the CORO_WITH_* or CORO_WITH_END line. Each
- *     CORO_WITH_* is a statement of its own (not the body of a bare `if`).
+ *     CORO_WITH_* is a statement of its own (not the body of a bare `if`),
+ *     and evaluates its operation argument twice: pass `&self->field`.
  *   - Scopes and tries nest in any order; a scope inside CORO_FINALLY
  *     works too. Outside every scope the macros cost nothing. */
 #define CORO_WITH_END CORO__WITH_END_IMPL()
@@ -389,7 +390,8 @@ int coro_agen_done(const coro_agen *g);
  * in the consumer's task. `break` and `continue` act on this loop. The
  * other rules are CORO_WITH_END's (a scope: no `goto` out, not inside a
  * `switch`, nothing else suspending on its two lines). CORO_EINVAL for a
- * NULL `g` (raised before the loop). */
+ * NULL `g` (raised before the loop). `g` is evaluated once, so it may be
+ * the generator's init call: CORO_ASYNC_FOR(ticker(&self->t, 3), self->v). */
 #define CORO_ASYNC_FOR(g, var) CORO__ASYNC_FOR_IMPL(g, var)
 #define CORO_ASYNC_FOR_END CORO__WITH_END_IMPL()
 

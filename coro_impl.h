@@ -246,24 +246,26 @@ int coro__scope_pop(coro_frame *co, coro_value *io);
  * in a do-while, with the handlers naming this scope's exit section. For
  * a `with` the loop runs once (a break or continue ends the block, not
  * more); for an `async for` it loops (coro__with_loops). */
-#define CORO__SCOPE_OPEN(s, loops)                                              \
+#define CORO__SCOPE_OPEN(push, loops)                                           \
     {                                                                           \
         CORO__SHADOW_OFF                                                        \
         enum { coro__with_this = -(__LINE__)-8, coro__with_loops = (loops) };   \
         CORO__SHADOW_ON                                                         \
-        coro__scope_push(co, (s));                                              \
+        push;                                                                   \
         do {                                                                    \
             CORO__SHADOW_OFF                                                    \
             enum { coro__try_here = coro__with_this,                            \
                    coro__exit_here = coro__with_this };                         \
             CORO__SHADOW_ON
-#define CORO__WITH_OPEN(s) CORO__SCOPE_OPEN(s, 0)
+#define CORO__WITH_OPEN(s) CORO__SCOPE_OPEN(coro__scope_push(co, (s)), 0)
 /* async for: a scope (its exit closes the generator) whose block first
- * awaits the next value; exhaustion ends the loop like a break. */
+ * awaits the next value; exhaustion ends the loop like a break. `g` is
+ * evaluated once (it is often an init call: async for x in ticker(3)):
+ * the entry pushes its scope, and each pass finds the generator there. */
 #define CORO__ASYNC_FOR_IMPL(g, var)                                            \
-    CORO__RAISE_IF(coro__agen_for_open(g));                                     \
-    CORO__SCOPE_OPEN(&(g)->scope, 1)                                            \
-            if (coro__await_frame(coro_anext(g), io))                           \
+    CORO__RAISE_IF(coro__agen_for_open(co, (g)));                               \
+    CORO__SCOPE_OPEN((void)0, 1)                                                \
+            if (coro__await_frame(coro__agen_for_next(co), io))                 \
                 CORO__SUSPEND(io->tag);                                         \
             if (io->tag == CORO_ERROR && io->u.i == CORO_ESTOP)                 \
                 break;                                                          \
@@ -394,8 +396,10 @@ static inline void coro_agen_init(coro_agen *g, coro_step_fn step)
     g->closing = 0;
     g->scope.exit = 0;
 }
-/* Internal: CORO_ASYNC_FOR's entry (0, or CORO_EINVAL for NULL). */
-int coro__agen_for_open(coro_agen *g);
+/* Internal: CORO_ASYNC_FOR's entry (0 with the loop's scope pushed on
+ * `co`, or CORO_EINVAL for NULL), and each pass's anext. */
+int coro__agen_for_open(coro_frame *co, coro_agen *g);
+coro_frame *coro__agen_for_next(coro_frame *co);
 
 /* The intrusive node of every queue the loop runs (private). */
 typedef struct coro__node {

@@ -447,13 +447,15 @@ struct doubled {
     coro_agen ag;
     struct ticker src;
     coro_value v;
+    tlog *log;
 };
 
 static CORO_FN(doubled_step)
 {
     struct doubled *self = CORO_SELF(struct doubled);
     CORO_BEGIN();
-    CORO_ASYNC_FOR(&self->src.ag, self->v) {
+    /* the generator made in the loop's head: evaluated once, not per pass */
+    CORO_ASYNC_FOR(ticker(&self->src, 10, G_PLAIN, self->log), self->v) {
         CORO_YIELD(coro_int(2 * self->v.u.i));
     } CORO_ASYNC_FOR_END;
     CORO_END();
@@ -487,7 +489,7 @@ static void test_chained_generators(void **state)
     memset(&c, 0, sizeof c);
     coro_frame_init(&c.co, chain_step);
     coro_agen_init(&c.d.ag, doubled_step);
-    ticker(&c.d.src, 10, G_PLAIN, &c.log);
+    c.d.log = &c.log;
     assert_int_equal(run_root(&c.co, NULL), 0);
     assert_int_equal(c.sum, 0 + 2 + 4 + 6);
     assert_int_equal(c.d.src.finals, 1);
