@@ -427,6 +427,13 @@ typedef struct coro_exception_context {
     const char *function; /* the coroutine concerned (its step function), or NULL */
     const char *file;     /* that function's source file, or NULL */
     int64_t duration_ns;  /* `seconds` in integer nanoseconds */
+    /* debug mode: where `task` was created (asyncio's source_traceback, one
+     * frame deep): the step function that called coro_spawn/_task_init,
+     * its file and the line that step had resumed at; NULL/0 when the task
+     * was created outside a task or with debug mode off */
+    const char *created_function;
+    const char *created_file;
+    int created_line;
 } coro_exception_context;
 
 typedef void (*coro_exception_handler)(coro_loop *loop, const coro_exception_context *ctx,

@@ -77,8 +77,15 @@ struct coro__heap_entry {
 struct coro__name {
     struct coro__name *next;
     const coro_task *task;
+    /* debug mode: the coroutine whose step created the task (asyncio's
+     * source_traceback, one frame deep), and the line that step resumed at */
+    const char *created_function, *created_file;
+    int created_line;
+    uint8_t named; /* name[] was given by coro_task_set_name */
     char name[];
 };
+/* Where a task was created (debug mode; all NULL/0 when not recorded). */
+void coro__task_creator(const coro_task *t, coro_exception_context *c);
 
 /* A NULL loop argument means the loop running on this thread (asyncio's
  * get_running_loop(), implied by create_task and every primitive's

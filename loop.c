@@ -498,12 +498,14 @@ static void report_ex(coro_loop *loop, const char *msg, int err, coro_task *task
                       int64_t ns)
 {
     char buf[32];
-    coro_exception_context c = { msg, err, task, NULL, line, 0, NULL, NULL, ns };
+    coro_exception_context c = { msg, err, task, NULL, line, 0, NULL, NULL, ns, NULL, NULL, 0 };
 #if CORO_HOSTED /* a bare-metal build links no floating point: duration_ns only */
     c.seconds = (double)ns / 1e9;
 #endif
-    if (task)
+    if (task) {
         c.task_name = coro__task_name(task, buf, sizeof buf);
+        coro__task_creator(task, &c);
+    }
     coro_loop_call_exception_handler(loop, &c);
 }
 
@@ -512,9 +514,11 @@ void coro__report_frame(const char *msg, int err, int line, const char *function
     char buf[32];
     coro_loop *loop = coro_get_running_loop();
     coro_task *task = loop ? loop->current : NULL;
-    coro_exception_context c = { msg, err, task, NULL, line, 0, function, file, 0 };
-    if (task)
+    coro_exception_context c = { msg, err, task, NULL, line, 0, function, file, 0, NULL, NULL, 0 };
+    if (task) {
         c.task_name = coro__task_name(task, buf, sizeof buf);
+        coro__task_creator(task, &c);
+    }
     coro_loop_call_exception_handler(loop, &c);
 }
 

@@ -85,6 +85,15 @@ void coro__default_report(const coro_exception_context *c)
         put_int(&l, c->error);
         put(&l, ")");
     }
+    if (c->created_function) {
+        put(&l, " (created in ");
+        put(&l, c->created_function);
+        put(&l, " (");
+        put(&l, c->created_file ? c->created_file : "?");
+        put(&l, ":");
+        put_int(&l, c->created_line);
+        put(&l, "))");
+    }
     if (c->duration_ns > 0) {
         put(&l, " took ");
         put_seconds(&l, c->duration_ns);

@@ -106,6 +106,13 @@ static struct coro__name **name_slot(coro_loop *loop, const coro_task *t)
     return p;
 }
 
+/* A task's side record (struct coro__name): its name, where it was created
+ * (debug mode), or both. Kept off the task so a task stays small. */
+static struct coro__name *name_record(const coro_task *t)
+{
+    return (t->fut.flags & FUT_F_NAMED) ? *name_slot(t->fut.loop, t) : NULL;
+}
+
 static void name_drop(coro_loop *loop, coro_task *t)
 {
     struct coro__name **p = name_slot(loop, t);
@@ -117,22 +124,63 @@ static void name_drop(coro_loop *loop, coro_task *t)
     t->fut.flags &= (uint8_t)~FUT_F_NAMED;
 }
 
-int coro_task_set_name(coro_task *t, const char *name)
+/* Replace t's record by one holding `name` (NULL: none), keeping where the
+ * task was created. */
+static int name_record_set(coro_task *t, const char *name, const struct coro__name *created)
 {
-    if (!t || !name)
-        return CORO_EINVAL;
     coro_loop *loop = t->fut.loop;
-    size_t len = strlen(name);
+    size_t len = name ? strlen(name) : 0;
     struct coro__name *n = coro__alloc(loop, sizeof *n + len + 1);
     if (!n)
         return CORO_ENOMEM;
-    name_drop(loop, t);
+    n->created_function = created ? created->created_function : NULL;
+    n->created_file = created ? created->created_file : NULL;
+    n->created_line = created ? created->created_line : 0;
+    n->named = name != NULL;
+    memcpy(n->name, name ? name : "", len + 1);
+    if (t->fut.flags & FUT_F_NAMED)
+        name_drop(loop, t);
     n->task = t;
-    memcpy(n->name, name, len + 1);
     n->next = loop->names;
     loop->names = n;
     t->fut.flags |= FUT_F_NAMED;
     return 0;
+}
+
+int coro_task_set_name(coro_task *t, const char *name)
+{
+    if (!t || !name)
+        return CORO_EINVAL;
+    struct coro__name *old = name_record(t), keep;
+    if (old)
+        keep = *old;
+    return name_record_set(t, name, old ? &keep : NULL);
+}
+
+/* Debug mode: remember which coroutine created `t` (the running task's
+ * innermost frame, and the line its step resumed at). Best effort: no
+ * memory, no record. */
+static void record_creator(coro_loop *loop, coro_task *t)
+{
+    coro_task *by = loop->current;
+    if (!by || !by->current)
+        return;
+    coro__frame_info info = coro__frame_describe(by->current);
+    struct coro__name created = { 0 };
+    created.created_function = info.function;
+    created.created_file = info.file;
+    created.created_line = by->current->resume > 0 ? by->current->resume : 0;
+    (void)name_record_set(t, NULL, &created);
+}
+
+void coro__task_creator(const coro_task *t, coro_exception_context *c)
+{
+    const struct coro__name *n = name_record(t);
+    if (!n)
+        return;
+    c->created_function = n->created_function;
+    c->created_file = n->created_file;
+    c->created_line = n->created_line;
 }
 
 /* Copy `s` into buf[len], truncated to fit (snprintf's "%s", without stdio). */
@@ -160,8 +208,9 @@ static uint32_t task_number(const coro_task *t)
  * the loop; the string is written into `buf` (nothing is allocated). */
 const char *coro__task_name(const coro_task *t, char *buf, size_t len)
 {
-    if (t->fut.flags & FUT_F_NAMED)
-        return (*name_slot(t->fut.loop, (coro_task *)t))->name;
+    const struct coro__name *rec = name_record(t);
+    if (rec && rec->named)
+        return rec->name;
     char num[16], *p = num + sizeof num;
     uint32_t n = task_number(t);
     *--p = '\0';
@@ -218,11 +267,14 @@ static int task_setup(coro_task *t, coro_loop *loop, coro_frame *root, uint8_t f
     if (++loop->task_counter == 0)
         loop->task_counter = 1;
     t->fut.val.i = loop->task_counter; /* task_number() while pending */
-    if (loop->names)
-        name_drop(loop, t); /* storage reused: forget the old name */
+    if (loop->names && !(flags & FUT_F_ALLOCATED))
+        name_drop(loop, t); /* caller's storage reused: forget its old record
+                               (an allocated task's went in task_free) */
     int rc = list_add(loop, t);
     if (rc != 0)
         return rc;
+    if (loop->debug)
+        record_creator(loop, t);
     root->parent = NULL;
     root->flags |= CORO__F_RUNNING;
     t->current = root;

@@ -174,6 +174,8 @@ typedef struct texc {
     coro_task *last_task;
     char last_message[128];
     char last_task_name[64];
+    char last_created_function[64]; /* debug mode: where the task was created */
+    int last_created_line;
 } texc;
 
 static inline void texc_handler(coro_loop *loop, const coro_exception_context *c, void *arg)
@@ -197,6 +199,9 @@ static inline void texc_handler(coro_loop *loop, const coro_exception_context *c
     x->last_task = c->task;
     snprintf(x->last_message, sizeof x->last_message, "%s", c->message);
     snprintf(x->last_task_name, sizeof x->last_task_name, "%s", c->task_name ? c->task_name : "");
+    snprintf(x->last_created_function, sizeof x->last_created_function, "%s",
+             c->created_function ? c->created_function : "");
+    x->last_created_line = c->created_line;
 }
 
 /* ---- driving the loop ---- */

@@ -1111,6 +1111,59 @@ static void test_frame_new_ownership(void **state)
 
 /* ---- debug reports ---- */
 
+/* a coroutine that spawns a failing child after a sleep, and forgets it */
+static int spawner_line;
+struct spawner {
+    coro_frame co;
+    int name_it;
+};
+
+static CORO_FN(spawner_step)
+{
+    struct spawner *self = CORO_SELF(struct spawner);
+    CORO_BEGIN();
+    spawner_line = __LINE__ + 1;
+    CORO_SLEEP(0);
+    coro_task *t = coro_spawn(NULL, &new_spawned(NULL, sizeof(struct spawned), 1, E1)->co);
+    assert_non_null(t);
+    if (self->name_it)
+        assert_int_equal(coro_task_set_name(t, "named later"), 0);
+    coro_task_release(t);
+    CORO_SLEEP(0.002);
+    CORO_END();
+}
+
+/* debug mode: the report says which coroutine created the failed task and
+ * the line its step had resumed at (asyncio's source_traceback, one frame
+ * deep), named or not; off debug mode, nothing is recorded */
+static void test_never_retrieved_says_where_created(void **state)
+{
+    (void)state;
+    for (int debug = 1; debug >= -1; debug -= 2) {
+        for (int name_it = 0; name_it < 2; name_it++) {
+            coro_loop loop;
+            coro_loop_options o = { .debug = debug, .slow_callback_ns = 10000 * MS };
+            assert_int_equal(coro_loop_init(&loop, &o), 0);
+            texc x = { 0 };
+            coro_loop_set_exception_handler(&loop, texc_handler, &x);
+            struct spawner sp = { CORO_FRAME_INIT(spawner_step), name_it };
+            coro_task t;
+            assert_int_equal(coro_task_init(&t, &loop, &sp.co), 0);
+            assert_int_equal(coro_loop_run_until_complete(&loop, coro_task_future(&t)), 0);
+            assert_int_equal(x.never_retrieved, 1);
+            assert_string_equal(x.last_task_name, name_it ? "named later" : "Task-2");
+            if (debug > 0) {
+                assert_string_equal(x.last_created_function, "spawner_step");
+                assert_int_equal(x.last_created_line, spawner_line);
+            } else {
+                assert_string_equal(x.last_created_function, "");
+                assert_int_equal(x.last_created_line, 0);
+            }
+            assert_int_equal(coro_loop_close(&loop), 0);
+        }
+    }
+}
+
 static void test_error_never_retrieved(void **state)
 {
     (void)state;
@@ -1243,6 +1296,7 @@ int main(void)
         cmocka_unit_test(test_release_from_done_callback),
         cmocka_unit_test(test_frame_new_ownership),
         cmocka_unit_test(test_error_never_retrieved),
+        cmocka_unit_test(test_never_retrieved_says_where_created),
         cmocka_unit_test(test_destroyed_but_pending),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
