@@ -4,11 +4,13 @@
  *
  * An async generator is a frame (coro_agen: a coro_frame flagged
  * CORO__F_AGEN, plus what its next resume receives) that the consumer
- * awaits again and again: each await pushes it on the consumer's chain as a
- * child (yield from), so its own awaits suspend the consumer's task, and a
- * CORO_YIELD takes it off again with the value (gen.c's driver calls
- * coro__agen_enter and coro__agen_leave for these frames only). The mapping
- * to CPython's Objects/genobject.c:
+ * awaits again and again: each await is of a small frame (`op`, what
+ * coro_anext and the others return) that pushes the generator on the
+ * consumer's chain as its child (yield from), so its own awaits suspend
+ * the consumer's task, and a CORO_YIELD takes it off again with the value
+ * (gen.c's driver does both only on paths a plain frame never takes: the
+ * await of a frame that is not fresh, and a yield). The op frame turns the
+ * outcome into asyncio's. The mapping to CPython's Objects/genobject.c:
  *   async_gen_asend (anext, asend)      coro_anext, coro_asend
  *   async_gen_athrow (athrow, aclose)   coro_athrow, coro_aclose (the
  *                                        thrown GeneratorExit is
@@ -26,13 +28,76 @@ static bool agen_started(const coro_agen *g) { return g->co.resume != 0; }
 
 int coro_agen_done(const coro_agen *g) { return g && g->co.resume == CORO__RS_DONE; }
 
+coro_value coro__agen_sent(coro_agen *g)
+{
+    coro_value v = g->send;
+    g->send = coro_none();
+    return v;
+}
+
+/* Nothing runs: a finished generator (aclose is a no-op, the rest is
+ * StopAsyncIteration), an athrow or aclose before its first step (it is
+ * finished unrun), a non-None asend before it. 1 with *io the outcome. */
+static int agen_settled_at_once(coro_agen *g, coro_value *io)
+{
+    coro_value send = g->send;
+    if (coro_agen_done(g)) {
+        *io = g->closing ? coro_none() : coro_error(CORO_ESTOP);
+    } else if (!agen_started(g) && send.tag == CORO_ERROR) {
+        g->co.resume = CORO__RS_DONE;
+        *io = g->closing ? coro_none() : send;
+    } else if (!agen_started(g) && send.tag != CORO_NONE) {
+        *io = coro_error(CORO_EINVAL); /* "can't send non-None value to a just-started async generator" */
+    } else {
+        return 0;
+    }
+    g->send = coro_none();
+    g->closing = 0;
+    return 1;
+}
+
+/* The generator stopped: at a yield (*io its value) or finished (*io its
+ * outcome). What the consumer's await receives. */
+static void agen_outcome(coro_agen *g, coro_value *io)
+{
+    bool closing = g->closing;
+    g->closing = 0;
+    if (!coro_agen_done(g)) { /* it yielded */
+        if (closing)
+            *io = coro_error(CORO_ESTATE); /* "async generator ignored GeneratorExit" */
+        return;
+    }
+    if (io->tag != CORO_ERROR) /* returned: StopAsyncIteration, or closed */
+        *io = closing ? coro_none() : coro_error(CORO_ESTOP);
+    else if (closing && io->u.i == CORO_EGENEXIT)
+        *io = coro_none(); /* it let GeneratorExit through: closed */
+}
+
+/* The frame every anext/asend/athrow/aclose returns: one resume of the
+ * generator (async_gen_asend / async_gen_athrow's send). */
+static CORO_FN(agen_op_step)
+{
+    coro_agen *g = CORO__CONTAINER(co, coro_agen, op);
+    CORO_BEGIN();
+    if (agen_settled_at_once(g, io))
+        CORO_RETURN(*io);
+    if (coro__await_frame(&g->co, io)) /* yield from the generator */
+        CORO__SUSPEND(io->tag);
+    agen_outcome(g, io);
+    CORO_RETURN(*io);
+    CORO_END();
+}
+
 static coro_frame *agen_resume_with(coro_agen *g, coro_value v, uint8_t closing)
 {
     if (!g)
         return NULL;
+    if (g->op.flags & CORO__F_RUNNING)
+        return &g->op; /* another await runs it: that await fails, reported */
     g->send = v;
     g->closing = closing;
-    return &g->co;
+    coro_frame_init(&g->op, agen_op_step);
+    return &g->op;
 }
 
 coro_frame *coro_anext(coro_agen *g) { return agen_resume_with(g, coro_none(), 0); }
@@ -45,45 +110,6 @@ coro_frame *coro_athrow(coro_agen *g, int err)
 }
 
 coro_frame *coro_aclose(coro_agen *g) { return agen_resume_with(g, coro_error(CORO_EGENEXIT), 1); }
-
-/* The generator will not run: finish it unrun (an athrow or aclose before
- * its first step), or tell the consumer it has finished already. */
-static int agen_outcome_now(coro_agen *g, coro_value *io, coro_value outcome)
-{
-    g->co.resume = CORO__RS_DONE;
-    g->closing = 0;
-    *io = outcome;
-    return 1;
-}
-
-int coro__agen_enter(coro_agen *g, coro_value *io)
-{
-    coro_value send = g->send;
-    g->send = coro_none();
-    if (g->co.resume == CORO__RS_DONE) /* finished: aclose is a no-op */
-        return agen_outcome_now(g, io, g->closing ? coro_none() : coro_error(CORO_ESTOP));
-    if (!agen_started(g) && send.tag == CORO_ERROR)
-        return agen_outcome_now(g, io, g->closing ? coro_none() : send);
-    if (!agen_started(g) && send.tag != CORO_NONE)
-        return CORO_EINVAL; /* "can't send non-None value to a just-started async generator" */
-    *io = agen_started(g) ? send : coro_none();
-    return 0;
-}
-
-void coro__agen_leave(coro_agen *g, coro_value *io, int st)
-{
-    bool closing = g->closing;
-    g->closing = 0;
-    if (st == CORO__YIELD) {
-        if (closing)
-            *io = coro_error(CORO_ESTATE); /* "async generator ignored GeneratorExit" */
-        return;
-    }
-    if (io->tag != CORO_ERROR) /* returned: StopAsyncIteration, or closed */
-        *io = closing ? coro_none() : coro_error(CORO_ESTOP);
-    else if (closing && io->u.i == CORO_EGENEXIT)
-        *io = coro_none(); /* it let GeneratorExit through: closed */
-}
 
 /* CORO_ASYNC_FOR's exit: a generator left unfinished is closed, in the
  * consumer's task, before the loop is left. */

@@ -381,6 +381,7 @@ struct coro_gen {
 /* An async generator's frame header (coro.h's coro_agen). */
 struct coro_agen {
     coro_frame co;       /* private: the body, flagged CORO__F_AGEN */
+    coro_frame op;       /* private: the frame anext/asend/athrow/aclose return */
     coro_value send;     /* private: what its next resume receives */
     coro__scope scope;   /* private: CORO_ASYNC_FOR's (its exit closes) */
     uint8_t closing;     /* private: an aclose is running it */
@@ -391,6 +392,7 @@ static inline void coro_agen_init(coro_agen *g, coro_step_fn step)
         return;
     coro_frame_init(&g->co, step);
     g->co.flags = CORO__F_AGEN;
+    coro_frame_init(&g->op, 0);
     g->send.u.i = 0;
     g->send.tag = CORO_NONE;
     g->closing = 0;

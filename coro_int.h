@@ -196,15 +196,9 @@ int coro__drive_on(coro_frame **cur, coro_frame *f, coro_value *io, int st);
 coro__frame_info coro__frame_describe(coro_frame *f);
 
 /* ---- agen.c: async generators, as the driver sees them ---- */
-/* An async generator frame is awaited (anext/asend/athrow/aclose put what
- * it receives in g->send): 0 to enter it with *io set to that; or a
- * positive value with *io the outcome its consumer gets at once (nothing
- * runs), or a negative error to throw back into the consumer. */
-int coro__agen_enter(coro_agen *g, coro_value *io);
-/* It left its consumer's chain with status st: CORO__YIELD (*io the
- * value) or CORO__DONE (*io its outcome); *io becomes what the consumer's
- * await receives. */
-void coro__agen_leave(coro_agen *g, coro_value *io, int st);
+/* An async generator set aside at a yield is awaited again (by its anext
+ * frame): what it receives there. */
+coro_value coro__agen_sent(coro_agen *g);
 
 /* ---- selectors/<backend>.c: one small interface ---- */
 int coro__sel_init(coro_loop *loop);

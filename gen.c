@@ -27,9 +27,9 @@
  * on a chain through the frame's `pending` word; the exit section of the
  * innermost one runs through coro__scope_exit / coro__scope_pop. An async
  * generator's frame (CORO__F_AGEN, agen.c) is the one frame awaited again
- * after it ran: it enters with what anext/asend/athrow/aclose put in it,
- * and a CORO_YIELD of it goes to its consumer, like a return that leaves
- * the frame resumable.
+ * after it ran (by its anext frame, with what it is sent), and a
+ * CORO_YIELD of it goes back to that frame; both only on paths a plain
+ * frame never takes (a frame that is not fresh, a yield).
  *
  * Never: allocate (child frames live inside their parents), or resume a frame
  * that is already on a chain.
@@ -74,12 +74,18 @@ int coro__bad_resume(coro_frame *co, coro_value *io, const char *function, const
 /* An awaited child must be a fresh frame (asyncio: "cannot reuse already
  * awaited coroutine", "coroutine is being awaited already"). 0, CORO_EINVAL
  * for no frame, or CORO_ESTATE, reported at the parent's await line. */
-static int check_child(coro_frame *parent, coro_frame *child)
+static int check_child(coro_frame *parent, coro_frame *child, coro_value *io)
 {
     if (!child || !child->step)
         return CORO_EINVAL;
-    if ((child->resume == 0 || (child->flags & CORO__F_AGEN)) && !(child->flags & CORO__F_RUNNING))
-        return 0; /* fresh, or an async generator set aside at a yield */
+    if (child->resume == 0 && !(child->flags & CORO__F_RUNNING)) {
+        *io = coro_none();
+        return 0;
+    }
+    if ((child->flags & (CORO__F_AGEN | CORO__F_RUNNING)) == CORO__F_AGEN) {
+        *io = coro__agen_sent((coro_agen *)(void *)child); /* resumed at its yield */
+        return 0;
+    }
     coro__frame_info at = coro__frame_describe(parent);
     const char *msg = (child->flags & CORO__F_RUNNING)
                           ? "await of a child frame that is being awaited already"
@@ -94,14 +100,9 @@ int coro__drive_on(coro_frame **cur, coro_frame *f, coro_value *io, int st)
     for (;;) {
         if (st == CORO__CALL) {
             coro_frame *child = io->u.p;
-            int bad = check_child(f, child);
-            if (bad == 0 && (child->flags & CORO__F_AGEN))
-                bad = coro__agen_enter((coro_agen *)(void *)child, io);
-            else
-                *io = coro_none();
-            if (bad != 0) { /* an error thrown back, or an outcome at once */
-                if (bad < 0)
-                    *io = coro_error(bad);
+            int bad = check_child(f, child, io);
+            if (bad != 0) {
+                *io = coro_error(bad); /* thrown back into the caller */
                 st = f->step(f, io);
                 continue;
             }
@@ -111,16 +112,15 @@ int coro__drive_on(coro_frame **cur, coro_frame *f, coro_value *io, int st)
             st = f->step(f, io);
             continue;
         }
+        /* an async generator's yield goes back to its consumer's await (its
+         * anext frame, agen.c), like a return that leaves it resumable */
         if (st != CORO__DONE && !(st == CORO__YIELD && (f->flags & CORO__F_AGEN) && f->parent)) {
             *cur = f;
             return st;
         }
-        /* the frame returned, or an async generator yielded to its consumer */
         coro_frame *parent = f->parent;
         f->parent = NULL;
         f->flags &= (uint8_t)~CORO__F_RUNNING;
-        if (f->flags & CORO__F_AGEN)
-            coro__agen_leave((coro_agen *)(void *)f, io, st);
         if (!parent) {
             *cur = f;
             return CORO__DONE;

@@ -668,7 +668,7 @@ coro_frame *coro_timeout_at(coro_timeout_op *op, int64_t when_ns, coro_frame *bo
 {
     if (!op || !body)
         return NULL;
-    memset(op, 0, sizeof *op);
+    memset(op, 0, offsetof(coro_timeout_op, scope)); /* the frame form has no scope */
     coro_frame_init(&op->co, timeout_step);
     coro_handle_init(&op->timer);
     op->body = body;
