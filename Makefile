@@ -6,8 +6,8 @@
 #   demo           build the examples, then run $(BUILD)/examples/tour
 #   test           check-deps, then the whole cmocka suite once per selector
 #                  ($(SELECTOR) first, then poll), then test-docs,
-#                  test-pipeline, test-exports and test-fuzz (the fuzz
-#                  corpora replayed); one line per program, a final "N passed,
+#                  test-howitworks, test-pipeline, test-exports and test-fuzz
+#                  (the fuzz corpora replayed); one line per program, a final "N passed,
 #                  N failed"; programs that passed before and were not
 #                  rebuilt since are not rerun (AGAIN=1 reruns them; V=1
 #                  prints every program's output)
@@ -22,6 +22,8 @@
 #                  a CORO_NO_MALLOC build's core objects reference no allocator
 #   test-docs      compile every ```c block of README.md and docs/*.md, and
 #                  run the ones that define main (scripts/docblocks.sh)
+#   test-howitworks  docs/how-it-works.md is what make docs writes now (the
+#                  page quotes the sources: a change there means make docs)
 #   test-pipeline  examples/pipeline.c (inline `async with`) and
 #                  pipeline_frames.c (a frame per body) print the same, and
 #                  the first stays the shorter (scripts/pipeline.sh)
@@ -35,6 +37,9 @@
 #   bench-run      bench's step: bench-bins, then bench/run.sh $(BENCH_SUITE)
 #   bench-check    the latest micro results against the aims (bench/run.sh check)
 #   bench-docs     rewrite docs/benchmarks.md and its chart from the latest run
+#   docs           write docs/how-it-works.md from its template and the real
+#                  sources: tour coroutines preprocessed and formatted, line
+#                  numbers from the files (scripts/how-it-works.sh)
 #   check-deps     make sure cmocka is there (installs it when run as root)
 #   amalgamation   build/coro.c, the library in one file; builds and runs hello
 #   size           what coro costs: text at -Os and each object's RAM, here and
@@ -234,8 +239,8 @@ CONFIG_DESC = $(strip $(SELECTOR) selector, $(CC) $(if $(SANITIZER),-fsanitize=$
 
 # ---- targets -------------------------------------------------------------------
 
-.PHONY: all amalgamation size size-docs examples demo test test-build test-one test-c11 test-none test-arena test-nomalloc test-valgrind test-docs test-pipeline test-exports check-deps bench bench-net \
-        bench-build bench-bins bench-run bench-check bench-docs install uninstall clean help FORCE
+.PHONY: all amalgamation size size-docs examples demo test test-build test-one test-c11 test-none test-arena test-nomalloc test-valgrind test-docs test-howitworks test-pipeline test-exports check-deps bench bench-net \
+        bench-build bench-bins bench-run bench-check bench-docs docs install uninstall clean help FORCE
 
 all: $(LIB_A) $(LIB_SO) $(EXAMPLE_BINS)
 
@@ -304,6 +309,7 @@ test: check-deps
 	done; \
 	if [ -z '$(VALGRIND)' ] && [ $$built = 1 ]; then \
 	    $(MAKE) --no-print-directory test-docs || { rc=1; echo the_docs_check >>$$tally; }; \
+	    $(MAKE) --no-print-directory test-howitworks || { rc=1; echo the_how-it-works_check >>$$tally; }; \
 	    $(MAKE) --no-print-directory test-pipeline || { rc=1; echo the_pipeline_check >>$$tally; }; \
 	    $(MAKE) --no-print-directory test-exports || { rc=1; echo the_exports_check >>$$tally; }; \
 	    $(MAKE) --no-print-directory test-fuzz || { rc=1; echo the_fuzz_corpora_replay >>$$tally; }; \
@@ -348,6 +354,23 @@ test-docs: $(LIB_A)
 	DOC_OUT=$(BUILD)/docs DOC_AGAIN=$(if $(AGAIN),1) DOC_VERBOSE=$(if $(V),1) \
 	DOC_DEPS='$(LIB_A) $(PUBLIC_HEADERS) scripts/docblocks.sh' \
 	bash scripts/docblocks.sh $(DOC_FILES)
+
+# docs/how-it-works.md is generated (make docs) from its template and the
+# sources it quotes and expands; the check writes it again into $(BUILD)
+# and compares, so an edit of tour.c, gen.c, task.c or the macros that
+# moves or changes what the page shows fails here until make docs is run.
+HOWITWORKS := docs/how-it-works.md
+HOWITWORKS_GEN = CC='$(CC)' bash scripts/how-it-works.sh $(HOWITWORKS).in
+docs:
+	@$(HOWITWORKS_GEN) $(HOWITWORKS) && echo "how-it-works: wrote $(HOWITWORKS)"
+test-howitworks:
+	@mkdir -p $(BUILD) && $(HOWITWORKS_GEN) $(BUILD)/how-it-works.md || exit 1; \
+	if cmp -s $(BUILD)/how-it-works.md $(HOWITWORKS); then \
+	    echo "how-it-works: $(HOWITWORKS) is current"; \
+	else \
+	    diff -u $(HOWITWORKS) $(BUILD)/how-it-works.md | head -20; \
+	    echo "how-it-works: $(HOWITWORKS) is out of date: run make docs"; exit 1; \
+	fi
 
 # The pipeline example twice: with the inline `async with` forms and with a
 # body frame per scope; same output, and the first stays the shorter.
