@@ -445,6 +445,7 @@ typedef struct coro_loop_options {
     int debug;           /* 1: asyncio's debug mode; -1: off even if CORO_DEBUG=1 in the
                             environment; 0: on only if CORO_DEBUG=1 */
     int64_t slow_callback_ns; /* debug threshold; 0: 100 ms */
+    int virtual_time;    /* 1: the loop runs on virtual time (coro_loop_set_virtual_time) */
     /* The heap-free mode: all of the loop's storage, given here. With `arena`
      * set, the loop takes every byte it needs (its slab of tasks, frames and
      * futures, the task list, the timer heap, a selector's state) from these
@@ -519,6 +520,26 @@ static inline double coro_loop_time(const coro_loop *loop);
  * reported in every mode, once, when it is freed. */
 void coro_loop_set_debug(coro_loop *loop, int on);
 int coro_loop_get_debug(const coro_loop *loop);
+
+/* Virtual time, for tests (what asyncio users get from third-party virtual
+ * clocks): the loop's clock becomes its own counter, started at the real
+ * clock's value. When nothing is ready, instead of waiting for the next
+ * timer the loop moves its clock to that timer's deadline (it still polls
+ * watched fds first, without waiting), so an hour of timeouts runs in
+ * microseconds, in exactly the order real time would give. Everything that
+ * reads the loop's time follows: sleeps, call_at/call_later, timeouts,
+ * coro_loop_time_ns. Slow-callback timing stays real. What virtual time
+ * cannot see: I/O and threads that take real time (a socket's peer, a
+ * to_thread job) race timers that now fire at once; use it for code that
+ * only waits on the loop's own timers and futures. Switch it on before
+ * arming timers (on: 1, off: 0, back to the real clock). Returns 0;
+ * CORO_EINVAL for NULL. Also coro_loop_options.virtual_time. */
+int coro_loop_set_virtual_time(coro_loop *loop, int on);
+/* Move a virtual clock forward by `ns` (>= 0): timers now due run on the
+ * loop's next pass (asyncio's clock.advance() in test frameworks).
+ * Returns 0; CORO_EINVAL for NULL or ns < 0, CORO_ESTATE if the loop is
+ * not in virtual time. */
+int coro_loop_advance(coro_loop *loop, int64_t ns);
 /* Replace the exception handler (NULL restores the default, which prints
  * to stderr). */
 void coro_loop_set_exception_handler(coro_loop *loop, coro_exception_handler fn, void *arg);

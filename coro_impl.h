@@ -461,7 +461,11 @@ struct coro_loop {
     int64_t slow_ns;
     int state;                           /* closed / idle / running */
     int stopping;                        /* stop() was called */
-    int debug;
+    uint8_t debug;                       /* asyncio's debug mode */
+    uint8_t trace;                       /* trace mode (trace.c) */
+    uint8_t watch;                       /* debug || trace: a step takes the slow path */
+    int64_t vnow;                        /* virtual time: the clock; 0: the real clock */
+    struct coro__tracer *tracer;         /* trace.c's state, or NULL */
 };
 
 /* ------------------------------------------------------------------------ */

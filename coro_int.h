@@ -147,6 +147,13 @@ void coro__report_line(coro_loop *loop, const char *message, int error, coro_tas
 void coro__report_frame(const char *message, int error, int line, const char *function,
                         const char *file);
 int64_t coro__clock_ns(void);
+/* The loop's clock: the platform's monotonic one, or in virtual time the
+ * loop's own (coro_loop_set_virtual_time). Timers and deadlines use this;
+ * debug timing (slow callbacks) stays on the real clock. */
+static inline int64_t coro__now(const coro_loop *loop)
+{
+    return loop->vnow ? loop->vnow : coro__clock_ns();
+}
 /* Debug mode: report the callback that started at t0 (0: not timed) if it
  * was slow; `line` is the task's resume point when the step began. */
 void coro__check_slow(coro_loop *loop, int64_t t0, coro_task *task, int line);

@@ -105,9 +105,9 @@ static bool handle_in_heap(const coro_handle *h)
 
 /* Timeouts are kept in integer nanoseconds (the double forms convert once,
  * with coro__seconds_to_ns); a deadline is taken when the wait starts. */
-static int64_t deadline_in(int64_t timeout_ns)
+static int64_t deadline_in(coro_loop *loop, int64_t timeout_ns)
 {
-    return coro__deadline_after(coro__clock_ns(), timeout_ns);
+    return coro__deadline_after(loop ? coro__now(loop) : coro__clock_ns(), timeout_ns);
 }
 
 /* Every entry non-NULL and on the loop of the first. */
@@ -326,7 +326,7 @@ static int wait_start(coro_wait_op *op)
     op->counter = op->n;
     int rc = coro_future_init(&op->waiter, loop);
     if (rc == 0 && op->timeout_ns != CORO_NO_DEADLINE)
-        rc = coro_call_at(loop, &op->timer, deadline_in(op->timeout_ns), wait_timed_out, op);
+        rc = coro_call_at(loop, &op->timer, deadline_in(loop, op->timeout_ns), wait_timed_out, op);
     for (size_t i = 0; rc == 0 && i < op->n; i++)
         rc = node_arm(&op->nodes[i], op->futs[i], wait_child_done, op);
     return rc;
@@ -441,7 +441,7 @@ int coro_as_completed_init_ns(coro_as_completed *it, coro_future **futs, size_t 
     nodes_reset(nodes, n);
     int rc = 0;
     if (timeout_ns != CORO_NO_DEADLINE)
-        rc = coro_call_at(it->loop, &it->timer, deadline_in(timeout_ns), ac_timed_out, it);
+        rc = coro_call_at(it->loop, &it->timer, deadline_in(it->loop, timeout_ns), ac_timed_out, it);
     for (size_t i = 0; rc == 0 && i < n; i++)
         rc = node_arm(&nodes[i], futs[i], ac_child_done, it);
     if (rc != 0) {
@@ -596,7 +596,7 @@ static int to_on_timeout(void *arg)
     coro_timeout_op *op = arg;
     if (op->state != TO_ENTERED || op->when == CORO_NO_DEADLINE)
         return 0;
-    if (op->when > coro__clock_ns())
+    if (op->when > coro__now(op->loop))
         return coro_call_at(op->loop, &op->timer, op->when, to_on_timeout, op);
     op->state = TO_EXPIRING;
     coro_task_cancel(op->task);
@@ -613,7 +613,7 @@ static int to_arm(coro_timeout_op *op)
         coro_handle_cancel(&op->timer);
     if (op->when == CORO_NO_DEADLINE || handle_held(&op->timer))
         return 0;
-    if (op->when <= coro__clock_ns())
+    if (op->when <= coro__now(op->loop))
         return coro_call_soon(op->loop, &op->timer, to_on_timeout, op);
     return coro_call_at(op->loop, &op->timer, op->when, to_on_timeout, op);
 }
@@ -791,7 +791,7 @@ static coro_frame *wait_for_setup(coro_wait_for_op *op, int64_t timeout_ns, coro
     op->body = body;
     op->fut = fut;
     op->immediate = timeout_ns <= 0;
-    op->when = deadline_in(timeout_ns);
+    op->when = deadline_in(coro_get_running_loop(), timeout_ns);
     return &op->co;
 }
 

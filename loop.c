@@ -41,8 +41,29 @@ int64_t coro__clock_ns(void) { return coro_platform_clock_ns(); }
 
 int64_t coro_loop_time_ns(const coro_loop *loop)
 {
-    (void)loop;
-    return coro__clock_ns();
+    loop = coro__loop_or_running((coro_loop *)loop);
+    return loop ? coro__now(loop) : coro__clock_ns();
+}
+
+int coro_loop_set_virtual_time(coro_loop *loop, int on)
+{
+    if (!loop)
+        return CORO_EINVAL;
+    if (!on)
+        loop->vnow = 0;
+    else if (!loop->vnow)
+        loop->vnow = coro__clock_ns() > 0 ? coro__clock_ns() : 1;
+    return 0;
+}
+
+int coro_loop_advance(coro_loop *loop, int64_t ns)
+{
+    if (!loop || ns < 0)
+        return CORO_EINVAL;
+    if (!loop->vnow)
+        return CORO_ESTATE;
+    loop->vnow = coro__deadline_after(loop->vnow, ns);
+    return 0;
 }
 
 
@@ -83,7 +104,10 @@ int coro_loop_init(coro_loop *loop, const coro_loop_options *opt)
         loop->alloc = coro__default_alloc;
 #endif
     }
-    loop->debug = debug_from_env(opt->debug);
+    loop->debug = (uint8_t)debug_from_env(opt->debug);
+    loop->watch = loop->debug;
+    if (opt->virtual_time)
+        coro_loop_set_virtual_time(loop, 1);
     loop->slow_ns = opt->slow_callback_ns > 0 ? opt->slow_callback_ns : DEFAULT_SLOW_NS;
     int rc = coro__mem_init(loop);
     if (rc != 0)
@@ -278,8 +302,18 @@ static int64_t poll_timeout(coro_loop *loop)
         return 0;
     if (next < 0)
         return -1;
-    int64_t wait = next - coro__clock_ns();
+    int64_t wait = next - coro__now(loop);
     return wait <= 0 ? 0 : wait;
+}
+
+/* Virtual time: never wait for a timer. Watched fds are polled without
+ * waiting; if that made nothing ready, the clock jumps to the deadline. */
+static void virtual_poll(coro_loop *loop, int64_t timeout)
+{
+    if (loop->nwatched > 0)
+        coro__sel_poll(loop, 0);
+    if (!loop->ready_head && !posts_pending(loop))
+        loop->vnow = coro__deadline_after(loop->vnow, timeout);
 }
 
 static void poll_phase(coro_loop *loop)
@@ -287,9 +321,11 @@ static void poll_phase(coro_loop *loop)
     if (!loop->ready_head)
         coro__mem_idle(loop); /* nothing to do: a good time to give memory back */
     int64_t timeout = poll_timeout(loop);
-    if (timeout != 0 || loop->nwatched > 0)
+    if (loop->vnow && timeout > 0)
+        virtual_poll(loop, timeout);
+    else if (timeout != 0 || loop->nwatched > 0)
         coro__sel_poll(loop, timeout);
-    coro__heap_run_due(loop, coro__clock_ns()); /* the clock, again after the poll */
+    coro__heap_run_due(loop, coro__now(loop)); /* the clock, again after the poll */
     loop->since_poll = 0;
 }
 
@@ -300,7 +336,7 @@ static void run_once(coro_loop *loop)
     if (!loop->ready_head || loop->since_poll >= CORO__POLL_EVERY) {
         poll_phase(loop);
     } else if (loop->heap_len > 0) { /* busy: no poll, but due timers join */
-        coro__heap_run_due(loop, coro__clock_ns());
+        coro__heap_run_due(loop, coro__now(loop));
     }
     run_ready(loop);
 }
@@ -544,8 +580,10 @@ void coro__check_slow(coro_loop *loop, int64_t t0, coro_task *task, int line)
 
 void coro_loop_set_debug(coro_loop *loop, int on)
 {
-    if (loop)
+    if (loop) {
         loop->debug = on != 0;
+        loop->watch = loop->debug || loop->trace;
+    }
 }
 
 int coro_loop_get_debug(const coro_loop *loop) { return loop && loop->debug; }

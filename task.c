@@ -444,8 +444,7 @@ static bool task_suspend(coro_task *t, int status, coro_value *io)
         return false;
     }
     if (status == CORO__SLEEP && io->u.i > 0 && !must_cancel(t)) {
-        int64_t now = coro__clock_ns();
-        int64_t when = coro__deadline_after(now, io->u.i);
+        int64_t when = coro__deadline_after(coro__now(loop), io->u.i);
         t->u.timer.node.run = task_step;
         if (coro__heap_push(loop, &t->u.timer, when) != 0) {
             *io = coro_error(CORO_ENOMEM);
@@ -505,7 +504,7 @@ static void task_step(coro__node *n)
     coro_loop *loop = t->fut.loop;
     coro_value io = coro_none();
     t->fut.tflags &= (uint8_t)~TASK_F_SLEEPING;
-    if (loop->debug || must_cancel(t)) {
+    if (loop->watch || must_cancel(t)) { /* debug, trace, a pending cancel */
         task_run(t, &io);
         return;
     }

@@ -17,6 +17,10 @@
 #define E2 (CORO_EUSER - 2)
 #define LONG 10.0
 
+/* Every loop here runs on virtual time: the tests check the order of
+ * events, and a LONG sleep costs nothing. */
+static const coro_loop_options virtual_time = { .virtual_time = 1 };
+
 enum { G_PLAIN, G_CATCH_THROW, G_IGNORE_EXIT, G_RAISE_AT_2, G_ECHO, G_SLOW };
 
 /* async def ticker(n): for i in range(n): yield i; await sleep(0)
@@ -70,7 +74,7 @@ static int run_root(coro_frame *root, coro_value *out)
 {
     coro_loop loop;
     coro_task t;
-    assert_int_equal(coro_loop_init(&loop, NULL), 0);
+    assert_int_equal(coro_loop_init(&loop, &virtual_time), 0);
     assert_int_equal(coro_task_init(&t, &loop, root), 0);
     int rc = coro_loop_run_until_complete(&loop, coro_task_future(&t));
     if (out)
@@ -204,7 +208,7 @@ static void test_async_for_cancelled(void **state)
         coro_task t;
         coro_handle h;
         consumer_init(&c, 3, in_gen ? G_SLOW : G_PLAIN, C_ALL);
-        assert_int_equal(coro_loop_init(&loop, NULL), 0);
+        assert_int_equal(coro_loop_init(&loop, &virtual_time), 0);
         assert_int_equal(coro_task_init(&t, &loop, &c.co), 0);
         coro_handle_init(&h);
         if (in_gen) {
@@ -415,7 +419,7 @@ static void test_already_running(void **state)
     struct ticker tk;
     struct rival r1, r2;
     tlog log = { 0 };
-    assert_int_equal(coro_loop_init(&loop, NULL), 0);
+    assert_int_equal(coro_loop_init(&loop, &virtual_time), 0);
     texc x = { 0 };
     coro_loop_set_exception_handler(&loop, texc_handler, &x);
     ticker(&tk, 2, G_PLAIN, &log);

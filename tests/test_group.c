@@ -105,6 +105,18 @@ static coro_frame *kid_init(struct kid *k, double secs, int value, tlog *log, in
     return &k->co;
 }
 
+/* ---- the clock: the env's loop runs on virtual time ---- */
+
+static coro_loop *clock_loop;
+static int64_t now_ns(void) { return coro_loop_time_ns(clock_loop); }
+/* Let the (virtual) clock reach `until`, as a busy task would. */
+static void spin_to(int64_t until)
+{
+    int64_t d = until - now_ns();
+    if (d > 0)
+        assert_int_equal(coro_loop_advance(clock_loop, d), 0);
+}
+
 /* ---- env: a loop, a log, kids as caller-owned tasks ---- */
 
 struct env {
@@ -118,7 +130,11 @@ struct env {
 static void env_init(struct env *e)
 {
     memset(e, 0, sizeof *e);
-    assert_int_equal(coro_loop_init(&e->loop, NULL), 0);
+    /* these tests check the order of events, never the real clock: the
+     * loop runs on virtual time, so a 10 s sleep costs nothing */
+    coro_loop_options o = { .virtual_time = 1 };
+    assert_int_equal(coro_loop_init(&e->loop, &o), 0);
+    clock_loop = &e->loop;
 }
 
 /* Start kid i: sleeps `secs`, then returns `value` (or fails with `err`). */
@@ -154,7 +170,7 @@ static int run_main(struct env *e, coro_task *t, coro_frame *root)
     return coro_loop_run_until_complete(&e->loop, coro_task_future(t));
 }
 
-static double since(int64_t t0) { return (double)(mono_ns() - t0) / 1e9; }
+static double since(int64_t t0) { return (double)(now_ns() - t0) / 1e9; }
 
 static int live_timers(const coro_loop *loop) { return (int)(loop->heap_len - loop->heap_dead); }
 
@@ -884,7 +900,7 @@ static void test_wait_timeout_does_not_cancel(void **state)
     wmain_init(&m, 2, CORO_ALL_COMPLETED, 0.02);
     m.w.futs[0] = coro_task_future(kid_start(&e, 0, 0.001, 1, 0));
     m.w.futs[1] = coro_task_future(kid_start(&e, 1, 0.08, 2, 0));
-    int64_t t0 = mono_ns();
+    int64_t t0 = now_ns();
     assert_int_equal(run_main(&e, &mt, &m.co), 0);
     assert_true(since(t0) >= 0.015);
     assert_true(since(t0) < 2.0);
@@ -993,11 +1009,11 @@ static void test_wait_timer_in_flight(void **state)
     m.w.futs[0] = &f[0];
     m.w.futs[1] = &f[1];
     assert_int_equal(coro_task_init(&mt, &e.loop, &m.co), 0);
-    int64_t t0 = mono_ns();
+    int64_t t0 = now_ns();
     run_one_pass(&e.loop); /* armed: deadline in 50 ms */
     assert_int_equal(coro_future_set_result(&f[0], coro_int(1)), 0);
     run_one_pass(&e.loop); /* f[0]'s callback: the task's wakeup is queued */
-    spin_ns(t0 + 70 * MS - mono_ns());
+    spin_to(t0 + 70 * MS);
     run_one_pass(&e.loop); /* the timer joins behind the wakeup, which takes it back */
     assert_int_equal(coro_task_done(&mt), 1);
     assert_int_equal(m.err, 0);
@@ -1132,7 +1148,7 @@ static void test_as_completed_timeout(void **state)
     m.ac.futs[1] = coro_task_future(kid_start(&e, 1, 0.005, 2, 0));
     m.ac.futs[2] = coro_task_future(kid_start(&e, 2, 0.01, 3, 0));
     m.ac.futs[3] = coro_task_future(kid_start(&e, 3, LONG, 4, 0));
-    int64_t t0 = mono_ns();
+    int64_t t0 = now_ns();
     assert_int_equal(run_main(&e, &mt, &m.co), 0);
     assert_true(since(t0) >= 0.025);
     assert_true(since(t0) < 2.0);
@@ -1498,7 +1514,7 @@ static void test_timeout_expires(void **state)
     coro_task mt;
     env_init(&e);
     tomain_init(&m, 0.02, kid_init(&e.kids[0], LONG, 1, NULL, 1));
-    int64_t t0 = mono_ns();
+    int64_t t0 = now_ns();
     assert_int_equal(run_main(&e, &mt, &m.co), 0);
     assert_true(since(t0) >= 0.015);
     assert_true(since(t0) < 2.0);
@@ -1726,7 +1742,7 @@ static CORO_FN(spinner_step)
 {
     struct spinner *self = CORO_SELF(struct spinner);
     CORO_BEGIN();
-    spin_ns(self->spin);
+    spin_to(now_ns() + self->spin); /* busy: the clock moves on */
     CORO_AWAIT(nap(&self->nap, LONG));
     CORO_END();
 }
@@ -1777,7 +1793,7 @@ static void test_timeout_nested_concurrent(void **state)
     coro_frame_init(&c.co, catcher_step);
     c.md = &md;
     tomain_init(&m, 0.04, &c.co);
-    int64_t t0 = mono_ns();
+    int64_t t0 = now_ns();
     assert_int_equal(run_main(&e, &mt, &m.co), 0);
     assert_true(since(t0) < 2.0);
     assert_int_equal(md.err, CORO_ETIMEDOUT);
@@ -1907,7 +1923,7 @@ static void test_timeout_reschedule(void **state)
     r.secs = LONG;
     tomain_init(&m, 10, &r.co);
     r.to = coro_loop_time_ns(&e.loop) + 20 * MS;
-    int64_t t0 = mono_ns();
+    int64_t t0 = now_ns();
     assert_int_equal(run_main(&e, &mt, &m.co), 0);
     assert_true(since(t0) >= 0.015);
     assert_true(since(t0) < 2.0);
@@ -1967,7 +1983,7 @@ static void test_timeout_reschedule_while_queued(void **state)
     tomain_init(&m, 0.01, &e.kids[0].co);
     assert_int_equal(coro_task_init(&mt, &e.loop, &m.co), 0);
     run_one_pass(&e.loop);
-    spin_ns(15 * MS); /* the deadline passed; the next poll queues the timer */
+    spin_to(now_ns() + 15 * MS); /* the deadline passed; the next poll queues the timer */
     r.scope = &m.to;
     r.to = coro_loop_time_ns(&e.loop) + 30 * MS;
     coro_handle_init(&h);
@@ -2086,7 +2102,7 @@ static void test_wait_for_timeout_waits_for_cleanup(void **state)
     e.kids[0].fin_secs = 0.02;
     wfmain_init(&m, 0.02, NULL, kid_fut(&e, 0));
     m.watch = &e.kids[0];
-    int64_t t0 = mono_ns();
+    int64_t t0 = now_ns();
     assert_int_equal(run_main(&e, &mt, &m.co), 0);
     assert_true(since(t0) >= 0.035);
     assert_int_equal(m.err, CORO_ETIMEDOUT);
@@ -2252,7 +2268,7 @@ struct race {
 static int race_spin(void *arg)
 {
     struct race *r = arg;
-    spin_ns(r->t0 + 60 * MS - mono_ns());
+    spin_to(r->t0 + 60 * MS);
     return 0;
 }
 
@@ -2484,7 +2500,7 @@ static void test_task_group_failure_cancels_all(void **state)
         t.e.kids[2].catch_ = 1; /* returns normally after the cancel */
         m.body.secs = body_done ? 0 : LONG;
         m.after = 1;
-        int64_t t0 = mono_ns();
+        int64_t t0 = now_ns();
         assert_int_equal(run_main(&t.e, &mt, &m.co), 0);
         assert_true(since(t0) < 2.0);
         assert_int_equal(m.err, E1);

@@ -1176,6 +1176,88 @@ static void test_isr_post_from_signal_handler(void **state)
     assert_int_equal(coro_loop_close(&loop), 0);
 }
 
+/* ---- virtual time ---- */
+
+struct vsleeper {
+    coro_frame co;
+    double secs;
+    int id;
+    tlog *log;
+};
+
+static CORO_FN(vsleeper_step)
+{
+    struct vsleeper *self = CORO_SELF(struct vsleeper);
+    CORO_BEGIN();
+    CORO_SLEEP(self->secs);
+    tlog_add(self->log, self->id);
+    CORO_END();
+}
+
+/* an hour of sleeps runs at once, in real time's order (equal deadlines
+ * FIFO), and the loop's clock says exactly how much time passed */
+static void test_virtual_time_jumps_in_order(void **state)
+{
+    (void)state;
+    coro_loop loop;
+    coro_loop_options o = { .virtual_time = 1 };
+    static const double secs[] = { 3600, 60, 1800, 60, 0.001 };
+    struct vsleeper s[5];
+    coro_task t[5];
+    tlog log = { 0 };
+    assert_int_equal(coro_loop_init(&loop, &o), 0);
+    int64_t start = coro_loop_time_ns(&loop);
+    int64_t real0 = mono_ns();
+    for (int i = 0; i < 5; i++) {
+        s[i] = (struct vsleeper){ CORO_FRAME_INIT(vsleeper_step), secs[i], i + 1, &log };
+        assert_int_equal(coro_task_init(&t[i], &loop, &s[i].co), 0);
+    }
+    assert_int_equal(coro_loop_run_until_complete(&loop, coro_task_future(&t[0])), 0);
+    TLOG_EXPECT(&log, 5, 2, 4, 3, 1);
+    assert_int_equal(coro_loop_time_ns(&loop) - start, 3600 * 1000000000LL);
+    assert_true(mono_ns() - real0 < 1000000000LL); /* an hour in well under a second */
+    assert_int_equal(coro_loop_close(&loop), 0);
+}
+
+/* by hand: coro_loop_advance moves the clock; due timers run on the next
+ * pass, the others wait */
+static void test_virtual_time_advance(void **state)
+{
+    (void)state;
+    coro_loop loop;
+    coro_handle h1, h2;
+    tlog log = { 0 };
+    assert_int_equal(coro_loop_init(&loop, NULL), 0);
+    assert_int_equal(coro_loop_advance(&loop, 1), CORO_ESTATE); /* real clock */
+    assert_int_equal(coro_loop_set_virtual_time(&loop, 1), 0);
+    int64_t t0 = coro_loop_time_ns(&loop);
+    tlog_arg a1 = { &log, 1 }, a2 = { &log, 2 };
+    coro_handle_init(&h1);
+    coro_handle_init(&h2);
+    assert_int_equal(coro_call_later(&loop, &h1, 10.0, tlog_cb, &a1), 0);
+    assert_int_equal(coro_call_later(&loop, &h2, 20.0, tlog_cb, &a2), 0);
+    run_one_pass(&loop);
+    assert_int_equal(log.n, 0);
+    assert_int_equal(coro_loop_time_ns(&loop), t0); /* a pass with a stop pending never jumps */
+    assert_int_equal(coro_loop_advance(&loop, 10 * 1000000000LL), 0);
+    run_one_pass(&loop);
+    TLOG_EXPECT(&log, 1);
+    assert_int_equal(coro_loop_advance(&loop, 5 * 1000000000LL), 0);
+    run_one_pass(&loop);
+    TLOG_EXPECT(&log, 1);
+    assert_int_equal(coro_loop_advance(&loop, 5 * 1000000000LL), 0);
+    run_one_pass(&loop);
+    TLOG_EXPECT(&log, 1, 2);
+    assert_int_equal(coro_loop_advance(&loop, -1), CORO_EINVAL);
+    assert_int_equal(coro_loop_advance(NULL, 1), CORO_EINVAL);
+    assert_int_equal(coro_loop_set_virtual_time(NULL, 1), CORO_EINVAL);
+    /* back to the real clock */
+    assert_int_equal(coro_loop_set_virtual_time(&loop, 0), 0);
+    int64_t r = mono_ns(), l = coro_loop_time_ns(&loop);
+    assert_true(l - r < 1000000000LL && r - l < 1000000000LL);
+    assert_int_equal(coro_loop_close(&loop), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1205,6 +1287,8 @@ int main(void)
         cmocka_unit_test(test_isr_post_order_and_coalescing),
         cmocka_unit_test(test_isr_post_from_thread_wakes),
         cmocka_unit_test(test_isr_post_from_signal_handler),
+        cmocka_unit_test(test_virtual_time_jumps_in_order),
+        cmocka_unit_test(test_virtual_time_advance),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -18,7 +18,11 @@
 
 #define E1 (CORO_EUSER - 1)
 #define E2 (CORO_EUSER - 2)
-#define LONG 10.0 /* a sleep only a cancel ends */
+#define LONG 10.0
+
+/* Every loop here runs on virtual time: the tests check the order of
+ * events, and a LONG sleep costs nothing. */
+static const coro_loop_options virtual_time = { .virtual_time = 1 }; /* a sleep only a cancel ends */
 
 static int live_timers(const coro_loop *loop) { return (int)(loop->heap_len - loop->heap_dead); }
 
@@ -28,7 +32,7 @@ static int run_root(coro_frame *root, coro_value *out)
 {
     coro_loop loop;
     coro_task t;
-    assert_int_equal(coro_loop_init(&loop, NULL), 0);
+    assert_int_equal(coro_loop_init(&loop, &virtual_time), 0);
     assert_int_equal(coro_task_init(&t, &loop, root), 0);
     int rc = coro_loop_run_until_complete(&loop, coro_task_future(&t));
     if (out)
@@ -162,7 +166,7 @@ static void test_timeout_foreign_cancel(void **state)
     coro_task t;
     coro_handle h;
     tmain_init(&m, LONG, LONG, HOW_END);
-    assert_int_equal(coro_loop_init(&loop, NULL), 0);
+    assert_int_equal(coro_loop_init(&loop, &virtual_time), 0);
     assert_int_equal(coro_task_init(&t, &loop, &m.co), 0);
     coro_handle_init(&h);
     assert_int_equal(coro_call_later(&loop, &h, 0.01, cancel_cb, &t), 0);
@@ -446,7 +450,7 @@ static void test_lock_released_every_way(void **state)
         struct locker k[3];
         coro_task t[3];
         tlog log = { 0 };
-        assert_int_equal(coro_loop_init(&loop, NULL), 0);
+        assert_int_equal(coro_loop_init(&loop, &virtual_time), 0);
         assert_int_equal(coro_lock_init(&lock, &loop), 0);
         for (int i = 0; i < 3; i++) {
             locker_init(&k[i], i + 1, &lock, NULL, 0.005, i == 0 ? hows[h] : HOW_END, &log);
@@ -474,7 +478,7 @@ static void test_lock_cancelled_inside_and_while_queued(void **state)
     coro_task t[3];
     coro_handle h1, h2;
     tlog log = { 0 };
-    assert_int_equal(coro_loop_init(&loop, NULL), 0);
+    assert_int_equal(coro_loop_init(&loop, &virtual_time), 0);
     assert_int_equal(coro_lock_init(&lock, &loop), 0);
     locker_init(&k[0], 1, &lock, NULL, LONG, HOW_END, &log);
     locker_init(&k[1], 2, &lock, NULL, 0, HOW_END, &log);
@@ -505,7 +509,7 @@ static void test_lock_released_inside(void **state)
     struct locker k;
     coro_task t;
     tlog log = { 0 };
-    assert_int_equal(coro_loop_init(&loop, NULL), 0);
+    assert_int_equal(coro_loop_init(&loop, &virtual_time), 0);
     assert_int_equal(coro_lock_init(&lock, &loop), 0);
     locker_init(&k, 1, &lock, NULL, 0, HOW_END, &log);
     k.release_inside = 1;
@@ -526,7 +530,7 @@ static void test_semaphore_scope(void **state)
     struct locker k[3];
     coro_task t[3];
     tlog log = { 0 };
-    assert_int_equal(coro_loop_init(&loop, NULL), 0);
+    assert_int_equal(coro_loop_init(&loop, &virtual_time), 0);
     assert_int_equal(coro_semaphore_init(&sem, &loop, 2), 0);
     for (int i = 0; i < 3; i++) {
         locker_init(&k[i], i + 1, NULL, &sem, 0.005 * (i + 1), i == 0 ? HOW_RAISE : HOW_END, &log);
@@ -701,7 +705,7 @@ static void test_group_cancelled_from_outside(void **state)
     coro_task t;
     coro_handle h;
     gmain_init(&m, LONG, LONG, LONG, LONG, HOW_END);
-    assert_int_equal(coro_loop_init(&loop, NULL), 0);
+    assert_int_equal(coro_loop_init(&loop, &virtual_time), 0);
     assert_int_equal(coro_task_init(&t, &loop, &m.co), 0);
     coro_handle_init(&h);
     assert_int_equal(coro_call_later(&loop, &h, 0.01, cancel_cb, &t), 0);
