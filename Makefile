@@ -174,10 +174,10 @@ CMOCKA_LIBS ?= $(or $(if $(HAVE_PKG_CONFIG),$(shell pkg-config --libs cmocka 2>/
 # The library: an explicit list (add new modules here), plus one selector.
 LIB_SRCS := errors.c mem.c arena.c loop.c report.c runner.c heap.c future.c task.c gen.c agen.c waitq.c fd.c selectors/$(SELECTOR).c \
             platform/posix.c \
-            $(wildcard sync.c queue.c group.c thread.c net.c stream.c server.c)
+            $(wildcard sync.c queue.c group.c thread.c trace.c net.c stream.c server.c)
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 # coro.h and the parts it includes (users include coro.h only)
-PUBLIC_HEADERS := coro.h coro_impl.h coro_platform.h coro_sync.h coro_queue.h coro_group.h coro_thread.h coro_net.h
+PUBLIC_HEADERS := coro.h coro_impl.h coro_platform.h coro_sync.h coro_queue.h coro_group.h coro_thread.h coro_trace.h coro_net.h
 LIB_A := $(BUILD)/libcoro.a
 LIB_SO := $(BUILD)/libcoro.so
 

@@ -765,6 +765,7 @@ int coro_fd_detach(coro_fd *w);
 #include "coro_group.h" /* gather, wait, wait_for, timeout, shield, TaskGroup */
 #if CORO_HOSTED
 #include "coro_thread.h" /* call_soon_threadsafe, to_thread, signals */
+#include "coro_trace.h"  /* trace mode: every step and wake-up, text or Perfetto */
 #include "coro_net.h"   /* sockets, streams, servers */
 #endif
 

@@ -464,6 +464,7 @@ struct coro_loop {
     uint8_t debug;                       /* asyncio's debug mode */
     uint8_t trace;                       /* trace mode (trace.c) */
     uint8_t watch;                       /* debug || trace: a step takes the slow path */
+    uint8_t phase;                       /* CORO__PHASE_*: polling, or running callbacks */
     int64_t vnow;                        /* virtual time: the clock; 0: the real clock */
     struct coro__tracer *tracer;         /* trace.c's state, or NULL */
 };

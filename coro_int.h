@@ -47,6 +47,19 @@ enum { FUT_PENDING = 0, FUT_RESULT, FUT_ERROR, FUT_CANCELLED };
 #define FUT_F_LISTED 0x20u    /* task: in loop->tasks (aux is its index) */
 #define FUT_F_PINNED 0x40u    /* task: run_until_complete holds it: don't free */
 #define FUT_F_FREEING 0x80u   /* task: its free is queued on the ready queue */
+/* What a pending future stands for, kept in its `tag` byte (which holds
+ * the result's tag only once it is done): the trace (trace.c) and the task
+ * dump say what a task waits on with it. Set by whoever makes the future. */
+enum coro__future_kind {
+    FUT_KIND_FUTURE = 0, FUT_KIND_FD_READ, FUT_KIND_FD_WRITE, FUT_KIND_LOCK, FUT_KIND_EVENT,
+    FUT_KIND_CONDITION, FUT_KIND_SEMAPHORE, FUT_KIND_BARRIER, FUT_KIND_QUEUE_GET,
+    FUT_KIND_QUEUE_PUT, FUT_KIND_QUEUE_JOIN, FUT_KIND_GATHER, FUT_KIND_WAIT, FUT_KIND_AS_COMPLETED,
+    FUT_KIND_SHIELD, FUT_KIND_TASK_GROUP, FUT_KIND_THREAD, FUT_KIND_STREAM, FUT_KIND_SERVER,
+    FUT_KIND_COUNT
+};
+static inline void coro__future_set_kind(coro_future *f, unsigned kind) { f->tag = (uint8_t)kind; }
+static inline unsigned coro__future_kind(const coro_future *f) { return f->tag; }
+
 /* a plain future's tflags: its cancel is a hook (val.cancel_hook) */
 #define FUT_T_CANCEL_HOOK 0x01u
 /* task flags (future.tflags) */
@@ -207,6 +220,40 @@ coro__frame_info coro__frame_describe(coro_frame *f);
  * frame): what it receives there. */
 coro_value coro__agen_sent(coro_agen *g);
 
+/* ---- trace.c: trace mode (hosted builds) ---- */
+/* Why a step runs: its first step or a yield (ready), a sleep's timer, a
+ * future it waited on. */
+enum { CORO__WOKEN_READY = 0, CORO__WOKEN_TIMER, CORO__WOKEN_FUTURE };
+/* What the loop is doing (loop->phase): who completed a future when no task
+ * runs. */
+enum { CORO__PHASE_READY = 0, CORO__PHASE_POLL };
+typedef struct coro__step_mark {
+    int64_t t0, now;          /* real clock, loop clock at the step's start */
+    const coro_frame *frame;  /* the frame it resumes */
+    int32_t line;             /* and where */
+} coro__step_mark;
+/* task.c: the task whose wakeup node `n` is, or NULL; a task's Task-N. */
+coro_task *coro__task_waking(coro__node *n);
+uint32_t coro__task_number(const coro_task *t);
+#if CORO_HOSTED
+void coro__trace_from_env(coro_loop *loop);
+void coro__trace_stop(coro_loop *loop);
+void coro__trace_pass(coro_loop *loop);
+void coro__trace_step_begin(coro_task *t, coro__step_mark *m, int cause);
+void coro__trace_step_end(coro_task *t, const coro__step_mark *m);
+void coro__trace_wakes(coro_future *f);
+#else /* no trace mode on bare metal: loop->trace stays 0 */
+static inline void coro__trace_from_env(coro_loop *loop) { (void)loop; }
+static inline void coro__trace_stop(coro_loop *loop) { (void)loop; }
+static inline void coro__trace_pass(coro_loop *loop) { (void)loop; }
+static inline void coro__trace_step_begin(coro_task *t, coro__step_mark *m, int cause)
+{
+    (void)t, (void)m, (void)cause;
+}
+static inline void coro__trace_step_end(coro_task *t, const coro__step_mark *m) { (void)t, (void)m; }
+static inline void coro__trace_wakes(coro_future *f) { (void)f; }
+#endif
+
 /* ---- selectors/<backend>.c: one small interface ---- */
 int coro__sel_init(coro_loop *loop);
 void coro__sel_fini(coro_loop *loop);
@@ -263,7 +310,7 @@ static inline void coro__list_remove(coro__list *l, coro__link *n)
 
 /* ---- waiters (waitq.c): the FIFO every primitive parks tasks on ---- */
 /* Initialise w's future on `loop` and append it to q. 0 or CORO_E*. */
-int coro__waitq_push(coro_waitq *q, coro_waiter *w, coro_loop *loop);
+int coro__waitq_push(coro_waitq *q, coro_waiter *w, coro_loop *loop, unsigned kind);
 /* Unlink w if it is on a queue (O(1); safe to call twice). */
 void coro__waitq_remove(coro_waiter *w);
 /* The first waiter whose future is still pending, or NULL (cancelled ones

@@ -80,6 +80,7 @@ static coro_future *wait_for(coro_fd *w, unsigned dir)
     f = dir_future(w, dir);
     if (coro_future_done(f) && coro_future_init(f, w->loop) < 0)
         return NULL;
+    coro__future_set_kind(f, dir == CORO_READABLE ? FUT_KIND_FD_READ : FUT_KIND_FD_WRITE);
     int rc = arm(w, dir);
     if (rc < 0) {
         /* the awaiting code gets the selector's reason (EPERM for a

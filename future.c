@@ -59,6 +59,8 @@ void coro__future_set_cancel_hook(coro_future *f, int (*hook)(coro_future *))
 
 void coro__future_schedule_callbacks(coro_future *f)
 {
+    if (f->loop->trace)
+        coro__trace_wakes(f); /* the tasks it wakes, and who woke them */
     coro__node *n = f->callbacks, *in_order = NULL;
     f->callbacks = NULL;
     while (n) { /* reverse: the list is newest-first */

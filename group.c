@@ -185,6 +185,7 @@ static int gather_start(coro_gather_op *op)
     for (size_t i = 0; i < op->n; i++)
         op->results[i] = coro_none();
     int rc = coro_future_init(&op->outer, op->loop);
+    coro__future_set_kind(&op->outer, FUT_KIND_GATHER);
     if (rc == 0)
         coro__future_set_cancel_hook(&op->outer, gather_outer_cancel);
     for (size_t i = 0; rc == 0 && i < op->n; i++)
@@ -201,6 +202,7 @@ static void gather_cancel(coro_gather_op *op)
         if (!coro_future_done(op->futs[i]))
             coro_future_cancel(op->futs[i]);
     coro_future_init(&op->outer, op->loop);
+    coro__future_set_kind(&op->outer, FUT_KIND_GATHER);
     coro__future_set_cancel_hook(&op->outer, gather_outer_cancel);
 }
 
@@ -325,6 +327,7 @@ static int wait_start(coro_wait_op *op)
     nodes_reset(op->nodes, op->n);
     op->counter = op->n;
     int rc = coro_future_init(&op->waiter, loop);
+    coro__future_set_kind(&op->waiter, FUT_KIND_WAIT);
     if (rc == 0 && op->timeout_ns != CORO_NO_DEADLINE)
         rc = coro_call_at(loop, &op->timer, deadline_in(loop, op->timeout_ns), wait_timed_out, op);
     for (size_t i = 0; rc == 0 && i < op->n; i++)
@@ -508,7 +511,7 @@ static CORO_FN(ac_next_step)
             CORO_RAISE(CORO_ESTATE);
         if (ac_take(self) >= 0)
             break;
-        self->err = coro__waitq_push(&self->it->waiters, &self->w, self->it->loop);
+        self->err = coro__waitq_push(&self->it->waiters, &self->w, self->it->loop, FUT_KIND_AS_COMPLETED);
         if (self->err)
             CORO_RAISE(self->err);
         CORO_AWAIT_ERR(&self->w.fut, self->err);
@@ -557,6 +560,7 @@ static CORO_FN(shield_step)
     CORO_BEGIN();
     if (!coro_future_done(self->inner)) {
         self->err = coro_future_init(&self->outer, self->inner->loop);
+        coro__future_set_kind(&self->outer, FUT_KIND_SHIELD);
         if (self->err == 0)
             self->err = node_arm(&self->node, self->inner, shield_inner_done, self);
         if (self->err == 0)
@@ -996,6 +1000,7 @@ static CORO_FN(tg_step)
     tg_begin_exit(g);
     while (g->npending > 0) {
         coro_future_init(&g->on_completed, g->loop);
+        coro__future_set_kind(&g->on_completed, FUT_KIND_TASK_GROUP);
         g->flags |= TG_WAITING;
         CORO_AWAIT_ERR(&g->on_completed, g->err);
         g->flags &= ~TG_WAITING;

@@ -108,6 +108,7 @@ int coro_loop_init(coro_loop *loop, const coro_loop_options *opt)
     loop->watch = loop->debug;
     if (opt->virtual_time)
         coro_loop_set_virtual_time(loop, 1);
+
     loop->slow_ns = opt->slow_callback_ns > 0 ? opt->slow_callback_ns : DEFAULT_SLOW_NS;
     int rc = coro__mem_init(loop);
     if (rc != 0)
@@ -128,6 +129,7 @@ int coro_loop_init(coro_loop *loop, const coro_loop_options *opt)
         return rc;
     }
     loop->state = LOOP_IDLE;
+    coro__trace_from_env(loop); /* CORO_TRACE=1 or =file.json */
     return 0;
 }
 
@@ -163,6 +165,7 @@ int coro_loop_close(coro_loop *loop)
         return 0;
     if (loop->threads_fini) /* first: the pool's threads may still post to us */
         loop->threads_fini(loop);
+    coro__trace_stop(loop); /* the JSON file is complete */
     drop_posts(loop);
     coro__tasks_fini(loop);
     coro__heap_fini(loop);
@@ -321,16 +324,20 @@ static void poll_phase(coro_loop *loop)
     if (!loop->ready_head)
         coro__mem_idle(loop); /* nothing to do: a good time to give memory back */
     int64_t timeout = poll_timeout(loop);
+    loop->phase = CORO__PHASE_POLL; /* fd events complete futures now */
     if (loop->vnow && timeout > 0)
         virtual_poll(loop, timeout);
     else if (timeout != 0 || loop->nwatched > 0)
         coro__sel_poll(loop, timeout);
+    loop->phase = CORO__PHASE_READY;
     coro__heap_run_due(loop, coro__now(loop)); /* the clock, again after the poll */
     loop->since_poll = 0;
 }
 
 static void run_once(coro_loop *loop)
 {
+    if (loop->trace)
+        coro__trace_pass(loop);
     if (posts_pending(loop))
         run_posts(loop);
     if (!loop->ready_head || loop->since_poll >= CORO__POLL_EVERY) {

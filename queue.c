@@ -302,7 +302,10 @@ int coro_queue_get_nowait(coro_queue *q, coro_value *out)
 
 static int park(coro_queue *q, coro_waitq *wq, coro_waiter *w, int *parked)
 {
-    int rc = coro__waitq_push(wq, w, q->loop);
+    unsigned kind = wq == &q->getters   ? FUT_KIND_QUEUE_GET
+                    : wq == &q->putters ? FUT_KIND_QUEUE_PUT
+                                        : FUT_KIND_QUEUE_JOIN;
+    int rc = coro__waitq_push(wq, w, q->loop, kind);
     if (rc == 0) {
         *parked = 1;
         q->parked++;

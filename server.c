@@ -506,7 +506,7 @@ static CORO_FN(server_step)
         coro_server_start(srv);
         srv->forever_running = 1;
         self->kind = -SOP_FOREVER; /* ours to clear */
-        rc = coro__waitq_push(&srv->forever, &self->w, srv->loop);
+        rc = coro__waitq_push(&srv->forever, &self->w, srv->loop, FUT_KIND_SERVER);
         if (rc != 0)
             CORO_RAISE(rc);
         CORO_AWAIT_ERR(&self->w.fut, self->err);
@@ -516,7 +516,7 @@ static CORO_FN(server_step)
         coro_server_close(srv);       /* cancelled: close, wait, re-raise */
     }
     if (srv->state != SRV_CLOSED || srv->nconns > 0) {
-        rc = coro__waitq_push(&srv->closers, &self->w, srv->loop);
+        rc = coro__waitq_push(&srv->closers, &self->w, srv->loop, FUT_KIND_SERVER);
         if (rc != 0)
             CORO_RAISE(rc);
         CORO_AWAIT_ERR(&self->w.fut, rc);

@@ -822,14 +822,14 @@ static CORO_FN(drain_step)
             CORO_RAISE(-ECONNRESET); /* asyncio: "Connection lost" */
         if (!s->paused)
             CORO_RETURN(coro_int(0));
-        rc = coro__waitq_push(&s->drainers, &self->w, s->loop);
+        rc = coro__waitq_push(&s->drainers, &self->w, s->loop, FUT_KIND_STREAM);
     } else { /* wait_closed */
         if (s->state == ST_CLOSED) {
             if (s->err)
                 CORO_RAISE(s->err);
             CORO_RETURN(coro_int(0));
         }
-        rc = coro__waitq_push(&s->closers, &self->w, s->loop);
+        rc = coro__waitq_push(&s->closers, &self->w, s->loop, FUT_KIND_STREAM);
     }
     if (rc != 0)
         CORO_RAISE(rc);

@@ -136,7 +136,7 @@ static CORO_FN(lock_acquire_step)
         l->locked = 1;
         CORO_RETURN(coro_int(1));
     }
-    self->err = coro__waitq_push(&l->waiters, &self->w, l->loop);
+    self->err = coro__waitq_push(&l->waiters, &self->w, l->loop, FUT_KIND_LOCK);
     if (self->err != 0)
         CORO_RAISE(self->err);
     self->queued = 1;
@@ -239,7 +239,7 @@ static CORO_FN(event_wait_step)
     CORO_BEGIN();
     if (self->ev->value)
         CORO_RETURN(coro_int(1));
-    rc = coro__waitq_push(&self->ev->waiters, &self->w, self->ev->loop);
+    rc = coro__waitq_push(&self->ev->waiters, &self->w, self->ev->loop, FUT_KIND_EVENT);
     if (rc != 0)
         CORO_RAISE(rc);
     CORO_AWAIT(&self->w.fut);
@@ -309,7 +309,7 @@ static CORO_FN(cond_wait_step)
     CORO_BEGIN();
     if (!c->lock->locked)
         CORO_RAISE(CORO_ESTATE); /* cannot wait on un-acquired lock */
-    self->err = coro__waitq_push(&c->waiters, &self->w, c->loop);
+    self->err = coro__waitq_push(&c->waiters, &self->w, c->loop, FUT_KIND_CONDITION);
     if (self->err != 0)
         CORO_RAISE(self->err);
     coro_lock_release(c->lock);
@@ -457,7 +457,7 @@ static CORO_FN(sem_acquire_step)
         s->value--;
         CORO_RETURN(coro_int(1));
     }
-    self->err = coro__waitq_push(&s->waiters, &self->w, s->loop);
+    self->err = coro__waitq_push(&s->waiters, &self->w, s->loop, FUT_KIND_SEMAPHORE);
     if (self->err != 0)
         CORO_RAISE(self->err);
     self->queued = 1;
@@ -630,7 +630,7 @@ static CORO_FN(barrier_wait_step)
     coro_barrier *b = self->barrier;
     CORO_BEGIN();
     while (barrier_blocked(b)) { /* _block: the last round is leaving */
-        self->err = coro__waitq_push(&b->waiters, &self->w, b->loop);
+        self->err = coro__waitq_push(&b->waiters, &self->w, b->loop, FUT_KIND_BARRIER);
         if (self->err != 0)
             CORO_RAISE(self->err);
         CORO_AWAIT(&self->w.fut);
@@ -645,7 +645,7 @@ static CORO_FN(barrier_wait_step)
         CORO_RETURN(coro_int(self->index));
     }
     while (b->state == BARRIER_FILLING) { /* _wait */
-        self->err = coro__waitq_push(&b->waiters, &self->w, b->loop);
+        self->err = coro__waitq_push(&b->waiters, &self->w, b->loop, FUT_KIND_BARRIER);
         if (self->err != 0)
             CORO_RAISE(self->err);
         CORO_AWAIT(&self->w.fut);

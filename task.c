@@ -29,7 +29,6 @@
 
 #define FRAME_MAX_SIZE (65535u * 16u)
 
-static void task_run(coro_task *t, coro_value *io);
 
 /* ---- flags ---- */
 
@@ -203,6 +202,8 @@ static uint32_t task_number(const coro_task *t)
 {
     return t->fut.state == FUT_PENDING ? (uint32_t)t->fut.val.i : t->u.timer.seq;
 }
+
+uint32_t coro__task_number(const coro_task *t) { return task_number(t); }
 
 /* Tasks are named Task-N as asyncio does, N counting the tasks created on
  * the loop; the string is written into `buf` (nothing is allocated). */
@@ -472,28 +473,52 @@ static void task_settle(coro_task *t, int status, coro_value *io)
     }
 }
 
-/* One step, the general way: a pending cancel, debug timing. */
-static void task_run(coro_task *t, coro_value *io)
+/* __step: a pending cancel wins. */
+static void take_cancel(coro_task *t, coro_value *io)
+{
+    if (!must_cancel(t))
+        return;
+    t->fut.tflags &= (uint8_t)~TASK_F_MUST_CANCEL;
+    if (!(io->tag == CORO_ERROR && io->u.i == CORO_ECANCELLED))
+        *io = coro_error(CORO_ECANCELLED);
+}
+
+/* One step, watched: debug timing and the failing line, the trace. */
+static void task_run_watched(coro_task *t, coro_value *io, int cause)
 {
     coro_loop *loop = t->fut.loop;
     int64_t t0 = 0;
-    int line = 0;
-    if (loop->debug) {
+    int line = t->current->resume;
+    coro__step_mark mark;
+    if (loop->debug)
         t0 = coro__clock_ns();
-        line = t->current->resume;
-    }
-    if (must_cancel(t)) { /* __step: a pending cancel wins */
-        t->fut.tflags &= (uint8_t)~TASK_F_MUST_CANCEL;
-        if (!(io->tag == CORO_ERROR && io->u.i == CORO_ECANCELLED))
-            *io = coro_error(CORO_ECANCELLED);
-    }
+    if (loop->trace)
+        coro__trace_step_begin(t, &mark, cause);
+    take_cancel(t, io);
     loop->current = t;
     task_settle(t, coro__drive(&t->current, io), io);
     loop->current = NULL;
+    if (loop->trace)
+        coro__trace_step_end(t, &mark);
     if (t0 != 0 && t->fut.state != FUT_PENDING)
         t->u.timer.heap_index = (uint32_t)line; /* finished_line() */
     if (loop->debug)
         coro__check_slow(loop, t0, t, line);
+}
+
+/* One step, the general way: a pending cancel; watched when debug or
+ * trace mode is on (one test of one byte). */
+static void task_run(coro_task *t, coro_value *io, int cause)
+{
+    coro_loop *loop = t->fut.loop;
+    if (loop->watch) {
+        task_run_watched(t, io, cause);
+        return;
+    }
+    take_cancel(t, io);
+    loop->current = t;
+    task_settle(t, coro__drive(&t->current, io), io);
+    loop->current = NULL;
 }
 
 /* Task.__step. The hot case, a task yielding with sleep(0), is one call of
@@ -503,11 +528,13 @@ static void task_step(coro__node *n)
     coro_task *t = CORO__CONTAINER(n, coro_task, u.timer.node);
     coro_loop *loop = t->fut.loop;
     coro_value io = coro_none();
-    t->fut.tflags &= (uint8_t)~TASK_F_SLEEPING;
     if (loop->watch || must_cancel(t)) { /* debug, trace, a pending cancel */
-        task_run(t, &io);
+        int cause = (t->fut.tflags & TASK_F_SLEEPING) ? CORO__WOKEN_TIMER : CORO__WOKEN_READY;
+        t->fut.tflags &= (uint8_t)~TASK_F_SLEEPING;
+        task_run(t, &io, cause);
         return;
     }
+    t->fut.tflags &= (uint8_t)~TASK_F_SLEEPING;
     coro_frame *f = t->current;
     loop->current = t;
     int status = f->step(f, &io);
@@ -525,7 +552,12 @@ static void task_wakeup(coro__node *n)
     coro__future_outcome(t->u.w.waiter, &io);
     t->u.w.waiter = NULL;
     t->fut.tflags &= (uint8_t)~TASK_F_WAITING;
-    task_run(t, &io);
+    task_run(t, &io, CORO__WOKEN_FUTURE);
+}
+
+coro_task *coro__task_waking(coro__node *n)
+{
+    return n->run == task_wakeup ? CORO__CONTAINER(n, coro_task, u.w.node) : NULL;
 }
 
 /* ---- cancellation ---- */

@@ -779,6 +779,7 @@ static CORO_FN(to_thread_step)
     if (!loop)
         CORO_RAISE(CORO_EINVAL);
     rc = coro_future_init(&self->fut, loop);
+    coro__future_set_kind(&self->fut, FUT_KIND_THREAD);
     if (rc == 0)
         rc = submit(loop, &self->fut, self->fn, self->arg, self->discard, self);
     if (rc != 0)

@@ -14,11 +14,12 @@
  */
 #include "coro_int.h"
 
-int coro__waitq_push(coro_waitq *q, coro_waiter *w, coro_loop *loop)
+int coro__waitq_push(coro_waitq *q, coro_waiter *w, coro_loop *loop, unsigned kind)
 {
     int rc = coro_future_init(&w->fut, loop);
     if (rc != 0)
         return rc;
+    coro__future_set_kind(&w->fut, kind);
     w->q = q;
     coro__list_push(&q->list, &w->link);
     return 0;

@@ -20,7 +20,7 @@ cd "$root"
 
 core=(errors.c mem.c arena.c loop.c report.c runner.c heap.c future.c task.c gen.c agen.c waitq.c fd.c
       sync.c queue.c group.c)
-hosted=(platform/posix.c thread.c net.c stream.c)
+hosted=(platform/posix.c thread.c trace.c net.c stream.c)
 [ -f server.c ] && hosted+=(server.c)
 
 # A source, its own includes of coro_int.h / coro_platform.h dropped (they
