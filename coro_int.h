@@ -160,6 +160,15 @@ void coro__report_line(coro_loop *loop, const char *message, int error, coro_tas
 void coro__report_frame(const char *message, int error, int line, const char *function,
                         const char *file);
 int64_t coro__clock_ns(void);
+#if defined(__GNUC__) || defined(__clang__)
+#define CORO__ALWAYS_INLINE __attribute__((always_inline))
+#else
+#define CORO__ALWAYS_INLINE
+#endif
+
+/* How many loops run on virtual time (any thread): while none does, the
+ * running loop's clock is the platform's without finding the loop. */
+extern int coro__virtual_loops;
 /* The loop's clock: the platform's monotonic one, or in virtual time the
  * loop's own (coro_loop_set_virtual_time). Timers and deadlines use this;
  * debug timing (slow callbacks) stays on the real clock. */

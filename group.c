@@ -622,8 +622,8 @@ static int to_arm(coro_timeout_op *op)
     return coro_call_at(op->loop, &op->timer, op->when, to_on_timeout, op);
 }
 
-/* __aenter__ */
-static int to_enter(coro_timeout_op *op)
+/* __aenter__ (inlined into timeout_step, the frame form's hot path) */
+static inline CORO__ALWAYS_INLINE int to_enter(coro_timeout_op *op)
 {
     op->task = coro_current_task(NULL);
     op->loop = coro_get_running_loop();

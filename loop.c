@@ -39,8 +39,12 @@
 
 int64_t coro__clock_ns(void) { return coro_platform_clock_ns(); }
 
+int coro__virtual_loops;
+
 int64_t coro_loop_time_ns(const coro_loop *loop)
 {
+    if (!loop && !__atomic_load_n(&coro__virtual_loops, __ATOMIC_RELAXED))
+        return coro__clock_ns(); /* the common case: no loop runs on virtual time */
     loop = coro__loop_or_running((coro_loop *)loop);
     return loop ? coro__now(loop) : coro__clock_ns();
 }
@@ -49,10 +53,13 @@ int coro_loop_set_virtual_time(coro_loop *loop, int on)
 {
     if (!loop)
         return CORO_EINVAL;
-    if (!on)
+    if (!on && loop->vnow) {
         loop->vnow = 0;
-    else if (!loop->vnow)
+        __atomic_fetch_sub(&coro__virtual_loops, 1, __ATOMIC_RELAXED);
+    } else if (on && !loop->vnow) {
         loop->vnow = coro__clock_ns() > 0 ? coro__clock_ns() : 1;
+        __atomic_fetch_add(&coro__virtual_loops, 1, __ATOMIC_RELAXED);
+    }
     return 0;
 }
 
@@ -166,6 +173,7 @@ int coro_loop_close(coro_loop *loop)
     if (loop->threads_fini) /* first: the pool's threads may still post to us */
         loop->threads_fini(loop);
     coro__trace_stop(loop); /* the JSON file is complete */
+    coro_loop_set_virtual_time(loop, 0);
     drop_posts(loop);
     coro__tasks_fini(loop);
     coro__heap_fini(loop);
