@@ -1570,6 +1570,144 @@ static void scene_gen(void)
 }
 
 /* ======================================================================== */
+/* Scene 9: watch it run (trace mode)                                       */
+/* ======================================================================== */
+
+/* async def nap(s): await asyncio.sleep(s)                                 */
+struct napper {
+    coro_frame co;
+    double secs;
+};
+
+static CORO_FN(napper_step)
+{
+    struct napper *self = CORO_SELF(struct napper);
+    CORO_BEGIN();
+    CORO_SLEEP(self->secs);
+    CORO_END();
+}
+
+/* async def main(): t1 = create_task(nap(1)); t2 = create_task(nap(2))
+ *                   await t1; await t2                                     */
+struct traced {
+    coro_frame co;
+    struct napper n1, n2;
+    coro_task t1, t2;
+};
+
+static CORO_FN(traced_step)
+{
+    struct traced *self = CORO_SELF(struct traced);
+    CORO_BEGIN();
+    self->n1 = (struct napper){ CORO_FRAME_INIT(napper_step), SLOW / 3 };
+    self->n2 = (struct napper){ CORO_FRAME_INIT(napper_step), 2 * SLOW / 3 };
+    coro_task_init(&self->t1, NULL, &self->n1.co);
+    coro_task_init(&self->t2, NULL, &self->n2.co);
+    CORO_AWAIT(&self->t1);
+    CORO_AWAIT(&self->t2);
+    CORO_END();
+}
+
+/* The timeline: a row per loop pass, a column per task, each cell the
+ * step that task ran in that pass (trace mode's hook gives the lines). */
+#define TL_TASKS 3
+#define TL_ROWS 12
+#define TL_WAKES 8
+
+struct timeline {
+    int nrows;
+    struct {
+        unsigned long long pass;
+        char cell[TL_TASKS][48];
+    } rows[TL_ROWS];
+    char fn[TL_TASKS][24];
+    int nwakes;
+    char wakes[TL_WAKES][80];
+};
+
+static void timeline_event(const coro_trace_event *ev, void *arg)
+{
+    struct timeline *tl = arg;
+    unsigned col = ev->task_number - 1;
+    if (col >= TL_TASKS)
+        return;
+    if (ev->kind == CORO_TRACE_WAKE) {
+        if (tl->nwakes < TL_WAKES)
+            snprintf(tl->wakes[tl->nwakes++], sizeof tl->wakes[0], "pass %llu: wake %s (%s)",
+                     (unsigned long long)ev->pass, ev->task_name, ev->what);
+        return;
+    }
+    if (tl->nrows == 0 || tl->rows[tl->nrows - 1].pass != ev->pass) {
+        if (tl->nrows == TL_ROWS)
+            return;
+        memset(&tl->rows[tl->nrows], 0, sizeof tl->rows[0]);
+        tl->rows[tl->nrows++].pass = ev->pass;
+    }
+    char from[20], to[20];
+    if (ev->resume_line > 0)
+        snprintf(from, sizeof from, "resume@%d", ev->resume_line);
+    else
+        snprintf(from, sizeof from, "start");
+    if (ev->suspend_line > 0)
+        snprintf(to, sizeof to, "suspend@%d", ev->suspend_line);
+    else
+        snprintf(to, sizeof to, "done");
+    snprintf(tl->rows[tl->nrows - 1].cell[col], sizeof tl->rows[0].cell[0], "%s -> %s", from, to);
+    snprintf(tl->fn[col], sizeof tl->fn[0], "%s %s", ev->task_name, ev->function);
+}
+
+static void timeline_print(const struct timeline *tl)
+{
+    printf("\n    pass |");
+    for (int c = 0; c < TL_TASKS; c++)
+        printf(" %-27s|", tl->fn[c]);
+    printf("\n    -----+");
+    for (int c = 0; c < TL_TASKS; c++)
+        printf("----------------------------+");
+    printf("\n");
+    for (int r = 0; r < tl->nrows; r++) {
+        printf("    %4llu |", tl->rows[r].pass);
+        for (int c = 0; c < TL_TASKS; c++)
+            printf(" %-27s|", tl->rows[r].cell[c]);
+        printf("\n");
+    }
+    printf("\n");
+    for (int w = 0; w < tl->nwakes; w++)
+        note("%s", tl->wakes[w]);
+}
+
+static void scene_trace(void)
+{
+    static struct timeline tl;
+    static struct traced m;
+    const char *json = access("build", W_OK) == 0 ? "build/tour-trace.json" : "/tmp/tour-trace.json";
+    coro_loop loop;
+    coro_task t;
+
+    scene("9", "Watch it run: trace mode");
+    python("async def nap(s): await asyncio.sleep(s)",
+           "t1 = asyncio.create_task(nap(1)); t2 = asyncio.create_task(nap(2))",
+           "await t1; await t2", NULL);
+    note("(CORO_TRACE=1 prints every step of any program; here the hook draws it)");
+    memset(&tl, 0, sizeof tl);
+    memset(&m, 0, sizeof m);
+    coro_frame_init(&m.co, traced_step);
+    if (coro_loop_init(&loop, NULL) != 0)
+        return;
+    coro_loop_set_trace_hook(&loop, timeline_event, &tl);
+    int rc = coro_loop_set_trace(&loop, NULL, json);
+    coro_task_init(&t, &loop, &m.co);
+    coro_loop_run_until_complete(&loop, coro_task_future(&t));
+    coro_loop_close(&loop); /* completes the JSON file */
+    timeline_print(&tl);
+    note("each cell is one step: the line the task resumed at -> the line it");
+    note("suspended at (its frame's resume point), in examples/tour.c; between");
+    note("passes 2 and 3, and 4 and 5, the loop waits in the selector for a timer.");
+    if (rc == 0)
+        note("the same run as a timeline: open https://ui.perfetto.dev and load %s", json);
+}
+
+/* ======================================================================== */
 
 static const struct {
     const char *name;
@@ -1577,7 +1715,7 @@ static const struct {
 } scenes[] = {
     { "1", scene1 }, { "2", scene2 }, { "3", scene3 }, { "4", scene4 },
     { "4b", scene4b }, { "5", scene5 }, { "6", scene6 }, { "7", scene7 }, { "8", scene8 },
-    { "gen", scene_gen },
+    { "gen", scene_gen }, { "9", scene_trace },
 };
 
 int main(int argc, char **argv)
