@@ -17,6 +17,7 @@
 #
 # Environment (make test-one sets it): TEST_STAMPS, TEST_LOGS, TEST_TIMEOUT
 # (seconds, 0 for none), TEST_RUNNER (a prefix such as valgrind ...),
+# TEST_JOBS (programs run at once; default the cores, 1 under a runner),
 # TEST_AGAIN, TEST_VERBOSE, and TEST_TALLY: a file to which "PASSED FAILED"
 # is appended for make test's final line; without it this script prints
 # that line itself.
@@ -46,11 +47,54 @@ count() {
 # skipped N: ", N skipped" when N is not 0
 skipped() { [ "$1" != 0 ] && printf ', %s skipped' "$1"; }
 
+# fresh BIN: 0 when the program passed and was not rebuilt since
+fresh() {
+    local stamp=$stamps/${1##*/}
+    [ "$again" != 1 ] && [ -f "$stamp" ] && [ "$stamp" -nt "$1" ]
+}
+
+# run_one BIN: run it, its output to its log, its exit status and seconds
+# beside it (LOG.rc, LOG.secs)
+run_one() {
+    local bin=$1 name=${1##*/} path t0 rc
+    local log=$logs/$name.log
+    case $bin in /*) path=$bin ;; *) path=./$bin ;; esac
+    t0=$(now)
+    ${timeout_cmd[@]+"${timeout_cmd[@]}"} ${runner[@]+"${runner[@]}"} "$path" >"$log" 2>&1
+    rc=$?
+    awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }' >"$log.secs"
+    echo "$rc" >"$log.rc"
+}
+
+# The programs run TEST_JOBS at a time (default: the cores; 1 under a
+# runner such as valgrind), then are reported in order.
+jobs=${TEST_JOBS:-}
+if [ -z "$jobs" ]; then
+    jobs=$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)
+    [ -n "${TEST_RUNNER:-}" ] && jobs=1
+fi
+running=0
+for bin in "$@"; do
+    fresh "$bin" && continue
+    rm -f "$stamps/${bin##*/}"
+    if [ "$jobs" -le 1 ]; then
+        run_one "$bin"
+        continue
+    fi
+    if [ "$running" -ge "$jobs" ]; then
+        wait -n 2>/dev/null || wait
+        running=$((running - 1))
+    fi
+    run_one "$bin" &
+    running=$((running + 1))
+done
+wait
+
 total_pass=0 total_fail=0 total_skip=0 failed_names=()
 for bin in "$@"; do
     name=${bin##*/}
     stamp=$stamps/$name log=$logs/$name.log
-    if [ "$again" != 1 ] && [ -f "$stamp" ] && [ "$stamp" -nt "$bin" ]; then
+    if [ -f "$stamp" ] && fresh "$bin"; then
         read -r pass secs skip <"$stamp"
         skip=${skip:-0}
         printf '  %-14s %4d passed  %3d failed  (passed before in %ss%s; AGAIN=1 reruns it)\n' \
@@ -58,12 +102,8 @@ for bin in "$@"; do
         total_pass=$((total_pass + pass)) total_skip=$((total_skip + skip))
         continue
     fi
-    rm -f "$stamp"
-    case $bin in /*) path=$bin ;; *) path=./$bin ;; esac
-    t0=$(now)
-    ${timeout_cmd[@]+"${timeout_cmd[@]}"} ${runner[@]+"${runner[@]}"} "$path" >"$log" 2>&1
-    rc=$?
-    secs=$(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }')
+    rc=$(cat "$log.rc" 2>/dev/null || echo 1)
+    secs=$(cat "$log.secs" 2>/dev/null || echo 0)
     pass=$(count PASSED "$log") fail=$(count FAILED "$log") skip=$(count SKIPPED "$log")
     # no summary (a crash, a timeout): the tests cmocka saw pass still count
     [ -z "$pass" ] && [ -z "$fail" ] && pass=$(grep -c '^\[       OK \]' "$log")
