@@ -121,6 +121,7 @@ void *coro__default_alloc(void *ud, void *ptr, size_t osize, size_t nsize);
 int coro__mem_init(coro_loop *loop);
 void coro__mem_fini(coro_loop *loop);
 void *coro__alloc(coro_loop *loop, size_t size); /* zeroed; NULL on failure */
+void *coro__alloc_raw(coro_loop *loop, size_t size); /* the same, not zeroed (the caller fills it) */
 void coro__free(coro_loop *loop, void *p, size_t size);
 /* The loop is idle (a poll with nothing ready): give back the slab chunks a
  * spike left empty, if the live bytes fell far enough since. */

@@ -29,7 +29,8 @@
  * Cost: with trace off, none on the hot path beyond the one predictable
  * test a step already makes for debug mode. With trace on, every step
  * takes the slow path and describes its frames (a call of the body).
- * Trace mode allocates (its state and the file buffers) with malloc.
+ * Trace mode takes its state from the loop's allocator (the arena in the
+ * heap-free mode); a JSON file's buffer is stdio's.
  */
 #ifndef CORO_TRACE_H
 #define CORO_TRACE_H

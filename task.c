@@ -301,7 +301,7 @@ coro_task *coro_spawn(coro_loop *loop, coro_frame *root)
     loop = coro__loop_or_running(loop);
     coro_task *t = NULL;
     if (loop && loop->state != LOOP_CLOSED && coro__frame_fresh(root))
-        t = coro__alloc(loop, sizeof *t);
+        t = coro__alloc_raw(loop, sizeof *t); /* task_setup zeroes it */
     if (t && task_setup(t, loop, root, FUT_F_ALLOCATED) != 0) {
         coro__free(loop, t, sizeof *t);
         t = NULL;

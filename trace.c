@@ -22,6 +22,9 @@
  * the woken task's next step) so Perfetto draws an arrow; a counter ("C")
  * per pass for the ready queue and the pending timers.
  *
+ * Memory: the loop's allocator (so trace mode works in the heap-free mode
+ * too, from the arena), the FILE buffers aside.
+ *
  * Never: touch a task's fields, or allocate, when trace mode is off.
  */
 #include "coro_int.h"
@@ -36,6 +39,7 @@ struct task_slot {
 };
 
 struct coro__tracer {
+    coro_loop *loop;
     FILE *text;
     FILE *json;
     int json_events;
@@ -53,9 +57,11 @@ struct coro__tracer {
 static struct coro__tracer *tracer_get(coro_loop *loop)
 {
     if (!loop->tracer) {
-        loop->tracer = calloc(1, sizeof *loop->tracer);
-        if (loop->tracer)
+        loop->tracer = coro__alloc(loop, sizeof *loop->tracer); /* zeroed */
+        if (loop->tracer) {
             loop->tracer->t0 = coro__now(loop);
+            loop->tracer->loop = loop;
+        }
     }
     return loop->tracer;
 }
@@ -75,8 +81,8 @@ static void tracer_update(coro_loop *loop)
     loop->trace = tr && (tr->text || tr->json || tr->hook);
     loop->watch = loop->debug || loop->trace;
     if (tr && !loop->trace) {
-        free(tr->slots);
-        free(tr);
+        coro__free(loop, tr->slots, tr->nslots * sizeof *tr->slots);
+        coro__free(loop, tr, sizeof *tr);
         loop->tracer = NULL;
     }
 }
@@ -177,16 +183,19 @@ void coro__trace_stop(coro_loop *loop)
 
 /* ---- per-task state: flow ids, named tracks ---- */
 
-static struct task_slot *slot(struct coro__tracer *tr, uint32_t number)
+static struct task_slot *slot(coro_loop *loop, uint32_t number)
 {
+    struct coro__tracer *tr = loop->tracer;
     if (number >= tr->nslots) {
         uint32_t n = tr->nslots ? tr->nslots : 64;
         while (n <= number)
             n *= 2;
-        struct task_slot *s = realloc(tr->slots, n * sizeof *s);
+        struct task_slot *s = coro__alloc(loop, n * sizeof *s); /* zeroed */
         if (!s)
             return NULL;
-        memset(s + tr->nslots, 0, (n - tr->nslots) * sizeof *s);
+        if (tr->slots)
+            memcpy(s, tr->slots, tr->nslots * sizeof *s);
+        coro__free(loop, tr->slots, tr->nslots * sizeof *s);
         tr->slots = s;
         tr->nslots = n;
     }
@@ -273,7 +282,7 @@ static void json_str(FILE *f, const char *s)
 
 static void json_track_name(struct coro__tracer *tr, const coro_trace_event *ev)
 {
-    struct task_slot *s = slot(tr, ev->task_number);
+    struct task_slot *s = slot(tr->loop, ev->task_number);
     if (!s || s->named)
         return;
     s->named = 1;
@@ -436,7 +445,7 @@ void coro__trace_step_end(coro_task *t, const coro__step_mark *m)
     ev.suspend_line = done ? 0 : t->current->resume;
     describe_wait(t, what, sizeof what);
     ev.what = what;
-    struct task_slot *s = slot(tr, ev.task_number);
+    struct task_slot *s = slot(loop, ev.task_number);
     uint32_t flow = s ? s->flow : 0;
     if (s)
         s->flow = 0;
@@ -465,7 +474,7 @@ void coro__trace_wakes(coro_future *f)
         event_init(loop, &ev, CORO_TRACE_WAKE, t, name, sizeof name);
         ev.what = cause;
         ev.waker_number = by ? coro__task_number(by) : 0;
-        struct task_slot *s = slot(tr, ev.task_number);
+        struct task_slot *s = slot(loop, ev.task_number);
         uint32_t flow = 0;
         if (s && tr->json)
             s->flow = flow = ++tr->next_flow;
