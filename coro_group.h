@@ -372,6 +372,9 @@ typedef struct coro_timeout_op {
     int cancelling; /* the task's cancelling() at entry */
     int err;
     coro_value result;
+    struct coro_timeout_op *unarmed_next; /* on loop->unarmed while `lazy` */
+    uint32_t seq;                         /* its place among equal deadlines */
+    uint8_t lazy;                         /* entered, its timer not armed yet */
     coro__scope scope; /* CORO_WITH_TIMEOUT */
 } coro_timeout_op;
 

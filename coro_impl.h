@@ -467,6 +467,7 @@ struct coro_loop {
     uint8_t phase;                       /* CORO__PHASE_*: polling, or running callbacks */
     int64_t vnow;                        /* virtual time: the clock; 0: the real clock */
     struct coro__tracer *tracer;         /* trace.c's state, or NULL */
+    struct coro_timeout_op *unarmed;     /* timeout scopes not armed yet (group.c) */
 };
 
 /* ------------------------------------------------------------------------ */

@@ -163,8 +163,10 @@ void coro__report_frame(const char *message, int error, int line, const char *fu
 int64_t coro__clock_ns(void);
 #if defined(__GNUC__) || defined(__clang__)
 #define CORO__ALWAYS_INLINE __attribute__((always_inline))
+#define CORO__UNLIKELY(x) __builtin_expect(!!(x), 0)
 #else
 #define CORO__ALWAYS_INLINE
+#define CORO__UNLIKELY(x) (x)
 #endif
 
 /* How many loops run on virtual time (any thread): while none does, the
@@ -185,6 +187,16 @@ void coro__check_slow(coro_loop *loop, int64_t t0, coro_task *task, int line);
 /* Room for `cap` armed timers (init's reserve, or doubling). 0 or CORO_ENOMEM. */
 int coro__heap_reserve(coro_loop *loop, uint32_t cap);
 int coro__heap_push(coro_loop *loop, coro__timer *t, int64_t when);
+/* The same with the sequence number (the FIFO order among equal deadlines)
+ * taken earlier from loop->timer_seq: a lazily armed timeout keeps the
+ * place it had when its scope was entered. */
+int coro__heap_push_seq(coro_loop *loop, coro__timer *t, int64_t when, uint32_t seq);
+/* call_at with such a sequence number (loop.c). */
+int coro__call_at_seq(coro_loop *loop, coro_handle *h, int64_t when_ns, coro_callback fn, void *arg,
+                      uint32_t seq);
+/* group.c: arm the timeout scopes the running task entered since it last
+ * suspended (they arm no timer while their body has not suspended). */
+void coro__timeouts_arm(coro_loop *loop);
 void coro__heap_cancel(coro_loop *loop, coro__timer *t);
 /* Move every timer due at `now` to the ready queue, deadline order. */
 void coro__heap_run_due(coro_loop *loop, int64_t now);

@@ -622,6 +622,37 @@ static int to_arm(coro_timeout_op *op)
     return coro_call_at(op->loop, &op->timer, op->when, to_on_timeout, op);
 }
 
+/* Lazy arming. A scope whose deadline is still ahead arms no timer when it
+ * is entered: it takes its place among equal deadlines (a timer sequence
+ * number) and waits on the loop's list of unarmed scopes. The task's next
+ * suspension arms them all (task.c calls coro__timeouts_arm before it
+ * parks), and a scope left before any suspension just leaves the list. A
+ * body that never suspends costs no timer at all (timeout_churn), and the
+ * timers fire in the order eager arming would give: nothing can run
+ * between the entry and the task's suspension, and the place is kept. */
+static void to_unarmed_remove(coro_timeout_op *op)
+{
+    coro_timeout_op **p = &op->loop->unarmed;
+    while (*p && *p != op) /* the innermost scope: the first, in practice */
+        p = &(*p)->unarmed_next;
+    if (*p)
+        *p = op->unarmed_next;
+    op->lazy = 0;
+}
+
+void coro__timeouts_arm(coro_loop *loop)
+{
+    coro_timeout_op *op = loop->unarmed;
+    loop->unarmed = NULL;
+    for (; op; op = op->unarmed_next) {
+        op->lazy = 0;
+        if (coro__call_at_seq(loop, &op->timer, op->when, to_on_timeout, op, op->seq) != 0) {
+            op->state = TO_EXPIRING; /* no room for the timer: time out now, never hang */
+            coro_task_cancel(op->task);
+        }
+    }
+}
+
 /* __aenter__ (inlined into timeout_step, the frame form's hot path) */
 static inline CORO__ALWAYS_INLINE int to_enter(coro_timeout_op *op)
 {
@@ -631,7 +662,14 @@ static inline CORO__ALWAYS_INLINE int to_enter(coro_timeout_op *op)
         return CORO_ESTATE; /* "Timeout should be used inside a task" */
     op->cancelling = coro_task_cancelling(op->task);
     op->state = TO_ENTERED;
-    int rc = to_arm(op);
+    if (op->when != CORO_NO_DEADLINE && op->when > coro__now(op->loop)) {
+        op->seq = op->loop->timer_seq++;
+        op->lazy = 1;
+        op->unarmed_next = op->loop->unarmed;
+        op->loop->unarmed = op;
+        return 0;
+    }
+    int rc = to_arm(op); /* none, or already due: call_soon, as asyncio */
     if (rc != 0)
         op->state = TO_EXITED;
     return rc;
@@ -640,7 +678,10 @@ static inline CORO__ALWAYS_INLINE int to_enter(coro_timeout_op *op)
 /* __aexit__: the body ended with `err`; returns the scope's outcome. */
 static int to_exit(coro_timeout_op *op, int err)
 {
-    coro_handle_cancel(&op->timer);
+    if (op->lazy)
+        to_unarmed_remove(op);
+    else
+        coro_handle_cancel(&op->timer);
     if (op->state == TO_EXPIRING) {
         op->state = TO_EXPIRED;
         /* uncancel first, always: our own cancel request is taken back */
@@ -711,6 +752,8 @@ int coro_timeout_reschedule(coro_timeout_op *op, int64_t when_ns)
     if (op->state != TO_ENTERED)
         return CORO_ESTATE;
     op->when = when_ns;
+    if (op->lazy)
+        to_unarmed_remove(op); /* armed now, at its new deadline (a new place, as asyncio) */
     return to_arm(op);
 }
 

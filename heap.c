@@ -103,11 +103,16 @@ static void purge(coro_loop *loop);
 
 int coro__heap_push(coro_loop *loop, coro__timer *t, int64_t when)
 {
+    return coro__heap_push_seq(loop, t, when, loop->timer_seq++);
+}
+
+int coro__heap_push_seq(coro_loop *loop, coro__timer *t, int64_t when, uint32_t seq)
+{
     if (loop->heap_len == loop->heap_cap && loop->heap_dead * 2 > loop->heap_len)
         purge(loop); /* full of tombstones: reuse their room rather than grow */
     if (loop->heap_len == loop->heap_cap && heap_grow(loop) != 0)
         return CORO_ENOMEM;
-    t->seq = loop->timer_seq++;
+    t->seq = seq;
     uint32_t i = loop->heap_len++;
     loop->heap[i].when = when;
     loop->heap[i].t = t;

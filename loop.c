@@ -497,12 +497,20 @@ int coro_call_soon(coro_loop *loop, coro_handle *h, coro_callback fn, void *arg)
 
 int coro_call_at(coro_loop *loop, coro_handle *h, int64_t when_ns, coro_callback fn, void *arg)
 {
+    return coro__call_at_seq(loop, h, when_ns, fn, arg, loop ? loop->timer_seq : 0);
+}
+
+int coro__call_at_seq(coro_loop *loop, coro_handle *h, int64_t when_ns, coro_callback fn, void *arg,
+                      uint32_t seq)
+{
     int rc;
     coro_handle *owned = h;
     h = prepare(loop, h, fn, arg, &rc);
     if (!h)
         return rc;
-    rc = coro__heap_push(loop, &h->t, when_ns);
+    if (seq == loop->timer_seq)
+        loop->timer_seq++; /* a fresh place, as coro__heap_push takes */
+    rc = coro__heap_push_seq(loop, &h->t, when_ns, seq);
     if (rc != 0) {
         if (!owned)
             coro__free(loop, h, sizeof *h);

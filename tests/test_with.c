@@ -376,6 +376,94 @@ static void test_timeout_bad_entry(void **state)
     assert_int_equal(coro_gen_next(&g, &v), 0);
 }
 
+/* ---- lazy arming: a scope arms its timer only once its body suspends ---- */
+
+struct lazy {
+    coro_frame co;
+    coro_timeout_op to;
+    coro_handle h;
+    int64_t when;
+    int suspend, err, timers_in_body, expired_seen, spins;
+};
+
+static int saw_expired(void *arg)
+{
+    struct lazy *self = arg;
+    self->expired_seen = coro_timeout_expired(&self->to) ? 1 : -1;
+    return 0;
+}
+
+static CORO_FN(lazy_step)
+{
+    struct lazy *self = CORO_SELF(struct lazy);
+    coro_loop *loop = coro_get_running_loop();
+    CORO_BEGIN();
+    CORO_TRY {
+        CORO_WITH_TIMEOUT_AT(&self->to, self->when) {
+            self->timers_in_body = (int)(loop->heap_len - loop->heap_dead);
+            if (self->suspend == 1) { /* a timer due at the same time, armed later */
+                coro_handle_init(&self->h);
+                coro_call_at(loop, &self->h, self->when, saw_expired, self);
+                CORO_SLEEP(LONG);
+            }
+            while (self->suspend == 2) { /* busy, yielding with sleep(0) only */
+                self->spins++;
+                CORO_SLEEP(0);
+            }
+        } CORO_WITH_END;
+    } CORO_EXCEPT(self->err) {
+    } CORO_TRY_END;
+    CORO_END();
+}
+
+static void test_timeout_arms_lazily(void **state)
+{
+    (void)state;
+    struct lazy m;
+    /* a body that never suspends arms no timer */
+    memset(&m, 0, sizeof m);
+    coro_frame_init(&m.co, lazy_step);
+    m.when = INT64_MAX / 2;
+    assert_int_equal(run_root(&m.co, NULL), 0);
+    assert_int_equal(m.timers_in_body, 0);
+    assert_int_equal(m.err, 0);
+
+    /* armed at the suspension, in the place its entry took: at an equal
+     * deadline it fires before a timer the body armed after the entry */
+    coro_loop loop;
+    coro_task t;
+    memset(&m, 0, sizeof m);
+    coro_frame_init(&m.co, lazy_step);
+    m.suspend = 1;
+    assert_int_equal(coro_loop_init(&loop, &virtual_time), 0);
+    m.when = coro_loop_time_ns(&loop) + 50000000;
+    assert_int_equal(coro_task_init(&t, &loop, &m.co), 0);
+    assert_int_equal(coro_loop_run_until_complete(&loop, coro_task_future(&t)), 0);
+    assert_int_equal(m.err, CORO_ETIMEDOUT);
+    assert_int_equal(m.expired_seen, 1);
+    assert_int_equal(coro_loop_close(&loop), 0);
+}
+
+/* a body that only ever yields with sleep(0) still times out (real time:
+ * the ready queue never empties, so virtual time would never move) */
+static void test_timeout_busy_body_times_out(void **state)
+{
+    (void)state;
+    struct lazy m;
+    coro_loop loop;
+    coro_task t;
+    memset(&m, 0, sizeof m);
+    coro_frame_init(&m.co, lazy_step);
+    m.suspend = 2;
+    assert_int_equal(coro_loop_init(&loop, NULL), 0);
+    m.when = coro_loop_time_ns(&loop) + 10000000;
+    assert_int_equal(coro_task_init(&t, &loop, &m.co), 0);
+    assert_int_equal(coro_loop_run_until_complete(&loop, coro_task_future(&t)), 0);
+    assert_int_equal(m.err, CORO_ETIMEDOUT);
+    assert_true(m.spins > 1);
+    assert_int_equal(coro_loop_close(&loop), 0);
+}
+
 /* ---- lock and semaphore ---- */
 
 struct locker {
@@ -765,6 +853,8 @@ int main(void)
         cmocka_unit_test(test_timeout_at_past),
         cmocka_unit_test(test_scope_inside_finally),
         cmocka_unit_test(test_timeout_bad_entry),
+        cmocka_unit_test(test_timeout_arms_lazily),
+        cmocka_unit_test(test_timeout_busy_body_times_out),
         cmocka_unit_test(test_lock_released_every_way),
         cmocka_unit_test(test_lock_cancelled_inside_and_while_queued),
         cmocka_unit_test(test_lock_released_inside),
