@@ -172,7 +172,7 @@ CMOCKA_LIBS ?= $(or $(if $(HAVE_PKG_CONFIG),$(shell pkg-config --libs cmocka 2>/
 # ---- sources -----------------------------------------------------------------
 
 # The library: an explicit list (add new modules here), plus one selector.
-LIB_SRCS := errors.c mem.c arena.c loop.c report.c runner.c heap.c future.c task.c gen.c agen.c waitq.c fd.c selectors/$(SELECTOR).c \
+LIB_SRCS := errors.c mem.c arena.c loop.c report.c runner.c heap.c future.c task.c gen.c agen.c inspect.c waitq.c fd.c selectors/$(SELECTOR).c \
             platform/posix.c \
             $(wildcard sync.c queue.c group.c thread.c trace.c net.c stream.c server.c)
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)

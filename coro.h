@@ -396,15 +396,66 @@ int coro_agen_done(const coro_agen *g);
 #define CORO_ASYNC_FOR_END CORO__WITH_END_IMPL()
 
 /* ------------------------------------------------------------------------ */
+/* Where is every task: all_tasks, stacks, the dump (inspect.c)             */
+/* ------------------------------------------------------------------------ */
+
+/* A task's state (coro_task_state). */
+enum { CORO_TASK_SCHEDULED = 1, CORO_TASK_RUNNING, CORO_TASK_WAITING, CORO_TASK_SLEEPING,
+       CORO_TASK_CANCELLING, CORO_TASK_DONE };
+
+typedef struct coro_loop coro_loop;
+typedef struct coro_task coro_task;
+/* Visitors: return nonzero from a task visitor to stop the walk. */
+typedef int (*coro_task_visit_fn)(coro_task *t, void *arg);
+typedef void (*coro_frame_visit_fn)(const char *function, const char *file, int line, void *arg);
+/* A line of a dump, without its newline. */
+typedef void (*coro_write_fn)(const char *line, void *arg);
+
+/* asyncio.all_tasks(): fn(t, arg) for every task of `loop` (NULL: the
+ * running loop) that is not done, in no set order, allocating nothing.
+ * Tasks fn creates are not visited; fn must not make a task finish (no
+ * cancel that completes at once is possible: cancels land on the next
+ * step, so cancelling from fn is fine). Returns how many were visited;
+ * CORO_EINVAL for a NULL fn or no loop. */
+int coro_all_tasks(coro_loop *loop, coro_task_visit_fn fn, void *arg);
+/* CORO_TASK_SCHEDULED (ready to run), _RUNNING (the task asking, or the
+ * one whose step is running), _WAITING (on a future: a task, a lock, a
+ * queue, an fd...), _SLEEPING, _CANCELLING (a cancel requested and not
+ * taken back: it wins over waiting and sleeping), _DONE; CORO_EINVAL for
+ * NULL. */
+int coro_task_state(const coro_task *t);
+/* What the task waits on, in words, into buf[len]: "waiting on task
+ * Task-3", "waiting on fd 9 readable", "waiting on a lock", "sleeping,
+ * wakes in 1.250 s", "scheduled (runs on the next pass)", "done (failed)".
+ * 0, or CORO_EINVAL for NULL or len 0 (truncated to fit). */
+int coro_task_describe_wait(coro_task *t, char *buf, size_t len);
+/* task.get_stack(): fn(function, file, line, arg) for each frame of the
+ * task's await chain, from its root coroutine to the innermost frame, the
+ * line being where that frame is suspended (its resume point). Returns the
+ * depth (0 for a done task); CORO_EINVAL for NULL. Costs nothing before it
+ * is called: each body names itself when asked. */
+int coro_task_get_stack(coro_task *t, coro_frame_visit_fn fn, void *arg);
+/* task.print_stack(): the task's line and its chain, one line per frame,
+ * through write(line, arg), or coro_platform_write (stderr, a UART...) when
+ * write is NULL:
+ *     Task-12 "conn 127.0.0.1:51234" waiting on fd 9 readable
+ *       handle_client (examples/http_server.c:212)
+ *       read_request (examples/http_server.c:140)
+ * Returns 0; CORO_EINVAL for NULL. */
+int coro_task_dump(coro_task *t, coro_write_fn write, void *arg);
+/* The whole loop (NULL: the running one): a header line ("coro: 4 tasks,
+ * running: Task-1"), then coro_task_dump of every task not done. Returns
+ * how many tasks were dumped; CORO_EINVAL with no loop. */
+int coro_loop_dump(coro_loop *loop, coro_write_fn write, void *arg);
+
+/* ------------------------------------------------------------------------ */
 /* The loop                                                                 */
 /* ------------------------------------------------------------------------ */
 
 /* The loop, a future, a task: declare them anywhere (a frame field, the
  * stack, a static) and initialise them with their *_init; their layouts
  * are private (coro_impl.h). */
-typedef struct coro_loop coro_loop;
 typedef struct coro_future coro_future;
-typedef struct coro_task coro_task;
 
 /* The allocator hook, Lua's shape: nsize 0 frees `ptr` (returns NULL);
  * otherwise (re)allocates `ptr` from osize to nsize bytes, returning NULL on

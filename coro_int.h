@@ -242,6 +242,20 @@ coro__frame_info coro__frame_describe(coro_frame *f);
  * frame): what it receives there. */
 coro_value coro__agen_sent(coro_agen *g);
 
+/* ---- report.c: one line of text, built without the printf family (a
+ * bare-metal image links none) ---- */
+typedef struct coro__line {
+    char buf[320];
+    size_t len;
+} coro__line;
+void coro__line_put(coro__line *l, const char *s);
+void coro__line_put_int(coro__line *l, int64_t v);
+void coro__line_put_seconds(coro__line *l, int64_t ns); /* "1.234" */
+
+/* ---- inspect.c: what a task waits on (the trace and the dump share it) ---- */
+/* The kind of future `f` stands for, in words ("a lock", "queue get"). */
+const char *coro__future_kind_name(unsigned kind);
+
 /* ---- trace.c: trace mode (hosted builds) ---- */
 /* Why a step runs: its first step or a yield (ready), a sleep's timer, a
  * future it waited on. */

@@ -81,4 +81,20 @@ int coro_loop_set_trace(coro_loop *loop, FILE *text, const char *json_path);
  * for a NULL loop, CORO_ENOMEM. The tour draws its timeline with it. */
 int coro_loop_set_trace_hook(coro_loop *loop, coro_trace_fn fn, void *arg);
 
+/* ---- where is every task, printed (coro.h's coro_loop_dump, to a FILE) ---- */
+
+/* task.print_stack(file=out): coro_task_dump to `out` (NULL: stderr). */
+int coro_task_print_stack(coro_task *t, FILE *out);
+/* Every task of the loop (NULL: the running one) and its await chain to
+ * `out` (NULL: stderr); returns how many tasks, or CORO_EINVAL. */
+int coro_loop_print_tasks(coro_loop *loop, FILE *out);
+/* On demand, as Go's SIGQUIT: when `signo` (SIGQUIT, SIGUSR1...) arrives,
+ * the loop prints every task and its await chain to `out` (NULL: stderr)
+ * and goes on. The signal is delivered through the loop like any
+ * coro_add_signal_handler (so the dump runs between steps, never inside
+ * one); coro_remove_signal_handler(loop, signo) undoes it. Returns what
+ * coro_add_signal_handler returns. */
+int coro_loop_dump_on_signal(coro_loop *loop, int signo, FILE *out); /* NULL loop: the running one */
+
+
 #endif

@@ -15,12 +15,7 @@
 
 #include <string.h>
 
-struct line {
-    char buf[320];
-    size_t len;
-};
-
-static void put(struct line *l, const char *s)
+void coro__line_put(coro__line *l, const char *s)
 {
     size_t n = strlen(s);
     if (n > sizeof l->buf - 1 - l->len)
@@ -30,7 +25,7 @@ static void put(struct line *l, const char *s)
     l->buf[l->len] = '\0';
 }
 
-static void put_int(struct line *l, int64_t v)
+void coro__line_put_int(coro__line *l, int64_t v)
 {
     char tmp[24], *p = tmp + sizeof tmp;
     uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
@@ -41,63 +36,67 @@ static void put_int(struct line *l, int64_t v)
     } while (u);
     if (v < 0)
         *--p = '-';
-    put(l, p);
+    coro__line_put(l, p);
 }
 
-/* "1.234": microseconds as seconds with three decimals, integer only. */
-static void put_seconds(struct line *l, int64_t ns)
+/* "1.234": nanoseconds as seconds with three decimals, integer only. */
+void coro__line_put_seconds(coro__line *l, int64_t ns)
 {
-    put_int(l, ns / 1000000000);
-    put(l, ".");
+    if (ns < 0) {
+        coro__line_put(l, "-");
+        ns = -ns;
+    }
+    coro__line_put_int(l, ns / 1000000000);
+    coro__line_put(l, ".");
     int64_t ms = ns % 1000000000 / 1000000;
     if (ms < 100)
-        put(l, ms < 10 ? "00" : "0");
-    put_int(l, ms);
+        coro__line_put(l, ms < 10 ? "00" : "0");
+    coro__line_put_int(l, ms);
 }
 
 void coro__default_report(const coro_exception_context *c)
 {
-    struct line l = { { 0 }, 0 };
-    put(&l, "coro: ");
-    put(&l, c->message);
+    coro__line l = { { 0 }, 0 };
+    coro__line_put(&l, "coro: ");
+    coro__line_put(&l, c->message);
     if (c->task_name) {
-        put(&l, " [");
-        put(&l, c->task_name);
+        coro__line_put(&l, " [");
+        coro__line_put(&l, c->task_name);
         if (c->resume_line > 0 && !c->function) {
-            put(&l, ", line ");
-            put_int(&l, c->resume_line);
+            coro__line_put(&l, ", line ");
+            coro__line_put_int(&l, c->resume_line);
         }
-        put(&l, "]");
+        coro__line_put(&l, "]");
     }
     if (c->function) {
-        put(&l, " in ");
-        put(&l, c->function);
-        put(&l, " (");
-        put(&l, c->file ? c->file : "?");
-        put(&l, ":");
-        put_int(&l, c->resume_line);
-        put(&l, ")");
+        coro__line_put(&l, " in ");
+        coro__line_put(&l, c->function);
+        coro__line_put(&l, " (");
+        coro__line_put(&l, c->file ? c->file : "?");
+        coro__line_put(&l, ":");
+        coro__line_put_int(&l, c->resume_line);
+        coro__line_put(&l, ")");
     }
     if (c->error) {
-        put(&l, ": ");
-        put(&l, coro_strerror(c->error));
-        put(&l, " (");
-        put_int(&l, c->error);
-        put(&l, ")");
+        coro__line_put(&l, ": ");
+        coro__line_put(&l, coro_strerror(c->error));
+        coro__line_put(&l, " (");
+        coro__line_put_int(&l, c->error);
+        coro__line_put(&l, ")");
     }
     if (c->created_function) {
-        put(&l, " (created in ");
-        put(&l, c->created_function);
-        put(&l, " (");
-        put(&l, c->created_file ? c->created_file : "?");
-        put(&l, ":");
-        put_int(&l, c->created_line);
-        put(&l, "))");
+        coro__line_put(&l, " (created in ");
+        coro__line_put(&l, c->created_function);
+        coro__line_put(&l, " (");
+        coro__line_put(&l, c->created_file ? c->created_file : "?");
+        coro__line_put(&l, ":");
+        coro__line_put_int(&l, c->created_line);
+        coro__line_put(&l, "))");
     }
     if (c->duration_ns > 0) {
-        put(&l, " took ");
-        put_seconds(&l, c->duration_ns);
-        put(&l, " seconds");
+        coro__line_put(&l, " took ");
+        coro__line_put_seconds(&l, c->duration_ns);
+        coro__line_put(&l, " seconds");
     }
     coro_platform_write(l.buf);
 }

@@ -181,6 +181,47 @@ void coro__trace_stop(coro_loop *loop)
     tracer_update(loop);
 }
 
+/* ---- the task dump, printed (inspect.c builds it) ---- */
+
+static void write_line(const char *line, void *arg)
+{
+    FILE *out = arg;
+    fputs(line, out);
+    fputc('\n', out);
+}
+
+int coro_task_print_stack(coro_task *t, FILE *out)
+{
+    return coro_task_dump(t, write_line, out ? out : stderr);
+}
+
+int coro_loop_print_tasks(coro_loop *loop, FILE *out)
+{
+    int n = coro_loop_dump(loop, write_line, out ? out : stderr);
+    if (n >= 0)
+        fflush(out ? out : stderr);
+    return n;
+}
+
+/* Where each signal's dump goes (a signal has one disposition per process). */
+static FILE *dump_out[65];
+
+static int dump_on_signal(void *arg)
+{
+    int signo = (int)(intptr_t)arg;
+    coro_loop_print_tasks(NULL, signo > 0 && signo < 65 ? dump_out[signo] : NULL);
+    return 0;
+}
+
+int coro_loop_dump_on_signal(coro_loop *loop, int signo, FILE *out)
+{
+    loop = coro__loop_or_running(loop);
+    if (!loop || signo <= 0 || signo >= 65)
+        return CORO_EINVAL;
+    dump_out[signo] = out;
+    return coro_add_signal_handler(loop, signo, dump_on_signal, (void *)(intptr_t)signo);
+}
+
 /* ---- per-task state: flow ids, named tracks ---- */
 
 static struct task_slot *slot(coro_loop *loop, uint32_t number)
@@ -204,18 +245,6 @@ static struct task_slot *slot(coro_loop *loop, uint32_t number)
 
 /* ---- what a task waits for ---- */
 
-static const char *const kind_names[FUT_KIND_COUNT] = {
-    [FUT_KIND_FUTURE] = "a future",       [FUT_KIND_FD_READ] = "fd readable",
-    [FUT_KIND_FD_WRITE] = "fd writable",  [FUT_KIND_LOCK] = "a lock",
-    [FUT_KIND_EVENT] = "an event",        [FUT_KIND_CONDITION] = "a condition",
-    [FUT_KIND_SEMAPHORE] = "a semaphore", [FUT_KIND_BARRIER] = "a barrier",
-    [FUT_KIND_QUEUE_GET] = "queue get",   [FUT_KIND_QUEUE_PUT] = "queue put",
-    [FUT_KIND_QUEUE_JOIN] = "queue join", [FUT_KIND_GATHER] = "gather",
-    [FUT_KIND_WAIT] = "wait",             [FUT_KIND_AS_COMPLETED] = "as_completed",
-    [FUT_KIND_SHIELD] = "shield",         [FUT_KIND_TASK_GROUP] = "its task group's children",
-    [FUT_KIND_THREAD] = "a thread",       [FUT_KIND_STREAM] = "a stream",
-    [FUT_KIND_SERVER] = "a server",
-};
 
 static double rel_seconds(const coro_loop *loop, int64_t when)
 {
@@ -233,7 +262,7 @@ static void describe_future(coro_future *f, char *buf, size_t len)
                                               : CORO__CONTAINER(f, coro_fd, wfut);
         snprintf(buf, len, "fd %d %s", w->fd, kind == FUT_KIND_FD_READ ? "readable" : "writable");
     } else {
-        snprintf(buf, len, "%s", kind < FUT_KIND_COUNT ? kind_names[kind] : "a future");
+        snprintf(buf, len, "%s", coro__future_kind_name(kind));
     }
 }
 

@@ -18,7 +18,7 @@ out=${1:-build/coro.c}
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
-core=(errors.c mem.c arena.c loop.c report.c runner.c heap.c future.c task.c gen.c agen.c waitq.c fd.c
+core=(errors.c mem.c arena.c loop.c report.c runner.c heap.c future.c task.c gen.c agen.c inspect.c waitq.c fd.c
       sync.c queue.c group.c)
 hosted=(platform/posix.c thread.c trace.c net.c stream.c)
 [ -f server.c ] && hosted+=(server.c)

@@ -17,7 +17,7 @@ CC=${CC:-cc}
 out=build/size
 mkdir -p "$out"
 
-core=(errors.c mem.c arena.c loop.c report.c runner.c heap.c future.c task.c gen.c agen.c fd.c
+core=(errors.c mem.c arena.c loop.c report.c runner.c heap.c future.c task.c gen.c agen.c inspect.c fd.c
       selectors/none.c)
 structure=(waitq.c sync.c queue.c group.c)
 flags=(-std=c11 -Os -ffunction-sections -fdata-sections -fno-asynchronous-unwind-tables -DCORO_HOSTED=0 -I.)

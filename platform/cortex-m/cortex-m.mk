@@ -53,7 +53,7 @@ CM_LDFLAGS := $(CM_ARCH) --specs=nano.specs -nostartfiles -T $(CM_DIR)/mps2.ld -
 CM_LDLIBS := -lc_nano -lgcc
 
 # core + structure layers; runner.c too (coro_run), no net/stream/thread
-CM_CORE_SRCS := errors.c mem.c arena.c loop.c report.c runner.c heap.c future.c task.c gen.c agen.c waitq.c fd.c \
+CM_CORE_SRCS := errors.c mem.c arena.c loop.c report.c runner.c heap.c future.c task.c gen.c agen.c inspect.c waitq.c fd.c \
                 sync.c queue.c group.c selectors/none.c
 CM_CORE_OBJS := $(CM_CORE_SRCS:%.c=$(CM_BUILD)/core/%.o)
 CM_PLAT_SRCS := port.c startup.c semihost.c print.c clock.c libc_stubs.c
