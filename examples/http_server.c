@@ -406,10 +406,23 @@ static int keep_partial(struct conn *c)
     return 0;
 }
 
+/* Name the connection's task after its peer, so a dump (kill -USR1) says
+ * which client each task serves: task.set_name(f"conn {peer}"). */
+static void name_task(coro_stream *s)
+{
+    coro_sockaddr peer;
+    char addr[CORO_SOCKADDR_STRLEN], name[CORO_SOCKADDR_STRLEN + 8];
+    if (coro_stream_peername(s, &peer) != 0)
+        return;
+    snprintf(name, sizeof name, "conn %s", coro_sockaddr_format(&peer, addr, sizeof addr));
+    coro_task_set_name(coro_current_task(NULL), name);
+}
+
 static CORO_FN(conn_step)
 {
     struct conn *self = CORO_SELF(struct conn);
     CORO_BEGIN();
+    name_task(self->s);
     /* the first request head is due header_s after the connect */
     self->in_request = 1;
     self->err = coro_stream_set_read_deadline(self->s, self->app->header_s);
@@ -587,6 +600,8 @@ static CORO_FN(app_step)
     self->err = coro_add_signal_handler(self->loop, SIGINT, on_signal, self);
     if (self->err == 0)
         self->err = coro_add_signal_handler(self->loop, SIGTERM, on_signal, self);
+    if (self->err == 0) /* kill -USR1 PID: every task and where it waits, on stderr */
+        self->err = coro_loop_dump_on_signal(self->loop, SIGUSR1, NULL);
     if (self->err == 0)
         self->err = coro_server_sockname(&self->srv, 0, &addr);
     if (self->err) {

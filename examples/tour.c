@@ -1570,7 +1570,7 @@ static void scene_gen(void)
 }
 
 /* ======================================================================== */
-/* Scene 9: watch it run (trace mode)                                       */
+/* Scene 10: watch it run (trace mode)                                       */
 /* ======================================================================== */
 
 /* async def nap(s): await asyncio.sleep(s)                                 */
@@ -1684,7 +1684,7 @@ static void scene_trace(void)
     coro_loop loop;
     coro_task t;
 
-    scene("9", "Watch it run: trace mode");
+    scene("10", "Watch it run: trace mode");
     python("async def nap(s): await asyncio.sleep(s)",
            "t1 = asyncio.create_task(nap(1)); t2 = asyncio.create_task(nap(2))",
            "await t1; await t2", NULL);
@@ -1708,6 +1708,100 @@ static void scene_trace(void)
 }
 
 /* ======================================================================== */
+/* Scene 9: where is every task (a dump)                                   */
+/* ======================================================================== */
+
+/* async def locked(lock): async with lock: ...                              */
+struct locked {
+    coro_frame co;
+    coro_with_lock_op wl;
+    coro_lock *lock;
+};
+
+static CORO_FN(locked_step)
+{
+    struct locked *self = CORO_SELF(struct locked);
+    CORO_BEGIN();
+    CORO_WITH_LOCK(&self->wl, self->lock) {
+        CORO_SLEEP(0);
+    } CORO_WITH_END;
+    CORO_END();
+}
+
+/* async def getter(q): await q.get()                                        */
+struct getter {
+    coro_frame co;
+    coro_queue *q;
+    coro_queue_get_op get;
+};
+
+static CORO_FN(getter_step)
+{
+    struct getter *self = CORO_SELF(struct getter);
+    CORO_BEGIN();
+    CORO_AWAIT(coro_queue_get(&self->get, self->q));
+    CORO_END();
+}
+
+struct dumped {
+    coro_frame co;
+    coro_lock lock;
+    coro_with_lock_op wl;
+    coro_queue q;
+    struct locked lk;
+    struct getter cs;
+    struct napper nap;
+    coro_task t[3];
+    int i, err;
+};
+
+static void print_line(const char *line, void *arg)
+{
+    (void)arg;
+    printf("    %s\n", line);
+}
+
+static CORO_FN(dumped_step)
+{
+    struct dumped *self = CORO_SELF(struct dumped);
+    CORO_BEGIN();
+    coro_lock_init(&self->lock, NULL);
+    coro_queue_init(&self->q, NULL, 4);
+    coro_frame_init(&self->lk.co, locked_step);
+    self->lk.lock = &self->lock;
+    coro_frame_init(&self->cs.co, getter_step);
+    self->cs.q = &self->q;
+    self->nap = (struct napper){ CORO_FRAME_INIT(napper_step), 2 * SLOW };
+    CORO_WITH_LOCK(&self->wl, &self->lock) { /* main holds the lock meanwhile */
+        coro_task_init(&self->t[0], NULL, &self->lk.co);
+        coro_task_init(&self->t[1], NULL, &self->cs.co);
+        coro_task_init(&self->t[2], NULL, &self->nap.co);
+        coro_task_set_name(&self->t[0], "worker");
+        CORO_SLEEP(0); /* one pass: each has reached its first wait */
+        coro_loop_dump(NULL, print_line, NULL);
+    } CORO_WITH_END;
+    for (self->i = 0; self->i < 3; self->i++)
+        coro_task_cancel(&self->t[self->i]);
+    for (self->i = 0; self->i < 3; self->i++)
+        CORO_AWAIT_ERR(&self->t[self->i], self->err); /* each ends cancelled */
+    coro_queue_fini(&self->q);
+    CORO_END();
+}
+
+static void scene_dump(void)
+{
+    static struct dumped m;
+    scene("9", "Where is every task: a dump");
+    python("for t in asyncio.all_tasks(): t.print_stack()      # or aiomonitor's ps",
+           "(a running server: kill -USR1 PID, as Go's SIGQUIT)", NULL);
+    note("three tasks wait: one for a lock main holds, one on an empty queue,");
+    note("one asleep; the dump says what each waits on and where, frame by frame:\n");
+    memset(&m, 0, sizeof m);
+    coro_frame_init(&m.co, dumped_step);
+    run_main(&m.co, NULL);
+}
+
+/* ======================================================================== */
 
 static const struct {
     const char *name;
@@ -1715,7 +1809,7 @@ static const struct {
 } scenes[] = {
     { "1", scene1 }, { "2", scene2 }, { "3", scene3 }, { "4", scene4 },
     { "4b", scene4b }, { "5", scene5 }, { "6", scene6 }, { "7", scene7 }, { "8", scene8 },
-    { "gen", scene_gen }, { "9", scene_trace },
+    { "gen", scene_gen }, { "9", scene_dump }, { "10", scene_trace },
 };
 
 int main(int argc, char **argv)
