@@ -471,8 +471,9 @@ demo:
 	    exit 1; \
 	fi
 	@$(MAKE) --no-print-directory examples
-	./$(BUILD)/examples/tour
+	./$(BUILD)/examples/tour -10
 	@bash examples/demo_net.sh $(BUILD)
+	./$(BUILD)/examples/tour 10
 
 # ---- bench ---------------------------------------------------------------------
 

@@ -1818,10 +1818,15 @@ int main(int argc, char **argv)
     double t0 = now();
     setvbuf(stdout, NULL, _IOLBF, 0);
     printf("coro tour: the asyncio tutorial scenes in C (sleeps scaled down 10x: 3 s -> 0.3 s)\n");
+    int excluding = argc >= 2 && argv[1][0] == '-'; /* tour -10: all but scene 10 */
     for (size_t i = 0; i < n; i++) {
-        int wanted = argc < 2;
-        for (int a = 1; a < argc; a++)
-            wanted |= strcmp(argv[a], scenes[i].name) == 0;
+        int wanted = argc < 2 || excluding;
+        for (int a = 1; a < argc; a++) {
+            if (excluding && argv[a][0] == '-' && strcmp(argv[a] + 1, scenes[i].name) == 0)
+                wanted = 0;
+            else if (!excluding)
+                wanted |= strcmp(argv[a], scenes[i].name) == 0;
+        }
         if (wanted)
             scenes[i].run();
     }
