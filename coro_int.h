@@ -265,7 +265,8 @@ enum { CORO__WOKEN_READY = 0, CORO__WOKEN_TIMER, CORO__WOKEN_FUTURE };
 enum { CORO__PHASE_READY = 0, CORO__PHASE_POLL };
 typedef struct coro__step_mark {
     int64_t t0, now;          /* real clock, loop clock at the step's start */
-    const coro_frame *frame;  /* the frame it resumes */
+    const char *function;     /* the frame it resumes, named before the step: a */
+    const char *file;         /* task's own frame is freed when it finishes */
     int32_t line;             /* and where */
 } coro__step_mark;
 /* task.c: the task whose wakeup node `n` is, or NULL; a task's Task-N. */

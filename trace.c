@@ -440,7 +440,9 @@ void coro__trace_step_begin(coro_task *t, coro__step_mark *m, int cause)
     coro_loop *loop = t->fut.loop;
     m->t0 = coro__clock_ns();
     m->now = coro__now(loop);
-    m->frame = t->current;
+    coro__frame_info at = coro__frame_describe(t->current);
+    m->function = at.function;
+    m->file = at.file;
     m->line = t->current ? t->current->resume : 0;
     if (cause != CORO__WOKEN_TIMER || !t->current)
         return;
@@ -464,7 +466,7 @@ void coro__trace_step_end(coro_task *t, const coro__step_mark *m)
     event_init(loop, &ev, CORO_TRACE_STEP, t, name, sizeof name);
     ev.duration_ns = coro__clock_ns() - m->t0;
     ev.time_ns = m->now - tr->t0; /* a slice starts when the step did */
-    coro__frame_info at = coro__frame_describe((coro_frame *)m->frame);
+    coro__frame_info at = { m->function, m->file };
     ev.function = at.function;
     ev.file = at.file;
     ev.resume_line = m->line > 0 ? m->line : 0;

@@ -405,6 +405,29 @@ static void test_errors_and_off(void **state)
     assert_int_equal(coro_loop_close(&loop), 0);
 }
 
+/* a task whose frame is its own (coro_frame_new) is freed when it ends:
+ * the trace names its last step from what it recorded before (ASan checks) */
+static void test_owned_frames(void **state)
+{
+    (void)state;
+    static const coro_loop_options vt = { .virtual_time = 1 };
+    coro_loop loop;
+    struct recs rs = { 0 };
+    assert_int_equal(coro_loop_init(&loop, &vt), 0);
+    assert_int_equal(coro_loop_set_trace_hook(&loop, record, &rs), 0);
+    struct sleeper *s = CORO_FRAME_NEW(&loop, struct sleeper, sleeper_step);
+    assert_non_null(s);
+    s->secs = 0.01;
+    coro_task *t = coro_spawn(&loop, &s->co);
+    assert_non_null(t);
+    assert_int_equal(coro_loop_run_until_complete(&loop, coro_task_future(t)), 0);
+    coro_task_release(t);
+    assert_true(rs.n >= 2);
+    expect_step(&rs.r[rs.n - 1], rs.r[rs.n - 1].task, "sleeper_step", line_sleep, "sleeper_step", 0,
+                "done (returned)");
+    assert_int_equal(coro_loop_close(&loop), 0);
+}
+
 int main(void)
 {
     unsetenv("CORO_TRACE");
@@ -414,6 +437,7 @@ int main(void)
         cmocka_unit_test(test_chrome_trace_file),
         cmocka_unit_test(test_env),
         cmocka_unit_test(test_errors_and_off),
+        cmocka_unit_test(test_owned_frames),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
