@@ -155,7 +155,7 @@ struct dump {
     void *arg;
 };
 
-static void emit(struct dump *d, const char *line)
+static void dump_line(struct dump *d, const char *line)
 {
     if (d->write)
         d->write(line, d->arg);
@@ -173,7 +173,7 @@ static void dump_frame(const char *function, const char *file, int line, void *a
     coro__line_put(&l, ":");
     coro__line_put_int(&l, line);
     coro__line_put(&l, ")");
-    emit(arg, l.buf);
+    dump_line(arg, l.buf);
 }
 
 static int dump_task(coro_task *t, void *arg)
@@ -192,10 +192,10 @@ static int dump_task(coro_task *t, void *arg)
     }
     coro__line_put(&l, coro_task_state(t) == CORO_TASK_CANCELLING ? " cancelling, " : " ");
     put_waits(&l, t);
-    emit(d, l.buf);
+    dump_line(d, l.buf);
     int depth = coro_task_get_stack(t, dump_frame, d);
     if (depth >= CHAIN_MAX)
-        emit(d, "  ... (the chain goes deeper)");
+        dump_line(d, "  ... (the chain goes deeper)");
     return 0;
 }
 
@@ -225,6 +225,6 @@ int coro_loop_dump(coro_loop *loop, coro_write_fn write, void *arg)
         coro__line_put(&l, ", running: ");
         coro__line_put(&l, coro__task_name(loop->current, name, sizeof name));
     }
-    emit(&d, l.buf);
+    dump_line(&d, l.buf);
     return coro_all_tasks(loop, dump_task, &d);
 }
