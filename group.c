@@ -656,8 +656,8 @@ void coro__timeouts_arm(coro_loop *loop)
 /* __aenter__ (inlined into timeout_step, the frame form's hot path) */
 static inline CORO__ALWAYS_INLINE int to_enter(coro_timeout_op *op)
 {
-    op->task = coro_current_task(NULL);
-    op->loop = coro_get_running_loop();
+    op->loop = coro_get_running_loop(); /* one thread-local read for both */
+    op->task = op->loop ? op->loop->current : NULL;
     if (!op->task)
         return CORO_ESTATE; /* "Timeout should be used inside a task" */
     op->cancelling = coro_task_cancelling(op->task);
