@@ -46,9 +46,15 @@
  *      fails with CORO_ESTATE and is reported at the awaiting line.
  *   5. A step function is written with CORO_BEGIN ... CORO_END (the driver
  *      asks a body its name through them); never by hand.
- *   6. A CORO_TRY block's except part is a resume point too: no try block
- *      inside a `switch` of the body (in either form), and no suspension
- *      point on the CORO_TRY line. It costs no frame field.
+ *   6. A CORO_TRY block's except part is a resume point too, and so is the
+ *      exit of a CORO_WITH_* scope and of a CORO_ASYNC_FOR loop: none of
+ *      them inside a `switch` of the body (in either form), and no other
+ *      suspension point on their opening and closing lines. They cost no
+ *      frame field (open scopes chain through the header's `pending`
+ *      word). `break` inside a CORO_WITH_* block ends that block only.
+ *   7. Never leave a CORO_WITH_* block or a CORO_ASYNC_FOR loop with
+ *      `goto` or a C `return`: only by its end, break/continue, CORO_RETURN,
+ *      CORO_RAISE or an error, so that its exit runs.
  *
  * Errors are negative int codes (0 is success): system errors are -errno,
  * coro's own are CORO_E*; coro_strerror() names every one.
