@@ -66,6 +66,7 @@ static inline unsigned coro__future_kind(const coro_future *f) { return f->tag; 
 #define TASK_F_MUST_CANCEL 0x01u
 #define TASK_F_SLEEPING 0x02u /* u.timer is in the heap */
 #define TASK_F_WAITING 0x04u  /* u.w is on a future */
+#define TASK_F_UNARMED 0x08u  /* it entered timeout scopes not armed yet (group.c) */
 /* The cancel-request count (cancelling()) is 12 bits, saturating at 4095:
  * its low 4 bits are tflags bits 4..7, its high 8 bits the top of aux,
  * whose low 24 bits are the task's index in loop->tasks. */

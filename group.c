@@ -638,6 +638,8 @@ static void to_unarmed_remove(coro_timeout_op *op)
     if (*p)
         *p = op->unarmed_next;
     op->lazy = 0;
+    if (!op->loop->unarmed)
+        op->task->fut.tflags &= (uint8_t)~TASK_F_UNARMED;
 }
 
 void coro__timeouts_arm(coro_loop *loop)
@@ -667,6 +669,7 @@ static inline CORO__ALWAYS_INLINE int to_enter(coro_timeout_op *op)
         op->lazy = 1;
         op->unarmed_next = op->loop->unarmed;
         op->loop->unarmed = op;
+        op->task->fut.tflags |= TASK_F_UNARMED; /* its next suspension arms it */
         return 0;
     }
     int rc = to_arm(op); /* none, or already due: call_soon, as asyncio */

@@ -426,8 +426,10 @@ static void task_wakeup(coro__node *n);
 static bool task_suspend(coro_task *t, int status, coro_value *io)
 {
     coro_loop *loop = t->fut.loop;
-    if (CORO__UNLIKELY(loop->unarmed)) /* timeout scopes entered since the last suspension */
+    if (CORO__UNLIKELY(t->fut.tflags & TASK_F_UNARMED)) { /* timeout scopes entered since */
+        t->fut.tflags &= (uint8_t)~TASK_F_UNARMED;             /* the last suspension */
         coro__timeouts_arm(loop);
+    }
     if (status == CORO__AWAIT) {
         coro_future *f = io->u.p;
         if (f == &t->fut || f->loop != loop) {
@@ -540,7 +542,7 @@ static void task_step(coro__node *n)
     coro_frame *f = t->current;
     loop->current = t;
     int status = f->step(f, &io);
-    if (status == CORO__SLEEP && io.u.i <= 0 && !CORO__UNLIKELY(loop->unarmed))
+    if (status == CORO__SLEEP && io.u.i <= 0 && !CORO__UNLIKELY(t->fut.tflags & TASK_F_UNARMED))
         coro__ready_push(loop, n); /* n->run is task_step already */
     else
         task_settle(t, coro__drive_on(&t->current, f, &io, status), &io);
