@@ -466,7 +466,9 @@ struct coro_loop {
     uint8_t watch;                       /* debug || trace: a step takes the slow path */
     uint8_t phase;                       /* CORO__PHASE_*: polling, or running callbacks */
     int64_t vnow;                        /* virtual time: the clock; 0: the real clock */
-    struct coro__tracer *tracer;         /* trace.c's state, or NULL */
+#if CORO_HOSTED
+    struct coro__tracer *tracer;         /* trace.c's state, or NULL (no trace on bare metal) */
+#endif
     struct coro_timeout_op *unarmed;     /* timeout scopes not armed yet (group.c) */
 };
 

@@ -289,6 +289,8 @@ static void test_errors_and_done_tasks(void **state)
     assert_int_equal(coro_task_dump(NULL, NULL, NULL), CORO_EINVAL);
     assert_int_equal(coro_loop_dump(NULL, NULL, NULL), CORO_EINVAL);
     assert_int_equal(coro_loop_dump_on_signal(NULL, 0, NULL), CORO_EINVAL);
+    assert_int_equal(coro_task_print_stack(NULL, NULL), CORO_EINVAL);
+    assert_int_equal(coro_loop_print_tasks(NULL, NULL), CORO_EINVAL);
     coro_loop loop;
     coro_task t;
     coro_frame f = CORO_FRAME_INIT(quick_step);
@@ -296,6 +298,19 @@ static void test_errors_and_done_tasks(void **state)
     assert_int_equal(coro_all_tasks(&loop, NULL, NULL), CORO_EINVAL);
     assert_int_equal(coro_task_init(&t, &loop, &f), 0);
     assert_int_equal(coro_task_state(&t), CORO_TASK_SCHEDULED);
+    FILE *out = tmpfile(); /* the FILE forms print what the writer forms write */
+    assert_non_null(out);
+    assert_int_equal(coro_task_print_stack(&t, out), 0);
+    assert_int_equal(coro_loop_print_tasks(&loop, out), 1);
+    rewind(out);
+    char line[96];
+    assert_non_null(fgets(line, sizeof line, out));
+    assert_string_equal(line, "Task-1 scheduled (runs on the next pass)\n");
+    assert_non_null(fgets(line, sizeof line, out)); /* its one frame */
+    assert_non_null(strstr(line, "quick_step"));
+    assert_non_null(fgets(line, sizeof line, out));
+    assert_string_equal(line, "coro: 1 task\n");
+    fclose(out);
     assert_int_equal(coro_task_describe_wait(&t, buf, sizeof buf), 0);
     assert_string_equal(buf, "schedul"); /* truncated to fit */
     assert_int_equal(coro_loop_run_until_complete(&loop, coro_task_future(&t)), 0);
