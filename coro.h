@@ -311,8 +311,10 @@ int coro_gen_init(coro_gen *g, coro_frame *root);
  * when called from inside the generator itself: "already executing").
  * `out` may be NULL. */
 int coro_gen_send(coro_gen *g, coro_value send, coro_value *out);
-/* next(g): coro_gen_send with CORO_NONE. */
-int coro_gen_next(coro_gen *g, coro_value *out);
+/* next(g): coro_gen_send with CORO_NONE. Its hot case (a started, idle
+ * generator that yields) is inline (coro_impl.h); &coro_gen_next is the
+ * same function out of line. */
+int(coro_gen_next)(coro_gen *g, coro_value *out);
 /* Throw `err` into the generator at its suspension point; results as send. */
 int coro_gen_throw(coro_gen *g, int err, coro_value *out);
 /* Close: throw CORO_ECANCELLED so the cleanup sections run. Returns 0 when

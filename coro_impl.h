@@ -378,6 +378,29 @@ struct coro_gen {
     int running;         /* private: inside send/throw (no re-entry) */
 };
 
+/* coro_gen_next's hot case, inline as a C++ handle.resume() is: a started,
+ * idle generator whose step yields costs one test, the step call and the
+ * copy of its value. Everything else (first resume, return, failure, an
+ * await refused, re-entry) is gen.c's coro__gen_settle / coro__gen_resume. */
+int coro__gen_resume(coro_gen *g, coro_value in, coro_value *out);
+int coro__gen_settle(coro_gen *g, coro_frame *f, coro_value *io, int st, coro_value *out);
+static inline int coro__gen_next(coro_gen *g, coro_value *out)
+{
+    coro_frame *f;
+    if (!g || (g->running | g->done) || !(f = g->current) || f->resume == 0)
+        return coro__gen_resume(g, coro_none(), out);
+    coro_value io = coro_none();
+    g->running = 1;
+    int st = f->step(f, &io);
+    if (st != CORO__YIELD)
+        return coro__gen_settle(g, f, &io, st, out);
+    g->running = 0;
+    if (out)
+        *out = io;
+    return 1;
+}
+#define coro_gen_next(g, out) coro__gen_next((g), (out))
+
 /* An async generator's frame header (coro.h's coro_agen). */
 struct coro_agen {
     coro_frame co;       /* private: the body, flagged CORO__F_AGEN */
@@ -438,7 +461,7 @@ struct coro_loop {
     coro_alloc_fn alloc;
     void *alloc_ud;
     coro__node *ready_head, *ready_tail; /* the FIFO of callbacks */
-    coro__node *pass_last;               /* the last node of the running pass */
+    coro__node *pass_head;               /* the running pass's batch, still to run */
     struct coro__heap_entry *heap;       /* timers: array-backed min-heap */
     uint32_t heap_len, heap_cap, heap_dead;
     uint32_t timer_seq;

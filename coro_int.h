@@ -164,9 +164,11 @@ void coro__report_frame(const char *message, int error, int line, const char *fu
 int64_t coro__clock_ns(void);
 #if defined(__GNUC__) || defined(__clang__)
 #define CORO__ALWAYS_INLINE __attribute__((always_inline))
+#define CORO__NOINLINE __attribute__((noinline))
 #define CORO__UNLIKELY(x) __builtin_expect(!!(x), 0)
 #else
 #define CORO__ALWAYS_INLINE
+#define CORO__NOINLINE
 #define CORO__UNLIKELY(x) (x)
 #endif
 

@@ -193,7 +193,7 @@ static int finish(coro_gen *g, coro_value *io, coro_value *out)
 
 /* After the innermost frame stepped with status st: follow the chain until
  * the generator yields or finishes (await and sleep are refused). */
-static int settle(coro_gen *g, coro_frame *f, coro_value *io, int st, coro_value *out)
+int coro__gen_settle(coro_gen *g, coro_frame *f, coro_value *io, int st, coro_value *out)
 {
     if (st != CORO__YIELD)
         st = coro__drive_on(&g->current, f, io, st);
@@ -209,7 +209,8 @@ static int settle(coro_gen *g, coro_frame *f, coro_value *io, int st, coro_value
     return 1;
 }
 
-static int gen_resume(coro_gen *g, coro_value in, coro_value *out)
+/* Every resume but the hot one (coro_impl.h's coro__gen_next). */
+int coro__gen_resume(coro_gen *g, coro_value in, coro_value *out)
 {
     if (!g || !g->current)
         return CORO_EINVAL;
@@ -221,41 +222,24 @@ static int gen_resume(coro_gen *g, coro_value in, coro_value *out)
     coro_frame *f = g->current;
     g->running = 1;
     if (f->resume == 0) /* not started: a thrown error fails it unrun */
-        return settle(g, f, &io, coro__drive(&g->current, &io), out);
-    return settle(g, f, &io, f->step(f, &io), out);
-}
-
-/* The hot case: a started, idle generator whose step yields. */
-static inline int fast_resume(coro_gen *g, coro_value in, coro_value *out)
-{
-    coro_frame *f;
-    if (!g || g->running || g->done || !(f = g->current) || f->resume == 0)
-        return gen_resume(g, in, out);
-    coro_value io = in;
-    g->running = 1;
-    int st = f->step(f, &io);
-    if (st != CORO__YIELD)
-        return settle(g, f, &io, st, out);
-    g->running = 0;
-    if (out)
-        *out = io;
-    return 1;
+        return coro__gen_settle(g, f, &io, coro__drive(&g->current, &io), out);
+    return coro__gen_settle(g, f, &io, f->step(f, &io), out);
 }
 
 int coro_gen_send(coro_gen *g, coro_value send, coro_value *out)
 {
     if (g && g->current && not_started(g))
         send = coro_none(); /* the first resume receives nothing */
-    return fast_resume(g, send, out);
+    return coro__gen_resume(g, send, out);
 }
 
-int coro_gen_next(coro_gen *g, coro_value *out) { return fast_resume(g, coro_none(), out); }
+int(coro_gen_next)(coro_gen *g, coro_value *out) { return coro__gen_next(g, out); }
 
 int coro_gen_throw(coro_gen *g, int err, coro_value *out)
 {
     if (!g || !g->current || err >= 0)
         return CORO_EINVAL;
-    return gen_resume(g, coro_error(err), out); /* an unstarted body never runs */
+    return coro__gen_resume(g, coro_error(err), out); /* an unstarted body never runs */
 }
 
 int coro_gen_close(coro_gen *g)

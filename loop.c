@@ -180,7 +180,7 @@ int coro_loop_close(coro_loop *loop)
     coro__sel_fini(loop);
     coro__mem_fini(loop); /* every node still queued lived in the slab */
     loop->ready_head = loop->ready_tail = NULL;
-    loop->pass_last = NULL;
+    loop->pass_head = NULL;
     loop->state = LOOP_CLOSED;
     return 0;
 }
@@ -199,43 +199,46 @@ int coro_loop_is_closed(const coro_loop *loop) { return !loop || loop->state == 
 
 /* ---- the ready queue ---- */
 
-/* Run the callbacks queued when the pass began, and no others: up to the
- * node that was last then (coro__ready_remove moves the mark back if it
- * takes that node away). */
+/* Run the callbacks queued when the pass began, and no others: the pass
+ * takes the whole queue as its batch (loop->pass_head) and walks it; nodes
+ * queued meanwhile start a new queue for the next pass. coro__ready_remove
+ * looks in both. */
 static void run_ready(coro_loop *loop)
 {
     unsigned ran = 0;
-    loop->pass_last = loop->ready_tail;
-    while (loop->pass_last) {
-        coro__node *n = loop->ready_head;
-        loop->ready_head = n->next;
-        if (!loop->ready_head)
-            loop->ready_tail = NULL;
-        if (n == loop->pass_last)
-            loop->pass_last = NULL;
+    coro__node *n;
+    loop->pass_head = loop->ready_head;
+    loop->ready_head = loop->ready_tail = NULL;
+    while ((n = loop->pass_head) != NULL) {
+        loop->pass_head = n->next;
         ran++;
         n->run(n); /* may free n */
     }
     loop->since_poll += ran;
 }
 
-int coro__ready_remove(coro_loop *loop, coro__node *n)
+/* Unlink n from the list at *head (tail: its last node's owner, or NULL). */
+static int unlink_node(coro__node **head, coro__node **tail, coro__node *n)
 {
     coro__node *prev = NULL;
-    for (coro__node *p = loop->ready_head; p; prev = p, p = p->next) {
+    for (coro__node *p = *head; p; prev = p, p = p->next) {
         if (p != n)
             continue;
         if (prev)
             prev->next = p->next;
         else
-            loop->ready_head = p->next;
-        if (loop->ready_tail == p)
-            loop->ready_tail = prev;
-        if (loop->pass_last == p)
-            loop->pass_last = prev; /* NULL: the pass had nothing after it */
+            *head = p->next;
+        if (tail && *tail == p)
+            *tail = prev;
         return 1;
     }
     return 0;
+}
+
+int coro__ready_remove(coro_loop *loop, coro__node *n)
+{
+    return unlink_node(&loop->pass_head, NULL, n) ||
+           unlink_node(&loop->ready_head, &loop->ready_tail, n);
 }
 
 /* ---- posts from interrupts and other threads ---- */

@@ -525,28 +525,43 @@ static void task_run(coro_task *t, coro_value *io, int cause)
     loop->current = NULL;
 }
 
+/* The step's chain stopped with anything but the hot sleep(0): drive it
+ * on and settle (kept out of line so that task_step's fast path keeps one
+ * register across the step call). */
+static CORO__NOINLINE void task_after_step(coro_task *t, int status, coro_value *io)
+{
+    task_settle(t, coro__drive_on(&t->current, t->current, io, status), io);
+}
+
+/* A step that is watched, has a cancel to throw in, or follows a sleep. */
+static CORO__NOINLINE void task_step_slow(coro_task *t)
+{
+    coro_value io = coro_none();
+    int cause = (t->fut.tflags & TASK_F_SLEEPING) ? CORO__WOKEN_TIMER : CORO__WOKEN_READY;
+    t->fut.tflags &= (uint8_t)~TASK_F_SLEEPING;
+    task_run(t, &io, cause);
+}
+
 /* Task.__step. The hot case, a task yielding with sleep(0), is one call of
  * the innermost frame and one push on the ready queue. */
 static void task_step(coro__node *n)
 {
     coro_task *t = CORO__CONTAINER(n, coro_task, u.timer.node);
     coro_loop *loop = t->fut.loop;
-    coro_value io = coro_none();
-    if (loop->watch || must_cancel(t)) { /* debug, trace, a pending cancel */
-        int cause = (t->fut.tflags & TASK_F_SLEEPING) ? CORO__WOKEN_TIMER : CORO__WOKEN_READY;
-        t->fut.tflags &= (uint8_t)~TASK_F_SLEEPING;
-        task_run(t, &io, cause);
+    if (CORO__UNLIKELY(loop->watch | (t->fut.tflags & (TASK_F_MUST_CANCEL | TASK_F_SLEEPING)))) {
+        task_step_slow(t);
         return;
     }
-    t->fut.tflags &= (uint8_t)~TASK_F_SLEEPING;
     coro_frame *f = t->current;
+    coro_value io = coro_none();
     loop->current = t;
     int status = f->step(f, &io);
-    if (status == CORO__SLEEP && io.u.i <= 0 && !CORO__UNLIKELY(t->fut.tflags & TASK_F_UNARMED))
-        coro__ready_push(loop, n); /* n->run is task_step already */
+    /* after the call, everything is read again through t: one saved register */
+    if (status == CORO__SLEEP && io.u.i <= 0 && !(t->fut.tflags & TASK_F_UNARMED))
+        coro__ready_push(t->fut.loop, n); /* n->run is task_step already */
     else
-        task_settle(t, coro__drive_on(&t->current, f, &io, status), &io);
-    loop->current = NULL;
+        task_after_step(t, status, &io);
+    t->fut.loop->current = NULL;
 }
 
 static void task_wakeup(coro__node *n)

@@ -353,7 +353,6 @@ static void ready_filter(coro_loop *loop)
     }
     loop->ready_head = keep;
     loop->ready_tail = keep_tail;
-    loop->pass_last = NULL;
     for (n = ours; n; n = next) {
         next = n->next;
         ts_drop(n);
