@@ -67,6 +67,10 @@ static inline unsigned coro__future_kind(const coro_future *f) { return f->tag; 
 #define TASK_F_SLEEPING 0x02u /* u.timer is in the heap */
 #define TASK_F_WAITING 0x04u  /* u.w is on a future */
 #define TASK_F_UNARMED 0x08u  /* it entered timeout scopes not armed yet (group.c) */
+/* Once done, UNARMED's bit means: no done callback was queued for it (none
+ * was added when it finished, or since), so nothing queued will read it and
+ * its release may free it at once. */
+#define TASK_F_QUIET 0x08u
 /* The cancel-request count (cancelling()) is 12 bits, saturating at 4095:
  * its low 4 bits are tflags bits 4..7, its high 8 bits the top of aux,
  * whose low 24 bits are the task's index in loop->tasks. */
@@ -124,6 +128,59 @@ void coro__mem_fini(coro_loop *loop);
 void *coro__alloc(coro_loop *loop, size_t size); /* zeroed; NULL on failure */
 void *coro__alloc_raw(coro_loop *loop, size_t size); /* the same, not zeroed (the caller fills it) */
 void coro__free(coro_loop *loop, void *p, size_t size);
+
+/* The slab's head (the first member of mem.c's struct slab), which the
+ * inline fast paths below read and write as mem.c does. */
+#define CORO__SLAB_GRAIN 16u
+#define CORO__SLAB_MAX 512u
+struct coro__slab_head {
+    void *free[CORO__SLAB_MAX / CORO__SLAB_GRAIN]; /* a free list per class */
+    size_t live_bytes;                             /* handed out, not freed */
+    size_t reclaim_at;                             /* reclaim at or below this */
+    bool reclaim_due;
+};
+#if defined(__SANITIZE_ADDRESS__)
+#define CORO__FAST_SLAB 0 /* mem.c poisons what is free: its own paths only */
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CORO__FAST_SLAB 0
+#endif
+#endif
+#ifndef CORO__FAST_SLAB
+#define CORO__FAST_SLAB 1
+#endif
+
+/* coro__alloc_raw for a hot caller (spawn): a pop from its class's free
+ * list, inline; anything else (an empty list, a big size) goes to mem.c.
+ * `size` is usually a constant, so the class is too. */
+static inline void *coro__alloc_fast(coro_loop *loop, size_t size)
+{
+    struct coro__slab_head *s = (struct coro__slab_head *)loop->slab;
+    size_t k = (size - 1) / CORO__SLAB_GRAIN;
+    void *p;
+    if (!CORO__FAST_SLAB || size - 1 >= CORO__SLAB_MAX || !s || !(p = s->free[k]))
+        return coro__alloc_raw(loop, size);
+    s->free[k] = *(void **)p;
+    s->live_bytes += (k + 1) * CORO__SLAB_GRAIN;
+    loop->slab_allocs++;
+    return p;
+}
+
+/* coro__free for a hot caller: a push on the class's free list, inline. */
+static inline void coro__free_fast(coro_loop *loop, void *p, size_t size)
+{
+    struct coro__slab_head *s = (struct coro__slab_head *)loop->slab;
+    size_t k = (size - 1) / CORO__SLAB_GRAIN;
+    if (!CORO__FAST_SLAB || size - 1 >= CORO__SLAB_MAX || !s || !p) {
+        coro__free(loop, p, size);
+        return;
+    }
+    *(void **)p = s->free[k];
+    s->free[k] = p;
+    s->live_bytes -= (k + 1) * CORO__SLAB_GRAIN;
+    if (s->live_bytes <= s->reclaim_at)
+        s->reclaim_due = true; /* coro__mem_idle does it */
+}
 /* The loop is idle (a poll with nothing ready): give back the slab chunks a
  * spike left empty, if the live bytes fell far enough since. */
 void coro__mem_idle(coro_loop *loop);

@@ -213,6 +213,8 @@ static void done_node_run(coro__node *n)
 void coro__future_add_node(coro_future *f, coro__node *n)
 {
     if (f->state != FUT_PENDING) {
+        if (f->flags & FUT_F_TASK)
+            f->tflags &= (uint8_t)~TASK_F_QUIET; /* n will read it: no free at release */
         coro__ready_push(f->loop, n); /* scheduled, never inline */
         return;
     }

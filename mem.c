@@ -57,8 +57,8 @@
 #define UNPOISON(p, n) ((void)(p), (void)(n))
 #endif
 
-#define SLAB_GRAIN 16u
-#define SLAB_MAX 512u
+#define SLAB_GRAIN CORO__SLAB_GRAIN
+#define SLAB_MAX CORO__SLAB_MAX
 #define SLAB_CLASSES (SLAB_MAX / SLAB_GRAIN)
 #define CHUNK_MIN 4096u
 #define CHUNK_MAX (256u * 1024u)
@@ -77,7 +77,8 @@ struct big {
 };
 
 struct slab {
-    void *free[SLAB_CLASSES]; /* singly linked through the first word */
+    struct coro__slab_head head; /* the free lists and live bytes (coro_int.h's
+                                    inline fast paths read them too) */
     struct chunk *chunks;
     char *bump;
     size_t bump_left;
@@ -87,9 +88,6 @@ struct slab {
     unsigned nbufs; /* how many: at most BUF_POOL */
     size_t nchunks;
     size_t chunk_bytes; /* the chunks' sizes, summed */
-    size_t live_bytes;  /* slab objects handed out and not freed */
-    size_t reclaim_at;  /* reclaim when live_bytes falls to this; 0: not yet */
-    bool reclaim_due;   /* it fell there: reclaim when the loop is next idle */
 };
 
 #define CHUNK_HDR ((sizeof(struct chunk) + SLAB_GRAIN - 1) & ~(size_t)(SLAB_GRAIN - 1))
@@ -153,9 +151,9 @@ static void give_tail(struct slab *s, char *p, size_t n)
         return;
     size_t k = n / SLAB_GRAIN - 1;
     UNPOISON(p, sizeof(void *));
-    *(void **)p = s->free[k];
+    *(void **)p = s->head.free[k];
     POISON(p, n);
-    s->free[k] = p;
+    s->head.free[k] = p;
 }
 
 static int slab_refill(coro_loop *loop, struct slab *s, size_t need)
@@ -171,8 +169,8 @@ static int slab_refill(coro_loop *loop, struct slab *s, size_t need)
     s->chunks = c;
     s->nchunks++;
     s->chunk_bytes += size;
-    if (s->chunk_bytes >= RECLAIM_MIN && s->reclaim_at < s->chunk_bytes / 4)
-        s->reclaim_at = s->chunk_bytes / 4;
+    if (s->chunk_bytes >= RECLAIM_MIN && s->head.reclaim_at < s->chunk_bytes / 4)
+        s->head.reclaim_at = s->chunk_bytes / 4;
     give_tail(s, s->bump, s->bump_left);
     s->bump = (char *)c + CHUNK_HDR;
     s->bump_left = size - CHUNK_HDR;
@@ -245,7 +243,7 @@ static void unlink_empty(struct slab *s, struct span *v, size_t n)
 {
     for (size_t k = 0; k < SLAB_CLASSES; k++) {
         void *keep = NULL, **tail = NULL;
-        for (void *p = s->free[k], *next; p; p = next) {
+        for (void *p = s->head.free[k], *next; p; p = next) {
             next = link_get((void **)p);
             if (span_empty(span_of(v, n, p)))
                 continue;
@@ -257,7 +255,7 @@ static void unlink_empty(struct slab *s, struct span *v, size_t n)
         }
         if (tail)
             link_set(tail, NULL);
-        s->free[k] = keep;
+        s->head.free[k] = keep;
     }
 }
 
@@ -289,7 +287,7 @@ static void reclaim(coro_loop *loop, struct slab *s)
 {
     size_t n = s->nchunks, i = 0, empty = 0;
     struct span *v;
-    s->reclaim_at = s->live_bytes / 2; /* the next one: once live halves again */
+    s->head.reclaim_at = s->head.live_bytes / 2; /* the next one: once live halves again */
     v = n > 1 ? coro__realloc(loop, NULL, 0, n * sizeof *v) : NULL;
     if (!v)
         return; /* one chunk (kept), or no memory for the pass: later */
@@ -299,7 +297,7 @@ static void reclaim(coro_loop *loop, struct slab *s)
     }
     spans_sort(v, n);
     for (size_t k = 0; k < SLAB_CLASSES; k++)
-        for (void *p = s->free[k]; p; p = link_get((void **)p))
+        for (void *p = s->head.free[k]; p; p = link_get((void **)p))
             span_of(v, n, p)->free += (k + 1) * SLAB_GRAIN;
     if (s->bump_left)
         span_of(v, n, s->bump)->free += s->bump_left;
@@ -380,11 +378,11 @@ void *coro__alloc_raw(coro_loop *loop, size_t size)
     if (size > SLAB_MAX)
         return big_alloc(loop, s, size);
     size_t k = class_of(size), rounded = (k + 1) * SLAB_GRAIN;
-    void *p = s->free[k];
-    s->live_bytes += rounded;
+    void *p = s->head.free[k];
+    s->head.live_bytes += rounded;
     if (p) {
         UNPOISON(p, rounded);
-        s->free[k] = *(void **)p;
+        s->head.free[k] = *(void **)p;
     } else {
         if (s->bump_left < rounded && slab_refill(loop, s, rounded) != 0)
             return NULL;
@@ -414,21 +412,21 @@ void coro__free(coro_loop *loop, void *p, size_t size)
         return;
     }
     size_t k = class_of(size);
-    *(void **)p = s->free[k];
-    s->free[k] = p;
+    *(void **)p = s->head.free[k];
+    s->head.free[k] = p;
     POISON(p, (k + 1) * SLAB_GRAIN);
-    s->live_bytes -= (k + 1) * SLAB_GRAIN;
-    if (s->live_bytes <= s->reclaim_at)
-        s->reclaim_due = true; /* coro__mem_idle does it */
+    s->head.live_bytes -= (k + 1) * SLAB_GRAIN;
+    if (s->head.live_bytes <= s->head.reclaim_at)
+        s->head.reclaim_due = true; /* coro__mem_idle does it */
 }
 
 void coro__mem_idle(coro_loop *loop)
 {
     struct slab *s = loop->slab;
-    if (!s || !s->reclaim_due)
+    if (!s || !s->head.reclaim_due)
         return;
-    s->reclaim_due = false;
-    if (s->live_bytes <= s->reclaim_at) /* still: the spike is over */
+    s->head.reclaim_due = false;
+    if (s->head.live_bytes <= s->head.reclaim_at) /* still: the spike is over */
         reclaim(loop, s);
 }
 

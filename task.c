@@ -249,7 +249,7 @@ const char *coro_task_get_name(const coro_task *t, char *buf, size_t len)
 static void frame_release(coro_loop *loop, coro_frame *f)
 {
     if (f && (f->flags & CORO__F_OWNED))
-        coro__free(loop, f, (size_t)f->size16 * 16u);
+        coro__free_fast(loop, f, (size_t)f->size16 * 16u);
 }
 
 static void task_step(coro__node *n);
@@ -262,9 +262,15 @@ static void schedule_step(coro_task *t)
 
 static int task_setup(coro_task *t, coro_loop *loop, coro_frame *root, uint8_t flags)
 {
-    memset(t, 0, sizeof *t);
+    /* every field written once (no memset first: this is the spawn path) */
     t->fut.loop = loop;
+    t->fut.callbacks = NULL;
+    t->fut.state = FUT_PENDING;
+    t->fut.tag = 0;
     t->fut.flags = FUT_F_TASK | flags;
+    t->fut.tflags = 0;
+    t->fut.aux = 0;
+    t->u.timer.seq = 0;
     if (++loop->task_counter == 0)
         loop->task_counter = 1;
     t->fut.val.i = loop->task_counter; /* task_number() while pending */
@@ -301,7 +307,7 @@ coro_task *coro_spawn(coro_loop *loop, coro_frame *root)
     loop = coro__loop_or_running(loop);
     coro_task *t = NULL;
     if (loop && loop->state != LOOP_CLOSED && coro__frame_fresh(root))
-        t = coro__alloc_raw(loop, sizeof *t); /* task_setup zeroes it */
+        t = coro__alloc_fast(loop, sizeof *t); /* task_setup zeroes it */
     if (t && task_setup(t, loop, root, FUT_F_ALLOCATED) != 0) {
         coro__free(loop, t, sizeof *t);
         t = NULL;
@@ -311,15 +317,29 @@ coro_task *coro_spawn(coro_loop *loop, coro_frame *root)
     return t;
 }
 
+/* Zero a new frame, 16 bytes at a time (a slab object is a whole number
+ * of 16-byte grains; a big one comes zeroed from the hook's path). */
+static void zero_frame(void *f, size_t size)
+{
+    uint64_t *w = f;
+    if (size > CORO__SLAB_MAX)
+        return;
+    for (size_t i = 0; i < (size + 15) / 16 * 2; i += 2) {
+        w[i] = 0;
+        w[i + 1] = 0;
+    }
+}
+
 void *coro_frame_new(coro_loop *loop, size_t size, coro_step_fn step)
 {
     loop = coro__loop_or_running(loop);
     if (!loop || loop->state == LOOP_CLOSED || size < sizeof(coro_frame) || size > FRAME_MAX_SIZE)
         return NULL;
-    coro_frame *f = coro__alloc(loop, size);
+    coro_frame *f = coro__alloc_fast(loop, size);
     if (!f)
         return NULL;
-    coro_frame_init(f, step);
+    zero_frame(f, size); /* the header's fields are all 0 but step and flags */
+    f->step = step;
     f->flags = CORO__F_OWNED;
     f->size16 = (uint16_t)((size + 15) / 16);
     return f;
@@ -346,7 +366,7 @@ static void task_free(coro_task *t)
     list_remove(loop, t);
     if (t->fut.flags & FUT_F_NAMED)
         name_drop(loop, t);
-    coro__free(loop, t, sizeof *t);
+    coro__free_fast(loop, t, sizeof *t);
 }
 
 static void task_free_node(coro__node *n)
@@ -380,17 +400,32 @@ void coro__task_unpin(coro_future *f)
         schedule_free((coro_task *)(void *)f);
 }
 
+static bool free_at_once(const coro_task *t);
+
 void coro_task_release(coro_task *t)
 {
     if (!t || !(t->fut.flags & FUT_F_ALLOCATED) || (t->fut.flags & FUT_F_RELEASED))
         return;
     t->fut.flags |= FUT_F_RELEASED;
-    if (t->fut.state != FUT_PENDING && t->fut.loop->state != LOOP_CLOSED)
+    if (t->fut.state == FUT_PENDING || t->fut.loop->state == LOOP_CLOSED)
+        return;
+    if (free_at_once(t))
+        task_free(t);
+    else
         schedule_free(t);
 }
 
-/* The coroutine returned or failed: the task's own future completes. */
-static void task_finish(coro_task *t, coro_value *io)
+/* A done, released task nothing queued will read (no done callback pending,
+ * not held by run_until_complete, no free queued) may be freed now. */
+static bool free_at_once(const coro_task *t)
+{
+    return (t->fut.tflags & TASK_F_QUIET) && !(t->fut.flags & (FUT_F_PINNED | FUT_F_FREEING));
+}
+
+/* The coroutine returned or failed: the task's own future completes. A
+ * released task is freed after its done callbacks; with none, and
+ * `may_free`, it is left to the caller to free (returns true). */
+static bool task_finish(coro_task *t, coro_value *io, bool may_free)
 {
     coro_loop *loop = t->fut.loop;
     coro_frame *root = t->current;
@@ -409,12 +444,19 @@ static void task_finish(coro_task *t, coro_value *io)
         t->fut.val.i = io->u.i;
         t->fut.tag = (uint8_t)io->tag;
     }
-    t->fut.tflags &= (uint8_t)~TASK_F_MUST_CANCEL;
-    coro__future_schedule_callbacks(&t->fut);
+    t->fut.tflags &= (uint8_t)~(TASK_F_MUST_CANCEL | TASK_F_UNARMED);
+    if (t->fut.callbacks)
+        coro__future_schedule_callbacks(&t->fut);
+    else
+        t->fut.tflags |= TASK_F_QUIET;
     if (!(t->fut.flags & FUT_F_ALLOCATED))
         list_remove(loop, t); /* caller-owned: the loop is done with it */
-    else if (t->fut.flags & FUT_F_RELEASED)
+    else if (t->fut.flags & FUT_F_RELEASED) {
+        if (may_free && free_at_once(t))
+            return true;
         schedule_free(t);
+    }
+    return false;
 }
 
 /* ---- step and wakeup ---- */
@@ -468,7 +510,7 @@ static void task_settle(coro_task *t, int status, coro_value *io)
 {
     for (;;) {
         if (status == CORO__DONE) {
-            task_finish(t, io);
+            task_finish(t, io, false);
             return;
         }
         if (task_suspend(t, status, io))
@@ -527,10 +569,21 @@ static void task_run(coro_task *t, coro_value *io, int cause)
 
 /* The step's chain stopped with anything but the hot sleep(0): drive it
  * on and settle (kept out of line so that task_step's fast path keeps one
- * register across the step call). */
+ * register across the step call). Leaves the task (loop->current = NULL);
+ * a released task that returned with no done callback is freed here. */
 static CORO__NOINLINE void task_after_step(coro_task *t, int status, coro_value *io)
 {
-    task_settle(t, coro__drive_on(&t->current, t->current, io, status), io);
+    coro_frame *f = t->current;
+    if (status == CORO__DONE && !f->parent) { /* the root returned: the driver has */
+        f->flags &= (uint8_t)~CORO__F_RUNNING; /* nothing to follow */
+        bool free_it = task_finish(t, io, true);
+        t->fut.loop->current = NULL;
+        if (free_it)
+            task_free(t); /* released, and no callback to wait for */
+        return;
+    }
+    task_settle(t, coro__drive_on(&t->current, f, io, status), io);
+    t->fut.loop->current = NULL;
 }
 
 /* A step that is watched, has a cancel to throw in, or follows a sleep. */
@@ -557,11 +610,12 @@ static void task_step(coro__node *n)
     loop->current = t;
     int status = f->step(f, &io);
     /* after the call, everything is read again through t: one saved register */
-    if (status == CORO__SLEEP && io.u.i <= 0 && !(t->fut.tflags & TASK_F_UNARMED))
+    if (status == CORO__SLEEP && io.u.i <= 0 && !(t->fut.tflags & TASK_F_UNARMED)) {
         coro__ready_push(t->fut.loop, n); /* n->run is task_step already */
-    else
-        task_after_step(t, status, &io);
-    t->fut.loop->current = NULL;
+        t->fut.loop->current = NULL;
+    } else {
+        task_after_step(t, status, &io); /* clears loop->current; may free t */
+    }
 }
 
 static void task_wakeup(coro__node *n)
