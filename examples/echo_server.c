@@ -165,9 +165,9 @@ static CORO_FN(worker_step)
     opt.max_connections = self->cap;
     opt.stream.idle_timeout = self->idle;
     opt.reuse_port = 1;
-    CORO_AWAIT_ERR(coro_start_server(&self->start, &self->srv, self->host, L->port, on_connect,
-                                     self, &opt),
-                   self->err);
+    CORO_AWAIT_ERR(
+        coro_start_server(&self->start, &self->srv, self->host, L->port, on_connect, self, &opt),
+        self->err);
     if (loops_ready(L, self->index, self->err) != 0) {
         coro_server_close(&self->srv);
         CORO_RETURN(coro_none()); /* loop 0 reports it and stops */

@@ -51,35 +51,34 @@ typedef struct loops loops;
 typedef struct loops_member {
     loops *all;
     int index;
-    void *app;     /* the program's state for this loop (read-only) */
-    pthread_t th;  /* started by loops_start (main thread joins it) */
-    int started;   /* the thread exists (read-only once loop 0 returned) */
-    int rc;        /* what the thread's run returned (read after the join) */
-    coro_loop *own;      /* worker: its loop, set before "ready" */
-    int err;             /* worker: its start error, set before "ready" */
-    int reported;        /* worker's thread only: "ready" was sent */
-    coro_event finish;   /* on the worker's loop: set by "finish" */
+    void *app;         /* the program's state for this loop (read-only) */
+    pthread_t th;      /* started by loops_start (main thread joins it) */
+    int started;       /* the thread exists (read-only once loop 0 returned) */
+    int rc;            /* what the thread's run returned (read after the join) */
+    coro_loop *own;    /* worker: its loop, set before "ready" */
+    int err;           /* worker: its start error, set before "ready" */
+    int reported;      /* worker's thread only: "ready" was sent */
+    coro_event finish; /* on the worker's loop: set by "finish" */
     coro_event_wait_op wait;
     coro_threadsafe_node ready, stopped, fin;
-    int state;           /* loop 0 only */
+    int state; /* loop 0 only */
 } loops_member;
 
 struct loops {
-    int n;                    /* loops, 1..LOOPS_MAX (read-only) */
-    int port;                 /* the port every loop serves (set before the threads) */
-    coro_loop *loop0;         /* (set before the threads) */
-    int (*run)(void *app);    /* a worker thread's body: run its loop to the end */
-    coro_callback stop;       /* the program's stop, called with a member's app */
-    int stopping, failed;     /* loop 0 only */
-    int pending;              /* loop 0 only: workers not stopped or failed yet */
-    coro_event all_done;      /* on loop 0 */
+    int n;                 /* loops, 1..LOOPS_MAX (read-only) */
+    int port;              /* the port every loop serves (set before the threads) */
+    coro_loop *loop0;      /* (set before the threads) */
+    int (*run)(void *app); /* a worker thread's body: run its loop to the end */
+    coro_callback stop;    /* the program's stop, called with a member's app */
+    int stopping, failed;  /* loop 0 only */
+    int pending;           /* loop 0 only: workers not stopped or failed yet */
+    coro_event all_done;   /* on loop 0 */
     coro_event_wait_op wait;
     loops_member m[LOOPS_MAX];
 };
 
 /* Set up (main thread, before anything runs): n loops, app i for each. */
-static inline void loops_init(loops *L, int n, void **apps, int (*run)(void *),
-                              coro_callback stop)
+static inline void loops_init(loops *L, int n, void **apps, int (*run)(void *), coro_callback stop)
 {
     memset(L, 0, sizeof *L);
     L->n = n;
@@ -212,18 +211,15 @@ static inline coro_frame *loops_done(loops *L, int i)
 
 /* Loop 0, once its own server is done: await every worker's end. After
  * this, loop 0 sends nothing more and may return. */
-static inline coro_frame *loops_join(loops *L)
-{
-    return coro_event_wait(&L->wait, &L->all_done);
-}
+static inline coro_frame *loops_join(loops *L) { return coro_event_wait(&L->wait, &L->all_done); }
 
 /* Loop 0, after loops_join: let the workers close. */
 static inline void loops_release(loops *L)
 {
     for (int i = 1; i < L->n; i++)
         if (L->m[i].state == MEMBER_STOPPED &&
-            coro_call_soon_threadsafe_node(L->m[i].own, &L->m[i].fin, loops_on_finish,
-                                           &L->m[i]) != 0)
+            coro_call_soon_threadsafe_node(L->m[i].own, &L->m[i].fin, loops_on_finish, &L->m[i]) !=
+                0)
             abort();
 }
 

@@ -77,8 +77,8 @@ struct node {
     struct fleet *fleet;
     int index, port, err; /* err: the start's outcome, under fleet->mu */
     int rc;               /* the thread's outcome, read after the join */
-    size_t conns;   /* connections it served (its thread only; read after join) */
-    uint64_t bytes; /* bytes it echoed */
+    size_t conns;         /* connections it served (its thread only; read after join) */
+    uint64_t bytes;       /* bytes it echoed */
     coro_threadsafe_node stop;
     coro_start_server_op start;
     coro_server_op op;
