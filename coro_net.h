@@ -567,8 +567,20 @@ typedef struct coro_server_options {
     coro_stream_options stream; /* for every connection's stream */
     int backlog;                /* listen(2) backlog; 0 for SOMAXCONN */
     size_t max_connections;     /* connections served at once; 0: no limit */
-    int reuse_port;             /* 1: SO_REUSEPORT where it exists */
+    int reuse_port;             /* 1: SO_REUSEPORT (see below) */
 } coro_server_options;
+/* reuse_port: several servers, each on its own loop (one loop per thread),
+ * listen on the same TCP address and port, and the kernel spreads the new
+ * connections over their sockets (Linux: by a hash of the client's address
+ * and port, so the split is uneven for few connections; nginx's
+ * `listen ... reuseport`). Every server on the port must ask for it. To
+ * share a port picked by the system: start the first with port 0, read the
+ * port with coro_server_sockname, start the others on it (docs/net.md, "One
+ * loop per thread"). A server with it refuses to listen on a Unix socket,
+ * and on a platform without SO_REUSEPORT, with -EOPNOTSUPP (CORO_EINVAL is
+ * kept for bad arguments). Linux drops the connections still waiting in a
+ * socket's accept queue when that socket closes: close the servers of a
+ * port together, at shutdown. */
 
 /* A listening socket of a server (private). */
 typedef struct coro__listener {
@@ -614,7 +626,8 @@ int coro_server_init(coro_server *srv, coro_loop *loop, coro_connect_fn on_conne
 /* Open a listening socket on `addr` (SO_REUSEADDR for TCP, IPV6_V6ONLY for
  * IPv6, SO_REUSEPORT if asked; a Unix path that exists as a socket is
  * replaced, and removed again by close). Returns 0, -errno from
- * socket/bind/listen (-EADDRINUSE, ...), CORO_ENOMEM when the server
+ * socket/bind/listen (-EADDRINUSE, ...), -EOPNOTSUPP for reuse_port on a
+ * Unix socket or without SO_REUSEPORT, CORO_ENOMEM when the server
  * already has CORO_SERVER_MAX_SOCKETS, CORO_ESTATE once closed,
  * CORO_EINVAL. */
 int coro_server_listen(coro_server *srv, const coro_sockaddr *addr);

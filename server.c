@@ -281,6 +281,23 @@ static int set_int_opt(int fd, int level, int name)
     return setsockopt(fd, level, name, &one, sizeof one) < 0 ? -errno : 0;
 }
 
+/* SO_REUSEPORT, so that several servers (one per loop, one loop per
+ * thread) can listen on one TCP port and the kernel spreads the incoming
+ * connections over them. Refused, rather than silently dropped, where it
+ * cannot work: a Unix socket (a path has one listener), or a platform
+ * without the option. */
+static int reuse_port(int fd, int fam)
+{
+    if (fam == AF_UNIX)
+        return -EOPNOTSUPP;
+#ifdef SO_REUSEPORT
+    return set_int_opt(fd, SOL_SOCKET, SO_REUSEPORT);
+#else
+    (void)fd;
+    return -EOPNOTSUPP;
+#endif
+}
+
 /* A Unix path left by a dead server is replaced, as asyncio does. */
 static void unlink_stale(const char *path)
 {
@@ -297,10 +314,8 @@ static int listener_setup(coro_server *srv, coro__listener *l, const coro_sockad
         rc = set_int_opt(fd, SOL_SOCKET, SO_REUSEADDR);
     if (rc == 0 && fam == AF_INET6)
         rc = set_int_opt(fd, IPPROTO_IPV6, IPV6_V6ONLY);
-#ifdef SO_REUSEPORT
     if (rc == 0 && srv->opt.reuse_port)
-        rc = set_int_opt(fd, SOL_SOCKET, SO_REUSEPORT);
-#endif
+        rc = reuse_port(fd, fam);
     if (rc != 0)
         return rc;
     if (fam == AF_UNIX)

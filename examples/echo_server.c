@@ -1,7 +1,7 @@
 /*
  * examples/echo_server.c - every byte back, on coro streams.
  *
- *   ./build/examples/echo_server [-c MAXCONN] [-i IDLE] PORT [HOST]
+ *   ./build/examples/echo_server [-c MAXCONN] [-i IDLE] [-l LOOPS] PORT [HOST]
  *
  *   HOST     where to listen: 127.0.0.1 (the default), any IPv4 or IPv6
  *            address or name ("::1", "localhost", "0.0.0.0"), or the path
@@ -11,6 +11,9 @@
  *            the others wait in the kernel's accept queue
  *   -i S     seconds a connection may stay silent before it is dropped
  *            (default 60; 0: never)
+ *   -l N     --loops N: N loops, one per thread, each with its own server
+ *            on the same port (SO_REUSEPORT: the kernel spreads the
+ *            connections; examples/loops.h); default 1. TCP only.
  *
  * asyncio's echo server, line for line:
  *
@@ -40,7 +43,9 @@
 #endif
 
 #include "coro.h"
+#include "loops.h"
 
+#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,6 +60,8 @@
 
 struct app {
     coro_frame co;
+    loops *loops; /* every loop's app, and how they talk (examples/loops.h) */
+    int index;    /* 0: the main thread's loop, which owns the signals */
     coro_loop *loop;
     const char *host; /* an address, a name, or a Unix path */
     int port;
@@ -120,18 +127,62 @@ static coro_frame *on_connect(coro_stream *s, void *arg)
     return &e->co;
 }
 
+/* "loop 2: " with --loops, nothing without. */
+static const char *loop_name(const struct app *app)
+{
+    static _Thread_local char name[32];
+    if (app->loops->n == 1)
+        return "";
+    snprintf(name, sizeof name, "loop %d: ", app->index);
+    return name;
+}
+
 /* SIGINT, SIGTERM: close the server and cancel the connections (each one's
  * read, or drain, fails with CORO_ECANCELLED and its handler returns). */
 static int on_signal(void *arg)
 {
     struct app *app = arg;
     if (app->signals++ == 0)
-        fprintf(stderr, "echo_server: stopping (%zu connection%s)\n",
+        fprintf(stderr, "echo_server: %sstopping (%zu connection%s)\n", loop_name(app),
                 coro_server_connections(&app->srv),
                 coro_server_connections(&app->srv) == 1 ? "" : "s");
     coro_server_close(&app->srv);
     coro_server_cancel_clients(&app->srv);
+    loops_forward(app->loops); /* loop 0: the other loops stop too */
     return 0;
+}
+
+/* Loops 1..N-1: serve on the port loop 0 got until loop 0 hands the stop
+ * over, then wait for its leave to close (examples/loops.h). */
+static CORO_FN(worker_step)
+{
+    struct app *self = CORO_SELF(struct app);
+    loops *L = self->loops;
+    coro_server_options opt;
+    CORO_BEGIN();
+    memset(&opt, 0, sizeof opt);
+    opt.backlog = 1024;
+    opt.max_connections = self->cap;
+    opt.stream.idle_timeout = self->idle;
+    opt.reuse_port = 1;
+    CORO_AWAIT_ERR(
+        coro_start_server(&self->start, &self->srv, self->host, L->port, on_connect, self, &opt),
+        self->err);
+    if (loops_ready(L, self->index, self->err) != 0) {
+        coro_server_close(&self->srv);
+        CORO_RETURN(coro_none()); /* loop 0 reports it and stops */
+    }
+    CORO_AWAIT_ERR(coro_server_serve_forever(&self->op, &self->srv), self->err);
+    CORO_AWAIT_ERR(coro_server_wait_closed(&self->op, &self->srv), self->err);
+    CORO_AWAIT(loops_done(L, self->index));
+    CORO_END();
+}
+
+static int run_worker(void *arg)
+{
+    struct app *app = arg;
+    coro_frame_init(&app->co, worker_step);
+    return coro_run(&app->co, NULL, NULL);
 }
 
 static CORO_FN(app_step)
@@ -146,6 +197,7 @@ static CORO_FN(app_step)
     opt.backlog = 1024;
     opt.max_connections = self->cap;
     opt.stream.idle_timeout = self->idle;
+    opt.reuse_port = self->loops->n > 1;
     if (strchr(self->host, '/'))
         CORO_AWAIT(
             coro_start_unix_server(&self->start, &self->srv, self->host, on_connect, self, &opt));
@@ -161,11 +213,23 @@ static CORO_FN(app_step)
         coro_server_close(&self->srv);
         CORO_RAISE(self->err);
     }
-    printf("echo_server: serving on %s (Ctrl-C stops)\n",
-           coro_sockaddr_format(&addr, where, sizeof where));
+    if (self->loops->n > 1 && (self->err = loops_start(self->loops, coro_sockaddr_port(&addr)))) {
+        fprintf(stderr, "echo_server: no thread: %s\n", coro_strerror(self->err));
+        on_signal(self); /* stop the loops already started */
+    }
+    if (self->loops->n == 1)
+        printf("echo_server: serving on %s (Ctrl-C stops)\n",
+               coro_sockaddr_format(&addr, where, sizeof where));
+    else
+        printf("echo_server: serving on %s, %d loops (Ctrl-C stops)\n",
+               coro_sockaddr_format(&addr, where, sizeof where), self->loops->n);
     fflush(stdout);
     CORO_AWAIT(coro_server_serve_forever(&self->op, &self->srv));
     CORO_AWAIT(coro_server_wait_closed(&self->op, &self->srv));
+    if (self->loops->n > 1) {
+        CORO_AWAIT(loops_join(self->loops)); /* every other loop is done */
+        loops_release(self->loops);
+    }
     fprintf(stderr, "echo_server: stopped\n");
     CORO_END();
 }
@@ -173,12 +237,14 @@ static CORO_FN(app_step)
 static int usage(const char *argv0)
 {
     fprintf(stderr,
-            "usage: %s [-c MAXCONN] [-i IDLE] PORT [HOST]\n"
+            "usage: %s [-c MAXCONN] [-i IDLE] [-l LOOPS] PORT [HOST]\n"
             "  echo on HOST:PORT (HOST: 127.0.0.1 by default; an IPv4 or IPv6 address or\n"
             "  name, or a Unix socket path containing '/'; PORT 0 picks one)\n"
             "  -c  connections served at once (default: the fd limit less 32)\n"
-            "  -i  seconds a silent connection is kept (default %g; 0: forever)\n",
-            argv0, IDLE_DEFAULT);
+            "  -i  seconds a silent connection is kept (default %g; 0: forever)\n"
+            "  -l, --loops  loops, one per thread, sharing the port (1-%d; default 1;\n"
+            "      TCP only)\n",
+            argv0, IDLE_DEFAULT, LOOPS_MAX);
     return 2;
 }
 
@@ -191,16 +257,46 @@ static size_t default_cap(void)
     return rl.rlim_cur > 64 ? (size_t)rl.rlim_cur - 32 : 32;
 }
 
+/* The loops' apps: copies of `base`, one per loop (index 0 runs here). */
+static int run_loops(const struct app *base, int nloops)
+{
+    static loops L;
+    struct app *apps = calloc((size_t)nloops, sizeof *apps);
+    void *ptrs[LOOPS_MAX];
+    if (!apps) {
+        fprintf(stderr, "echo_server: out of memory\n");
+        return 1;
+    }
+    for (int i = 0; i < nloops; i++) {
+        apps[i] = *base;
+        apps[i].loops = &L;
+        apps[i].index = i;
+        ptrs[i] = &apps[i];
+    }
+    loops_init(&L, nloops, ptrs, run_worker, on_signal);
+    coro_frame_init(&apps[0].co, app_step);
+    int rc = coro_run(&apps[0].co, NULL, NULL);
+    int bad = loops_wait(&L); /* loop 0 returned after every other loop */
+    free(apps);
+    if (rc != 0) {
+        fprintf(stderr, "echo_server: %s\n", coro_strerror(rc));
+        return 1;
+    }
+    return bad;
+}
+
 int main(int argc, char **argv)
 {
+    static const struct option longopts[] = { { "loops", required_argument, NULL, 'l' },
+                                              { NULL, 0, NULL, 0 } };
     struct app app;
     char *end;
     long port;
-    int c;
+    int c, nloops = 1;
     memset(&app, 0, sizeof app);
     app.cap = default_cap();
     app.idle = IDLE_DEFAULT;
-    while ((c = getopt(argc, argv, "c:i:")) != -1) {
+    while ((c = getopt_long(argc, argv, "c:i:l:", longopts, NULL)) != -1) {
         if (c == 'c') {
             long n = strtol(optarg, &end, 10);
             if (*end != '\0' || n < 1)
@@ -210,6 +306,12 @@ int main(int argc, char **argv)
             app.idle = strtod(optarg, &end);
             if (*end != '\0' || !(app.idle >= 0))
                 return usage(argv[0]);
+        } else if (c == 'l') {
+            if ((nloops = loops_arg(optarg)) < 0) {
+                fprintf(stderr, "echo_server: --loops wants 1 to %d, not '%s'\n", LOOPS_MAX,
+                        optarg);
+                return usage(argv[0]);
+            }
         } else {
             return usage(argv[0]);
         }
@@ -220,12 +322,10 @@ int main(int argc, char **argv)
     if (*end != '\0' || port < 0 || port > 65535)
         return usage(argv[0]);
     app.host = argc - optind == 2 ? argv[optind + 1] : "127.0.0.1";
-    coro_frame_init(&app.co, app_step);
-    app.port = (int)port;
-    int rc = coro_run(&app.co, NULL, NULL);
-    if (rc != 0) {
-        fprintf(stderr, "echo_server: %s\n", coro_strerror(rc));
-        return 1;
+    if (nloops > 1 && strchr(app.host, '/')) {
+        fprintf(stderr, "echo_server: --loops needs TCP (a Unix socket has one listener)\n");
+        return usage(argv[0]);
     }
-    return 0;
+    app.port = (int)port;
+    return run_loops(&app, nloops);
 }

@@ -1,7 +1,8 @@
 /*
  * examples/http_server.c - a small HTTP/1.1 server on coro streams.
  *
- *   ./build/examples/http_server [-c MAXCONN] [-t HEADER] [-k KEEPALIVE] [-w SEND] PORT [HOST]
+ *   ./build/examples/http_server [-c MAXCONN] [-t HEADER] [-k KEEPALIVE] [-w SEND] [-l LOOPS]
+ *                                PORT [HOST]
  *
  *   HOST     where to listen: 127.0.0.1 (the default), any IPv4 or IPv6
  *            address or name ("::1", "localhost", "0.0.0.0"), or the path
@@ -15,6 +16,10 @@
  *   -k S     seconds an idle keep-alive connection is kept (default 30)
  *   -w S     seconds an answer may wait for the client to read it before
  *            the connection is dropped: nginx's send_timeout (default 30)
+ *   -l N     --loops N: N loops, one per thread (nginx's worker_processes),
+ *            each with its own server on the same port (SO_REUSEPORT: the
+ *            kernel spreads the connections; examples/loops.h); default 1.
+ *            MAXCONN is per loop. TCP only.
  *
  *   GET /            200 "hello, world\n"
  *   GET /city/NAME   200 "NAME: 21 C, sunny\n" (made up from the name, always
@@ -55,7 +60,9 @@
 #endif
 
 #include "coro.h"
+#include "loops.h"
 
+#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -217,6 +224,8 @@ struct conn;
 
 struct app {
     coro_frame co;
+    loops *loops; /* every loop's app, and how they talk (examples/loops.h) */
+    int index;    /* 0: the main thread's loop, which owns the signals */
     coro_loop *loop;
     const char *host; /* an address, a name, or a Unix path */
     int port;
@@ -558,13 +567,24 @@ static int trim_cb(void *arg)
     return coro_call_later(app->loop, &app->trim, 1.0, trim_cb, app);
 }
 
+/* "loop 2: " with --loops, nothing without. */
+static const char *loop_name(const struct app *app)
+{
+    static _Thread_local char name[32];
+    if (app->loops->n == 1)
+        return "";
+    snprintf(name, sizeof name, "loop %d: ", app->index);
+    return name;
+}
+
 /* SIGINT, SIGTERM: stop accepting and wake the idle connections; a second
  * signal cancels every connection. Runs as an ordinary loop callback. */
 static int on_signal(void *arg)
 {
     struct app *app = arg;
+    loops_forward(app->loops); /* loop 0: the other loops get it too */
     if (app->signals++ == 0) {
-        fprintf(stderr, "http_server: stopping (%zu connection%s)\n",
+        fprintf(stderr, "http_server: %sstopping (%zu connection%s)\n", loop_name(app),
                 coro_server_connections(&app->srv),
                 coro_server_connections(&app->srv) == 1 ? "" : "s");
         coro_server_close(&app->srv); /* serve_forever returns */
@@ -578,12 +598,39 @@ static int on_signal(void *arg)
     return 0;
 }
 
+/* Loop 0: the signals, the other loops, the banner. */
+static int app_announce(struct app *self)
+{
+    coro_sockaddr addr;
+    char where[CORO_SOCKADDR_STRLEN];
+    int err = coro_add_signal_handler(self->loop, SIGINT, on_signal, self);
+    if (err == 0)
+        err = coro_add_signal_handler(self->loop, SIGTERM, on_signal, self);
+    if (err == 0) /* kill -USR1 PID: every task and where it waits, on stderr */
+        err = coro_loop_dump_on_signal(self->loop, SIGUSR1, NULL);
+    if (err == 0)
+        err = coro_server_sockname(&self->srv, 0, &addr);
+    if (err)
+        return err;
+    if (self->loops->n > 1 && (err = loops_start(self->loops, coro_sockaddr_port(&addr)))) {
+        fprintf(stderr, "http_server: no thread: %s\n", coro_strerror(err));
+        on_signal(self); /* stop the loops already started */
+    }
+    printf("http_server: serving on http://%s/", coro_sockaddr_format(&addr, where, sizeof where));
+    if (self->loops->n > 1)
+        printf(", %d loops", self->loops->n);
+    printf(" (Ctrl-C stops)\n");
+    fflush(stdout);
+    return 0;
+}
+
+/* Every loop runs this: loop 0 with the port given, the others (threads of
+ * examples/loops.h) with the port loop 0 got. */
 static CORO_FN(app_step)
 {
     struct app *self = CORO_SELF(struct app);
+    loops *L = self->loops;
     coro_server_options opt;
-    coro_sockaddr addr;
-    char where[CORO_SOCKADDR_STRLEN];
     CORO_BEGIN();
     self->loop = coro_get_running_loop();
     memset(&opt, 0, sizeof opt);
@@ -591,57 +638,65 @@ static CORO_FN(app_step)
     opt.stream.write_low = WRITE_LOW;
     opt.backlog = 1024;
     opt.max_connections = self->cap;
+    opt.reuse_port = L->n > 1;
     if (strchr(self->host, '/'))
-        CORO_AWAIT(
-            coro_start_unix_server(&self->start, &self->srv, self->host, on_connect, self, &opt));
+        CORO_AWAIT_ERR(
+            coro_start_unix_server(&self->start, &self->srv, self->host, on_connect, self, &opt),
+            self->err);
     else
-        CORO_AWAIT(coro_start_server(&self->start, &self->srv, self->host, self->port, on_connect,
-                                     self, &opt));
-    self->err = coro_add_signal_handler(self->loop, SIGINT, on_signal, self);
-    if (self->err == 0)
-        self->err = coro_add_signal_handler(self->loop, SIGTERM, on_signal, self);
-    if (self->err == 0) /* kill -USR1 PID: every task and where it waits, on stderr */
-        self->err = coro_loop_dump_on_signal(self->loop, SIGUSR1, NULL);
-    if (self->err == 0)
-        self->err = coro_server_sockname(&self->srv, 0, &addr);
-    if (self->err) {
+        CORO_AWAIT_ERR(coro_start_server(&self->start, &self->srv, self->host,
+                                         self->index ? L->port : self->port, on_connect, self,
+                                         &opt),
+                       self->err);
+    if (self->index > 0 && loops_ready(L, self->index, self->err) != 0) {
+        coro_server_close(&self->srv);
+        CORO_RETURN(coro_none()); /* loop 0 reports it and stops */
+    }
+    if (self->index == 0 && (self->err || (self->err = app_announce(self)) != 0)) {
         coro_server_close(&self->srv);
         CORO_RAISE(self->err);
     }
-    printf("http_server: serving on http://%s/ (Ctrl-C stops)\n",
-           coro_sockaddr_format(&addr, where, sizeof where));
-    fflush(stdout);
     coro_call_later(self->loop, &self->trim, 1.0, trim_cb, self);
-    CORO_AWAIT(coro_server_serve_forever(&self->op, &self->srv));
+    CORO_AWAIT_ERR(coro_server_serve_forever(&self->op, &self->srv), self->err);
     coro_handle_cancel(&self->trim);
+    coro_server_close(&self->srv); /* done already, unless serve_forever failed */
 
     /* closed by a signal: let the connections finish */
     CORO_AWAIT_ERR(
         coro_wait_for(&self->wf, STOP_GRACE, coro_server_wait_closed(&self->op, &self->srv)),
         self->err);
     if (self->err == CORO_ETIMEDOUT) {
-        fprintf(stderr, "http_server: %zu connection(s) still busy: cancelling them\n",
-                coro_server_connections(&self->srv));
+        fprintf(stderr, "http_server: %s%zu connection(s) still busy: cancelling them\n",
+                loop_name(self), coro_server_connections(&self->srv));
         coro_server_cancel_clients(&self->srv);
-        CORO_AWAIT(coro_server_wait_closed(&self->op, &self->srv));
-    } else if (self->err) {
-        CORO_RAISE(self->err);
+        CORO_AWAIT_ERR(coro_server_wait_closed(&self->op, &self->srv), self->err);
     }
-    fprintf(stderr, "http_server: stopped\n");
+    if (self->index > 0) {
+        CORO_AWAIT(loops_done(L, self->index)); /* loop 0 lets it close */
+    } else if (L->n > 1) {
+        CORO_AWAIT(loops_join(L)); /* every other loop is done */
+        loops_release(L);
+    }
+    if (self->err)
+        CORO_RAISE(self->err);
+    if (self->index == 0)
+        fprintf(stderr, "http_server: stopped\n");
     CORO_END();
 }
 
 static int usage(const char *argv0)
 {
     fprintf(stderr,
-            "usage: %s [-c MAXCONN] [-t HEADER] [-k KEEPALIVE] [-w SEND] PORT [HOST]\n"
+            "usage: %s [-c MAXCONN] [-t HEADER] [-k KEEPALIVE] [-w SEND] [-l LOOPS] PORT [HOST]\n"
             "  serve HTTP on HOST:PORT (HOST: 127.0.0.1 by default; an IPv4 or IPv6 address\n"
             "  or name, or a Unix socket path containing '/'; PORT 0 picks one)\n"
             "  -c  connections served at once (default: the fd limit less 32)\n"
             "  -t  seconds to send a request head (default %g), then 408\n"
             "  -k  seconds an idle keep-alive connection is kept (default %g)\n"
-            "  -w  seconds an answer may wait for the client to read it (default %g)\n",
-            argv0, HEADER_TIMEOUT, KEEPALIVE_TIMEOUT, SEND_TIMEOUT);
+            "  -w  seconds an answer may wait for the client to read it (default %g)\n"
+            "  -l, --loops  loops, one per thread, sharing the port (1-%d; default 1;\n"
+            "      TCP only; MAXCONN is per loop)\n",
+            argv0, HEADER_TIMEOUT, KEEPALIVE_TIMEOUT, SEND_TIMEOUT, LOOPS_MAX);
     return 2;
 }
 
@@ -661,18 +716,54 @@ static int seconds_arg(const char *s, double *out)
     return *end == '\0' && *out > 0 && *out < 1e6;
 }
 
+static int run_app(void *arg)
+{
+    struct app *app = arg;
+    coro_frame_init(&app->co, app_step);
+    return coro_run(&app->co, NULL, NULL);
+}
+
+/* The loops' apps: copies of `base`, one per loop (index 0 runs here). */
+static int run_loops(const struct app *base, int nloops)
+{
+    static loops L;
+    struct app *apps = calloc((size_t)nloops, sizeof *apps);
+    void *ptrs[LOOPS_MAX];
+    if (!apps) {
+        fprintf(stderr, "http_server: out of memory\n");
+        return 1;
+    }
+    for (int i = 0; i < nloops; i++) {
+        apps[i] = *base;
+        apps[i].loops = &L;
+        apps[i].index = i;
+        ptrs[i] = &apps[i];
+    }
+    loops_init(&L, nloops, ptrs, run_app, on_signal);
+    int rc = run_app(&apps[0]);
+    int bad = loops_wait(&L); /* loop 0 returned after every other loop */
+    free(apps);
+    if (rc != 0) {
+        fprintf(stderr, "http_server: %s\n", coro_strerror(rc));
+        return 1;
+    }
+    return bad;
+}
+
 int main(int argc, char **argv)
 {
+    static const struct option longopts[] = { { "loops", required_argument, NULL, 'l' },
+                                              { NULL, 0, NULL, 0 } };
     struct app app;
     char *end;
     long port;
-    int c, ok = 1;
+    int c, ok = 1, nloops = 1;
     memset(&app, 0, sizeof app);
     app.cap = default_cap();
     app.header_s = HEADER_TIMEOUT;
     app.keepalive_s = KEEPALIVE_TIMEOUT;
     app.send_s = SEND_TIMEOUT;
-    while (ok && (c = getopt(argc, argv, "c:t:k:w:")) != -1) {
+    while (ok && (c = getopt_long(argc, argv, "c:t:k:w:l:", longopts, NULL)) != -1) {
         if (c == 'c') {
             long n = strtol(optarg, &end, 10);
             ok = *end == '\0' && n >= 1;
@@ -683,6 +774,12 @@ int main(int argc, char **argv)
             ok = seconds_arg(optarg, &app.keepalive_s);
         } else if (c == 'w') {
             ok = seconds_arg(optarg, &app.send_s);
+        } else if (c == 'l') {
+            if ((nloops = loops_arg(optarg)) < 0) {
+                fprintf(stderr, "http_server: --loops wants 1 to %d, not '%s'\n", LOOPS_MAX,
+                        optarg);
+                ok = 0;
+            }
         } else {
             ok = 0;
         }
@@ -693,13 +790,11 @@ int main(int argc, char **argv)
     if (*end != '\0' || port < 0 || port > 65535)
         return usage(argv[0]);
     app.host = argc - optind == 2 ? argv[optind + 1] : "127.0.0.1";
-    make_answers();
-    coro_frame_init(&app.co, app_step);
-    app.port = (int)port;
-    int rc = coro_run(&app.co, NULL, NULL);
-    if (rc != 0) {
-        fprintf(stderr, "http_server: %s\n", coro_strerror(rc));
-        return 1;
+    if (nloops > 1 && strchr(app.host, '/')) {
+        fprintf(stderr, "http_server: --loops needs TCP (a Unix socket has one listener)\n");
+        return usage(argv[0]);
     }
-    return 0;
+    make_answers();
+    app.port = (int)port;
+    return run_loops(&app, nloops);
 }

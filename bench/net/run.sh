@@ -13,6 +13,10 @@
 #       one client for every server, every byte checked; req/s and p99
 #       peers: libuv (echo_libuv.c), go (go/echo), node (echo_node.js),
 #       asyncio (echo_asyncio.py streams), asyncio_proto (echo_asyncio.py protocol)
+#   http_c100_loops1, http_c100_loops2      coro's http_server --loops 1 and 2 (one
+#       loop per thread, SO_REUSEPORT), wrk -t1 -c100 as http_c100, but server
+#       and client both on the two CPUs (taskset A,B): server CPU is the whole
+#       process's; coro only (loops_rows below)
 #   idle_conn_bytes                         bench/net/idle.py: RSS per idle keep-alive
 #       HTTP connection (10,000, or what ulimit -n allows) and RSS 1 s after
 #       they closed (metrics bytes_per_conn, rss_after_spike); coro only
@@ -30,7 +34,7 @@
 # Environment: BENCH_BIN, BENCH_OUT, CC, CORO_BUILD (the Makefile sets them),
 # BENCH_PYTHON, BENCH_NO_INSTALL=1, BENCH_NET_IMPLS (a subset of
 # "coro libuv go node asyncio asyncio_proto nginx"), BENCH_NET_BENCHES (a
-# subset of the six names), BENCH_NET_DURATION (seconds measured, default 5),
+# subset of the eight names), BENCH_NET_DURATION (seconds measured, default 5),
 # BENCH_NET_WARMUP (seconds of warm-up, default 1). Whole numbers of seconds.
 set -euo pipefail
 
@@ -55,6 +59,7 @@ dur=${BENCH_NET_DURATION:-5}
 warm=${BENCH_NET_WARMUP:-1}
 want_impls=${BENCH_NET_IMPLS:-coro libuv go node asyncio asyncio_proto nginx}
 want_benches=${BENCH_NET_BENCHES:-echo_1k_c50 echo_1k_c1 echo_64k_c10 http_c100 http_c1000 idle_conn_bytes}
+[ -n "${BENCH_NET_BENCHES:-}" ] || want_benches+=" http_c100_loops1 http_c100_loops2" # loops_rows
 [[ "$dur" =~ ^[1-9][0-9]*$ && "$warm" =~ ^[0-9]+$ ]] || {
     echo "bench-net: BENCH_NET_DURATION and BENCH_NET_WARMUP are whole seconds" >&2
     exit 2
@@ -124,7 +129,8 @@ have_uv() {
 }
 wants() { [[ " $want_impls " == *" $1 "* ]]; }
 wants_bench() { [[ " $want_benches " == *" $1 "* ]]; }
-any_http() { wants_bench http_c100 || wants_bench http_c1000; }
+any_http() { wants_bench http_c100 || wants_bench http_c1000 || any_loops; }
+any_loops() { wants_bench http_c100_loops1 || wants_bench http_c100_loops2; } # loops_rows
 any_echo() { wants_bench echo_1k_c50 || wants_bench echo_1k_c1 || wants_bench echo_64k_c10; }
 
 missing=()
@@ -531,6 +537,69 @@ for row in "${rows[@]}"; do
     lines=
 done
 if [ $tty = 1 ]; then printf '\r%-60s\r' '' >&2; fi
+
+# ---- http_c100_loops1, http_c100_loops2: one loop per thread -------------------
+#
+# coro's http_server --loops N (examples/loops.h: N loops, each with its own
+# SO_REUSEPORT server on the port). Both rows run the same way, so only N
+# differs: the server may use both CPUs and so may wrk (-t1 -c100, as
+# http_c100), taskset "$srv_cpu,$cli_cpu" for both. On a 2-core machine the
+# client takes a core's share of the two, so two loops cannot double req/s:
+# the server's CPU per request (the whole process, every thread) is the
+# figure to compare. coro only: the peers' rows are single-loop.
+
+# loops_row BENCH NLOOPS: one row, appended to $run_file; a note on failure
+loops_row() {
+    local b=$1 n=$2 port slog clog rc=0 i pin="$srv_cpu,$cli_cpu" url out=
+    port=$(free_port)
+    slog="$logs/$b-coro.server.log"
+    clog="$logs/$b-coro.client.log"
+    taskset -c "$pin" "${coro_bin[http]}" --loops "$n" "$port" >"$slog" 2>&1 </dev/null &
+    srv_pid=$!
+    servers+=("$srv_pid")
+    for ((i = 0; i < 200; i++)); do # up to 10 s
+        listens "$srv_pid" "$port" && break
+        kill -0 "$srv_pid" 2>/dev/null || break
+        sleep 0.05
+    done
+    if ! listens "$srv_pid" "$port"; then
+        stop_server || true
+        note "bench-net: $b (coro): the server did not start (log: $slog): no figure"
+        return
+    fi
+    url="http://127.0.0.1:$port/"
+    if ! "$nb/netload" httpcheck --port "$port" --impl coro 2>"$clog"; then
+        rc=3
+    else
+        if [ "$warm" -gt 0 ]; then
+            timeout -k 2 $((warm + 15)) taskset -c "$pin" wrk -t1 -c100 -d"${warm}s" "$url" \
+                >"$logs/$b-coro.warmup.log" 2>&1 || true
+        fi
+        out=$(timeout -k 2 $((dur + 20)) taskset -c "$pin" "$nb/netload" wrk --bench "$b" --impl coro \
+            --server-pid "$srv_pid" --cpus "$pin" -- wrk -t1 -c100 -d"${dur}s" --latency "$url" \
+            2>>"$clog") || rc=$?
+    fi
+    stop_server || true
+    grep '^netload: warning' "$clog" | sed 's/^netload: warning: /bench-net: /' >>"$notes_file" || true
+    if [ -n "$srv_crash" ]; then
+        note "bench-net: $b (coro): the server $srv_crash (log: $slog): no figure"
+    elif [ $rc -ne 0 ] || [ -z "$out" ]; then
+        note "bench-net: $b (coro) FAILED: $(tail -n1 "$clog"): no figure"
+    else
+        printf '%s\n' "$out" >>"$run_file"
+    fi
+}
+
+loops_rows() {
+    local b
+    can coro http && command -v wrk >/dev/null 2>&1 || return 0
+    for b in http_c100_loops1 http_c100_loops2; do
+        wants_bench "$b" || continue
+        printf '%s (coro, %ds)\n' "$b" $((SECONDS - t_start)) >&2
+        loops_row "$b" "${b##*loops}"
+    done
+}
+loops_rows
 
 # ---- idle_conn_bytes: RSS per idle keep-alive connection, and after the spike
 # (coro's http_server only: bench/net/idle.py; 10,000 connections, or what

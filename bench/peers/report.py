@@ -31,7 +31,9 @@ UNITS = {"ns_per_op": "ns/op", "bytes_per_task": "B/task", "req_per_s": "req/s",
 LOWER_IS_BETTER = {"ns_per_op", "bytes_per_task", "p99_us", "cpu_us_per_req"}
 
 # The network suite (bench/net/): its rows, its peers in table order.
-NET_BENCH_ORDER = ["echo_1k_c50", "echo_1k_c1", "echo_64k_c10", "http_c100", "http_c1000"]
+NET_BENCH_ORDER = ["echo_1k_c50", "echo_1k_c1", "echo_64k_c10", "http_c100", "http_c1000",
+                   "http_c100_loops1", "http_c100_loops2"]
+NET_LOOPS = ["http_c100_loops1", "http_c100_loops2"]  # coro only: http_server --loops N
 NET_PEERS = ["libuv", "nginx", "go", "node", "asyncio", "asyncio_proto"]
 NET_METRICS = ["req_per_s", "p99_us", "cpu_us_per_req"]
 BUSY = 0.90  # a load client above this share of its core is (close to) the bottleneck
@@ -201,10 +203,11 @@ def net_table_lines(rows, order, cpu, markdown=False):
             out.append("| " + " | ".join(cells) + " |")
         return out
     w = {p: max(11, len(p) + 2) for p in peers}
-    head = f"{'bench':<14}{'unit':<12}{'coro':>11}" + "".join(f"{p:>{w[p]}}{'ratio':>7}" for p in peers)
+    bw = max([14] + [len(k[0]) + 2 for k in order])
+    head = f"{'bench':<{bw}}{'unit':<12}{'coro':>11}" + "".join(f"{p:>{w[p]}}{'ratio':>7}" for p in peers)
     out += [head, "-" * len(head)]
     for key in order:
-        line = f"{key[0]:<14}{UNITS.get(key[1], key[1]):<12}{cell(key, 'coro'):>11}"
+        line = f"{key[0]:<{bw}}{UNITS.get(key[1], key[1]):<12}{cell(key, 'coro'):>11}"
         for p in peers:
             line += f"{cell(key, p):>{w[p]}}{rat(key, p):>7}"
         out.append(line)
@@ -226,6 +229,30 @@ def net_notes(rows, cpu):
     benches = [b for b in NET_BENCH_ORDER if (b, "req_per_s") in rows]
     return [n for b in benches for i in impls if i in rows[(b, "req_per_s")]
             for n in [client_bound(cpu, b, i), contended(cpu, b, i)] if n]
+
+
+def loops_note(rows, cpu):
+    """None, or the plain word on the one-loop-per-thread rows (coro only)."""
+    have = [b for b in NET_LOOPS if "coro" in rows.get((b, "req_per_s"), {})]
+    if not have:
+        return None
+    figs = []
+    for b in have:
+        rps = rows[(b, "req_per_s")]["coro"]
+        us = rows.get((b, "cpu_us_per_req"), {}).get("coro")
+        c, s, _ = cpu.get((b, "coro"), (None, None, None))
+        f = f"{b[-6:].replace('loops', '')} loop{'s' if not b.endswith('1') else ''}: {num(rps)} req/s"
+        if us is not None:
+            f += f", {num(us)} us of server CPU per request"
+        if c is not None and s is not None:
+            f += f" (server {s:.2f} cores, client {c:.2f})"
+        figs.append(f)
+    return ("http_c100_loops1/_loops2: coro's http_server with --loops 1 and 2 (one loop per thread, "
+            "each with its own SO_REUSEPORT listener), wrk -t1 -c100 as in http_c100, but server and "
+            "client may both run on the two CPUs. On this 2-core machine the client takes about a "
+            "core's share of the two, so 2 loops cannot double req/s: the second loop mostly "
+            "competes with wrk for the same cores. Compare the server CPU per request (every thread "
+            "of the process). " + "; ".join(figs) + ".")
 
 
 def net_check(rows, cpu):
@@ -377,6 +404,12 @@ def net_docs(run, machine, png, skips, notes, page, data_dir):
                  "that is marked `!`.")
         L.append("")
         L += [f"- {n}" for n in bound]
+        L.append("")
+    ln = loops_note(rows, cpu)
+    if ln:
+        L.append("### One loop per thread (2 cores, shared with the client)")
+        L.append("")
+        L.append(ln)
         L.append("")
     L.append("### Against the aims")
     L.append("")
@@ -685,6 +718,10 @@ def main(argv):
         if notes:
             print()
             print("\n".join("note: " + n for n in notes))
+        ln = loops_note(rows, cpu)
+        if ln:
+            print()
+            print("note: " + ln)
         print()
         for ok, text in net_check(rows, cpu):
             print(("ok     " if ok else "n/a    " if ok is None else "MISSED ") + text)
