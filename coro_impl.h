@@ -361,8 +361,7 @@ int coro__scope_pop(coro_frame *co, coro_value *io);
 
 #define CORO__SLEEP_NS_IMPL(ns)                                                       \
     do {                                                                        \
-        io->u.i = (ns);                                                         \
-        io->tag = CORO__SLEEP;                                                  \
+        io->u.i = (ns); /* the status says sleep: the tag is not read */        \
         CORO__SUSPEND(CORO__SLEEP);                                             \
         CORO__CHECK();                                                          \
     } while (0)

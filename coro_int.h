@@ -27,6 +27,16 @@ static inline bool coro__frame_fresh(const coro_frame *f)
     return f && f->step && f->resume == 0 && !(f->flags & CORO__F_RUNNING);
 }
 
+#if defined(__GNUC__) || defined(__clang__)
+#define CORO__ALWAYS_INLINE __attribute__((always_inline))
+#define CORO__NOINLINE __attribute__((noinline))
+#define CORO__UNLIKELY(x) __builtin_expect(!!(x), 0)
+#else
+#define CORO__ALWAYS_INLINE
+#define CORO__NOINLINE
+#define CORO__UNLIKELY(x) (x)
+#endif
+
 /* loop states */
 enum { LOOP_CLOSED = 0, LOOP_IDLE, LOOP_RUNNING };
 
@@ -206,6 +216,38 @@ static inline void coro__ready_push(coro_loop *loop, coro__node *n)
         loop->ready_head = n;
     loop->ready_tail = n;
 }
+
+/* ---- task.c: Task.__step, whose hot case the loop's pass runs inline ---- */
+void coro__task_step(coro__node *n);                                  /* the node's run */
+void coro__task_step_slow(coro_task *t);                              /* watched, cancel, after a sleep */
+void coro__task_after_step(coro_task *t, int status, coro_value *io); /* all but sleep(0) */
+
+/* Task.__step's hot case: resume the innermost frame of the task's chain
+ * (one call, whatever the await depth); a sleep(0) goes straight back on
+ * the ready queue, as call_soon(self.__step). Debug or trace mode, a
+ * pending cancel and the wake-up from a sleep take the slow path; every
+ * other outcome (await, return, a real sleep) coro__task_after_step. The
+ * loop's pass (loop.c's run_ready) calls this inline for a node whose run
+ * is coro__task_step, so the common step costs no call of its own. */
+static inline void coro__task_step_fast(coro_loop *loop, coro__node *n)
+{
+    coro_task *t = CORO__CONTAINER(n, coro_task, u.timer.node);
+    if (CORO__UNLIKELY(loop->watch | (t->fut.tflags & (TASK_F_MUST_CANCEL | TASK_F_SLEEPING)))) {
+        coro__task_step_slow(t);
+        return;
+    }
+    coro_frame *f = t->current;
+    coro_value io = coro_none();
+    loop->current = t;
+    int status = f->step(f, &io);
+    if (status == CORO__SLEEP && io.u.i <= 0 && !(t->fut.tflags & TASK_F_UNARMED)) {
+        coro__ready_push(loop, n); /* n->run is coro__task_step already */
+        loop->current = NULL;
+    } else {
+        coro__task_after_step(t, status, &io); /* clears loop->current; may free t */
+    }
+}
+
 /* Unlink a node from the ready queue before it runs: O(queue length), for
  * the rare owner that must take a node back. 1 if it was there. */
 int coro__ready_remove(coro_loop *loop, coro__node *n);
@@ -219,15 +261,6 @@ void coro__report_line(coro_loop *loop, const char *message, int error, coro_tas
 void coro__report_frame(const char *message, int error, int line, const char *function,
                         const char *file);
 int64_t coro__clock_ns(void);
-#if defined(__GNUC__) || defined(__clang__)
-#define CORO__ALWAYS_INLINE __attribute__((always_inline))
-#define CORO__NOINLINE __attribute__((noinline))
-#define CORO__UNLIKELY(x) __builtin_expect(!!(x), 0)
-#else
-#define CORO__ALWAYS_INLINE
-#define CORO__NOINLINE
-#define CORO__UNLIKELY(x) (x)
-#endif
 
 /* How many loops run on virtual time (any thread): while none does, the
  * running loop's clock is the platform's without finding the loop. */

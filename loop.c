@@ -212,7 +212,10 @@ static void run_ready(coro_loop *loop)
     while ((n = loop->pass_head) != NULL) {
         loop->pass_head = n->next;
         ran++;
-        n->run(n); /* may free n */
+        if (n->run == coro__task_step)
+            coro__task_step_fast(loop, n); /* Task.__step, inline */
+        else
+            n->run(n); /* may free n */
     }
     loop->since_poll += ran;
 }

@@ -3,7 +3,8 @@
  *
  * The mapping to asyncio/tasks.py:
  *   Task.__init__       coro_task_init / coro_spawn (schedules the first step)
- *   Task.__step         task_step: resume the innermost frame (gen.c drives the
+ *   Task.__step         coro__task_step (its hot case inline in the loop's pass:
+ *                       coro_int.h's coro__task_step_fast): resume the innermost frame (gen.c drives the
  *                       await chain), then look at what it suspended for:
  *                         a pending future  -> wait: our node joins its done
  *                                              callbacks (task_suspend)
@@ -252,11 +253,10 @@ static void frame_release(coro_loop *loop, coro_frame *f)
         coro__free_fast(loop, f, (size_t)f->size16 * 16u);
 }
 
-static void task_step(coro__node *n);
 
 static void schedule_step(coro_task *t)
 {
-    t->u.timer.node.run = task_step;
+    t->u.timer.node.run = coro__task_step;
     coro__ready_push(t->fut.loop, &t->u.timer.node);
 }
 
@@ -492,7 +492,7 @@ static bool task_suspend(coro_task *t, int status, coro_value *io)
     }
     if (status == CORO__SLEEP && io->u.i > 0 && !must_cancel(t)) {
         int64_t when = coro__deadline_after(coro__now(loop), io->u.i);
-        t->u.timer.node.run = task_step;
+        t->u.timer.node.run = coro__task_step;
         if (coro__heap_push(loop, &t->u.timer, when) != 0) {
             *io = coro_error(CORO_ENOMEM);
             return false;
@@ -568,10 +568,10 @@ static void task_run(coro_task *t, coro_value *io, int cause)
 }
 
 /* The step's chain stopped with anything but the hot sleep(0): drive it
- * on and settle (kept out of line so that task_step's fast path keeps one
- * register across the step call). Leaves the task (loop->current = NULL);
- * a released task that returned with no done callback is freed here. */
-static CORO__NOINLINE void task_after_step(coro_task *t, int status, coro_value *io)
+ * on and settle (out of line, so that the inline fast path, coro_int.h's
+ * coro__task_step_fast, stays small). Leaves the task (loop->current =
+ * NULL); a released task that returned with no done callback is freed. */
+void coro__task_after_step(coro_task *t, int status, coro_value *io)
 {
     coro_frame *f = t->current;
     if (status == CORO__DONE && !f->parent) { /* the root returned: the driver has */
@@ -587,7 +587,7 @@ static CORO__NOINLINE void task_after_step(coro_task *t, int status, coro_value 
 }
 
 /* A step that is watched, has a cancel to throw in, or follows a sleep. */
-static CORO__NOINLINE void task_step_slow(coro_task *t)
+void coro__task_step_slow(coro_task *t)
 {
     coro_value io = coro_none();
     int cause = (t->fut.tflags & TASK_F_SLEEPING) ? CORO__WOKEN_TIMER : CORO__WOKEN_READY;
@@ -595,27 +595,12 @@ static CORO__NOINLINE void task_step_slow(coro_task *t)
     task_run(t, &io, cause);
 }
 
-/* Task.__step. The hot case, a task yielding with sleep(0), is one call of
- * the innermost frame and one push on the ready queue. */
-static void task_step(coro__node *n)
+/* Task.__step, as a ready-queue node's callback. The loop's pass calls the
+ * same code inline (coro__task_step_fast) when it sees this function. */
+void coro__task_step(coro__node *n)
 {
     coro_task *t = CORO__CONTAINER(n, coro_task, u.timer.node);
-    coro_loop *loop = t->fut.loop;
-    if (CORO__UNLIKELY(loop->watch | (t->fut.tflags & (TASK_F_MUST_CANCEL | TASK_F_SLEEPING)))) {
-        task_step_slow(t);
-        return;
-    }
-    coro_frame *f = t->current;
-    coro_value io = coro_none();
-    loop->current = t;
-    int status = f->step(f, &io);
-    /* after the call, everything is read again through t: one saved register */
-    if (status == CORO__SLEEP && io.u.i <= 0 && !(t->fut.tflags & TASK_F_UNARMED)) {
-        coro__ready_push(t->fut.loop, n); /* n->run is task_step already */
-        t->fut.loop->current = NULL;
-    } else {
-        task_after_step(t, status, &io); /* clears loop->current; may free t */
-    }
+    coro__task_step_fast(t->fut.loop, n);
 }
 
 static void task_wakeup(coro__node *n)
