@@ -492,25 +492,35 @@ def check(rows):
         else:
             res.append((ok(), f"{name}: {text()} (aim: {goal})"))
 
-    c, p = get("yield", "coro"), get("yield", "cpp20")
-    aim("yield", [("coro", c), ("cpp20", p)], lambda: c <= p,
-        lambda: f"coro {num(c)} ns, cpp20 {num(p)} ns",
-        "coro <= C++20 on a FIFO scheduler")
+    c, p = get("resume", "coro"), get("resume", "floor")
+    aim("resume", [("coro", c), ("floor", p)], lambda: c <= 1.5 * p,
+        lambda: f"coro {num(c)} ns, floor {num(p)} ns, 1.5x it {num(1.5 * p)} ns",
+        "coro <= 1.5 x the floor, an indirect call")
+    for row in ("yield", "yield_many", "await_depth_1", "await_depth_32", "spawn", "skynet"):
+        c, p = get(row, "coro"), get(row, "cpp20")
+        aim(row, [("coro", c), ("cpp20", p)], lambda c=c, p=p: c <= p,
+            lambda c=c, p=p: f"coro {num(c)} ns, cpp20 {num(p)} ns = {ratio(c / p)} x",
+            "coro <= C++20 in the same run")
     d1, d32 = get("await_depth_1", "coro"), get("await_depth_32", "coro")
     aim("await_depth_32/await_depth_1", [("coro await_depth_1", d1), ("coro await_depth_32", d32)],
         lambda: d32 / d1 <= 1.2,
         lambda: f"coro {num(d32)} / {num(d1)} = {ratio(d32 / d1)}",
         "<= 1.2, resume cost flat in depth")
-    c, p = get("spawn", "coro"), get("spawn", "cpp20")
-    aim("spawn", [("coro", c), ("cpp20", p)], lambda: c <= p,
-        lambda: f"coro {num(c)} ns, cpp20 {num(p)} ns", "coro <= C++20 (heap frame)")
     c = get("memory_per_task", "coro", "bytes_per_task")
-    aim("memory_per_task", [("coro", c)], lambda: c <= 128.0,
-        lambda: f"coro {num(c)} bytes/task", "<= 128 bytes per task sleeping on a timer")
+    aim("memory_per_task", [("coro", c)], lambda: c <= 96.0,
+        lambda: f"coro {num(c)} bytes/task", "<= 96 bytes per task sleeping on a timer")
     c, p = get("timers", "coro"), get("timers", "libuv")
     aim("timers", [("coro", c), ("libuv", p)], lambda: c <= 0.25 * p,
         lambda: f"coro {num(c)} ns, libuv {num(p)} ns, a quarter of it {num(0.25 * p)} ns",
         "coro <= 0.25 x libuv")
+    c, p = get("timeout_churn", "coro"), get("timeout_churn", "libuv")
+    aim("timeout_churn", [("coro", c), ("libuv", p)], lambda: c <= 3 * p,
+        lambda: f"coro {num(c)} ns, libuv {num(p)} ns = {ratio(c / p)} x",
+        "coro <= 3 x libuv's bare timer start/stop")
+    c, p = get("queue_pingpong", "coro"), get("queue_pingpong", "go")
+    aim("queue_pingpong", [("coro", c), ("go", p)], lambda: c <= 0.5 * p,
+        lambda: f"coro {num(c)} ns, go {num(p)} ns = {ratio(c / p)} x",
+        "coro <= half of Go's channel round trip")
     return res
 
 
