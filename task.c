@@ -113,7 +113,7 @@ static struct coro__name *name_record(const coro_task *t)
     return (t->fut.flags & FUT_F_NAMED) ? *name_slot(t->fut.loop, t) : NULL;
 }
 
-static void name_drop(coro_loop *loop, coro_task *t)
+static CORO__NOINLINE void name_drop(coro_loop *loop, coro_task *t)
 {
     struct coro__name **p = name_slot(loop, t);
     if (*p) {
@@ -160,7 +160,7 @@ int coro_task_set_name(coro_task *t, const char *name)
 /* Debug mode: remember which coroutine created `t` (the running task's
  * innermost frame, and the line its step resumed at). Best effort: no
  * memory, no record. */
-static void record_creator(coro_loop *loop, coro_task *t)
+static CORO__NOINLINE void record_creator(coro_loop *loop, coro_task *t)
 {
     coro_task *by = loop->current;
     if (!by || !by->current)
@@ -260,7 +260,8 @@ static void schedule_step(coro_task *t)
     coro__ready_push(t->fut.loop, &t->u.timer.node);
 }
 
-static int task_setup(coro_task *t, coro_loop *loop, coro_frame *root, uint8_t flags)
+static CORO__ALWAYS_INLINE inline int task_setup(coro_task *t, coro_loop *loop, coro_frame *root,
+                                                 uint8_t flags)
 {
     /* every field written once (no memset first: this is the spawn path) */
     t->fut.loop = loop;
