@@ -17,9 +17,10 @@
  *   -o N     replies a client may leave unread, in bytes (default 64 MiB):
  *            past it the client is closed at once (Redis's
  *            client-output-buffer-limit, hard)
- *   -w S     seconds replies may wait above 64 KiB for a client to read
- *            them (default 60): the connection stops reading meanwhile, and
- *            is closed when the time is up (the soft limit)
+ *   -w S     seconds replies may stay unread above 64 KiB (default 60):
+ *            then the client is closed (the soft limit); reading goes on
+ *            meanwhile, as in Redis, so a client may pipeline any amount
+ *            before it reads, up to -o
  *   -i S     seconds a silent client is kept (default 0: forever, Redis's
  *            timeout 0)
  *
@@ -421,7 +422,8 @@ struct conn {
     size_t plen, pcap;
     unsigned reads;
     int closing; /* QUIT, a protocol error: write what is queued, then close */
-    int refused; /* over maxclients */
+    int refused;  /* over maxclients */
+    int deadline; /* the write deadline is set */
     int err;
 };
 
@@ -1078,26 +1080,30 @@ static CORO_FN(conn_step)
     }
     while (!self->closing && !self->app->signals) {
         CORO_AWAIT_ERR(coro_stream_read(&self->op, self->s, READ_MAX), self->err);
+        if (self->err == CORO_ETIMEDOUT && self->deadline)
+            fprintf(stderr, "kv_server: a client left its replies unread for %g s: closed\n",
+                    self->app->send_s);
         if (self->err || CORO_RESULT.u.i == 0)
-            break; /* EOF, a reset, the idle timeout, or a cancel */
+            break; /* EOF, a reset, a timeout, or a cancel */
         v = coro_stream_data(self->s, &n);
         self->err = run_batch(self, v, n);
         if (self->err)
             break;
+        /* Replies above 64 KiB unread: the client has send_s to read them
+         * (the stream's write deadline: if they are still there then, it
+         * aborts the connection and the read above fails). Reading goes on
+         * meanwhile, as Redis reads on: a client may pipeline any amount
+         * before it reads, up to the output limit (flush_out). */
         if (coro_stream_write_buffer_size(self->s) > WRITE_HIGH) {
-            /* the client reads slower than it asks: stop reading until it
-             * catches up, for send_s at most */
-            self->err = coro_stream_set_write_deadline(self->s, self->app->send_s);
-            if (self->err == 0)
-                CORO_AWAIT_ERR(coro_stream_drain(&self->op, self->s), self->err);
-            if (self->err) {
-                if (self->err == CORO_ETIMEDOUT)
-                    fprintf(stderr, "kv_server: a client read no reply for %g s: closed\n",
-                            self->app->send_s);
-                break;
-            }
-            coro_stream_set_write_deadline(self->s, 0);
+            if (!self->deadline)
+                self->err = coro_stream_set_write_deadline(self->s, self->app->send_s);
+            self->deadline = 1;
+        } else if (self->deadline) {
+            self->err = coro_stream_set_write_deadline(self->s, 0);
+            self->deadline = 0;
         }
+        if (self->err)
+            break;
         if (++self->reads % 16 == 0)
             CORO_YIELD(coro_none());
     }

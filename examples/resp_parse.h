@@ -27,7 +27,8 @@
  *   - A command starting with '*' is multibulk: "*N\r\n" then N times
  *     "$LEN\r\n" LEN bytes "\r\n". As Redis does, a header line is found by
  *     its '\r' (the byte after it is skipped, unchecked), and so are the two
- *     bytes after a bulk. N not an integer, or above RESP_MAX_ARGS:
+ *     bytes after a bulk; a NUL byte before the '\r' hides it, as it
+ *     does from Redis's strchr). N not an integer, or above RESP_MAX_ARGS:
  *     "invalid multibulk length"; N <= 0: an empty command. A bulk header
  *     not starting with '$': "expected '$', got 'X'"; LEN not an integer,
  *     negative or above max_bulk: "invalid bulk length". Integers as
@@ -297,11 +298,17 @@ static inline long resp__split(resp_parser *p, const char *line, size_t n)
     }
 }
 
-/* The offset of the first '\r' in buf[from, len), or -1. */
+/* The offset of the first '\r' in buf[from, len), or -1. As Redis looks
+ * for it with strchr, a NUL byte before it hides it. */
 static inline long resp__cr(const char *buf, size_t from, size_t len)
 {
-    const char *c = from < len ? (const char *)memchr(buf + from, '\r', len - from) : NULL;
-    return c ? (long)(c - buf) : -1;
+    for (size_t i = from; i < len; i++) {
+        if (buf[i] == '\r')
+            return (long)i;
+        if (buf[i] == '\0')
+            return -1;
+    }
+    return -1;
 }
 
 static inline long resp__done(resp_parser *p, const char *base, size_t used)
