@@ -35,15 +35,17 @@
  *     Redis's string2ll reads them: no sign but '-', no leading zero,
  *     at most 20 characters.
  *   - A header line (multibulk count or bulk length) without its '\r'
- *     after RESP_MAX_INLINE bytes: "too big mbulk count string" / "too big
- *     bulk count string".
+ *     in its first RESP_MAX_INLINE bytes: "too big mbulk count string" /
+ *     "too big bulk count string".
  *   - Anything else is an inline command: one line up to '\n' (a '\r'
  *     before it dropped), split into arguments as redis-cli and Redis split
  *     them (sdssplitargs): blanks separate, "double quotes" take \n \r \t \b
  *     \a \xHH and \<any byte>, 'single quotes' take \'; a closing quote must
  *     be followed by a blank or the end; a NUL byte ends the line's
  *     arguments. Unbalanced quotes: "unbalanced quotes in request". No '\n'
- *     within RESP_MAX_INLINE bytes: "too big inline request".
+ *     within RESP_MAX_INLINE bytes: "too big inline request" (Redis lets a
+ *     longer line through when it happens to read it whole; here the
+ *     outcome never depends on how the bytes arrive).
  *   - Limits: RESP_MAX_INLINE (64 KiB, Redis's PROTO_INLINE_MAX_SIZE),
  *     RESP_MAX_ARGS arguments (1 Mi), max_bulk bytes per argument (the
  *     caller's; Redis's proto-max-bulk-len is 512 MB). Memory: the argument
@@ -299,9 +301,13 @@ static inline long resp__split(resp_parser *p, const char *line, size_t n)
 }
 
 /* The offset of the first '\r' in buf[from, len), or -1. As Redis looks
- * for it with strchr, a NUL byte before it hides it. */
+ * for it with strchr, a NUL byte before it hides it. Only the first
+ * RESP_MAX_INLINE + 1 bytes are searched (a longer header line fails,
+ * whatever the chunking). */
 static inline long resp__cr(const char *buf, size_t from, size_t len)
 {
+    if (len - from > RESP_MAX_INLINE + 1)
+        len = from + RESP_MAX_INLINE + 1;
     for (size_t i = from; i < len; i++) {
         if (buf[i] == '\r')
             return (long)i;
@@ -321,7 +327,10 @@ static inline long resp__done(resp_parser *p, const char *base, size_t used)
 
 static inline long resp__inline(resp_parser *p, const char *buf, size_t len)
 {
-    const char *nl = (const char *)memchr(buf + p->pos, '\n', len - p->pos);
+    /* only the first RESP_MAX_INLINE + 1 bytes may hold the '\n': a longer
+     * line fails whatever the chunking (Redis's check depends on it) */
+    size_t lim = len < RESP_MAX_INLINE + 1 ? len : RESP_MAX_INLINE + 1;
+    const char *nl = p->pos < lim ? (const char *)memchr(buf + p->pos, '\n', lim - p->pos) : NULL;
     size_t n;
     long rc;
     if (!nl) {
@@ -340,9 +349,11 @@ static inline long resp__multibulk(resp_parser *p, const char *buf, size_t len)
     long long ll;
     long cr;
     if (p->nargs == 0) { /* the "*N\r\n" line */
-        cr = resp__cr(buf, p->pos, len);
+        cr = resp__cr(buf, 0, len);
         if (cr < 0)
             return len > RESP_MAX_INLINE ? RESP_E_BIG_MBULK : RESP_NEED_MORE;
+        if ((size_t)cr + 2 > len && len > RESP_MAX_INLINE)
+            return RESP_E_BIG_MBULK;
         if ((size_t)cr + 2 > len)
             return RESP_NEED_MORE;
         if (!resp_ll(buf + 1, (size_t)cr - 1, &ll) || ll > RESP_MAX_ARGS)
@@ -357,6 +368,8 @@ static inline long resp__multibulk(resp_parser *p, const char *buf, size_t len)
             cr = resp__cr(buf, p->pos, len);
             if (cr < 0)
                 return len - p->pos > RESP_MAX_INLINE ? RESP_E_BIG_BULK : RESP_NEED_MORE;
+            if ((size_t)cr + 2 > len && len - p->pos > RESP_MAX_INLINE)
+                return RESP_E_BIG_BULK;
             if ((size_t)cr + 2 > len)
                 return RESP_NEED_MORE;
             if (buf[p->pos] != '$') {
