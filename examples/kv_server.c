@@ -26,8 +26,10 @@
  *
  * Commands: PING, ECHO, GET, SET key value [NX|XX] [GET] [EX s|PX ms|KEEPTTL],
  * DEL, EXISTS, INCR, DECR, INCRBY, DECRBY, MGET, MSET, EXPIRE key s
- * [NX|XX|GT|LT], TTL, PTTL, PERSIST, DBSIZE, FLUSHALL [ASYNC|SYNC], QUIT;
- * values are strings. Replies and errors are Redis 7.0's, byte for byte
+ * [NX|XX|GT|LT], TTL, PTTL, PERSIST, DBSIZE, FLUSHALL [ASYNC|SYNC], QUIT,
+ * and CONFIG GET save|appendonly (what redis-benchmark asks); values are
+ * strings. Not here: SET's EXAT/PXAT, other types (so no -WRONGTYPE),
+ * persistence, AUTH, SELECT. Replies and errors are Redis 7.0's, byte for byte
  * (scripts/kv-compare.sh checks them against a real redis-server).
  *
  * The shape: one task per connection (start_server). A read brings what the
@@ -836,6 +838,33 @@ static void cmd_persist(cmdctx *x)
     OUT_LIT(x->a, ":1\r\n");
 }
 
+/* CONFIG GET save / appendonly, what redis-benchmark asks first: this
+ * server saves nothing; any other parameter is unknown (an empty array, as
+ * Redis answers one). Other subcommands: Redis's error. */
+static void cmd_config(cmdctx *x)
+{
+    if (!arg_is(&x->argv[1], "get")) {
+        OUT_LIT(x->a, "-ERR unknown subcommand '");
+        out_errtext(x->a, x->argv[1].p, x->argv[1].len, 128);
+        OUT_LIT(x->a, "'. Try CONFIG HELP.\r\n");
+        return;
+    }
+    if (x->argc != 3) {
+        out_arity(x->a, "config|get");
+        return;
+    }
+    if (arg_is(&x->argv[2], "save") || arg_is(&x->argv[2], "appendonly")) {
+        OUT_LIT(x->a, "*2\r\n"); /* the name as asked, then the value */
+        out_bulk(x->a, x->argv[2].p, x->argv[2].len);
+        if (x->argv[2].len == 4)
+            OUT_LIT(x->a, "$0\r\n\r\n");
+        else
+            OUT_LIT(x->a, "$2\r\nno\r\n");
+    } else {
+        OUT_LIT(x->a, "*0\r\n");
+    }
+}
+
 static void cmd_flushall(cmdctx *x)
 {
     if (x->argc == 2 && !arg_is(&x->argv[1], "async") && !arg_is(&x->argv[1], "sync")) {
@@ -848,7 +877,7 @@ static void cmd_flushall(cmdctx *x)
 
 enum {
     C_PING, C_ECHO, C_GET, C_SET, C_DEL, C_EXISTS, C_INCR, C_DECR, C_INCRBY, C_DECRBY, C_MGET,
-    C_MSET, C_EXPIRE, C_TTL, C_PTTL, C_PERSIST, C_DBSIZE, C_FLUSHALL, C_QUIT
+    C_MSET, C_EXPIRE, C_TTL, C_PTTL, C_PERSIST, C_DBSIZE, C_FLUSHALL, C_QUIT, C_CONFIG
 };
 
 /* name, Redis's arity (negative: at least), id */
@@ -862,7 +891,7 @@ static const struct {
     {"decrby", 3, C_DECRBY},   {"mget", -2, C_MGET},        {"mset", -3, C_MSET},
     {"expire", -3, C_EXPIRE},  {"ttl", 2, C_TTL},           {"pttl", 2, C_PTTL},
     {"persist", 2, C_PERSIST}, {"dbsize", 1, C_DBSIZE},     {"flushall", -1, C_FLUSHALL},
-    {"quit", -1, C_QUIT},
+    {"quit", -1, C_QUIT},      {"config", -2, C_CONFIG},
 };
 
 /* Run one command; its reply goes to app->out. */
@@ -903,6 +932,7 @@ static void run_command(struct conn *c, const resp_arg *argv, size_t argc, int64
     case C_PERSIST: cmd_persist(&x); break;
     case C_DBSIZE: out_int(a, ':', (long long)db_size(&a->db)); break;
     case C_FLUSHALL: cmd_flushall(&x); break;
+    case C_CONFIG: cmd_config(&x); break;
     case C_QUIT:
         OUT_LIT(a, "+OK\r\n");
         c->closing = 1;

@@ -206,6 +206,8 @@ SCRIPT = [
     B("GET", ""), B("ECHO", ""), B("EXISTS", b"bin\x00key", ""), B("SET", "big", "x" * 100000),
     B("GET", "big"), B("MGET", "big", "a", "n"), B("DBSIZE"), B("FLUSHALL", "x"), B("FLUSHALL", "ASYNC"),
     B("DBSIZE"), B("SET", "z", "1"), B("FLUSHALL", "SYNC"), B("DBSIZE"), B("FLUSHALL"),
+    B("CONFIG", "GET", "save"), B("config", "get", "APPENDONLY"), B("CONFIG", "GET", "nosuchparam"),
+    B("CONFIG", "GET"), B("CONFIG", "FOO"), B("CONFIG"),
 ]
 BIG = B("SET", "huge", os.urandom(1 << 20)) + [b"GET", b"huge"]
 
