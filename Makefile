@@ -7,7 +7,8 @@
 #   test           check-deps, then the whole cmocka suite once per selector
 #                  ($(SELECTOR) first, then poll), then test-docs,
 #                  test-howitworks, test-pipeline, test-exports and test-fuzz
-#                  (the fuzz corpora replayed); one line per program, a final "N passed,
+#                  (the fuzz corpora replayed), and test-kv (also under
+#                  VALGRIND=1); one line per program, a final "N passed,
 #                  N failed"; programs that passed before and were not
 #                  rebuilt since are not rerun (AGAIN=1 reruns them; V=1
 #                  prints every program's output)
