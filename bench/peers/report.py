@@ -267,6 +267,19 @@ def net_check(rows, cpu):
     else:
         res.append((c >= 1.3 * n, f"http_c100: coro {num(c)} req/s = {ratio(c / n)} x nginx"
                                   f"{bound('http_c100', 'nginx')} (aim: {goal})"))
+    # the Redis-protocol rows: server CPU per request at most redis-server's on
+    # both, and req/s at least redis-server's with -P 16
+    for b, want_rps in (("resp_c50", False), ("resp_c50_p16", True)):
+        cu = rows.get((b, "cpu_us_per_req"), {})
+        c, r = get(b, "coro"), get(b, "redis")
+        goal = "coro's server CPU per request <= redis-server's" + (", and req/s >= redis-server's"
+                                                                    if want_rps else "")
+        if "coro" not in cu or "redis" not in cu or c is None or r is None:
+            res.append((None, f"{b}: not measured, no coro or no redis row with server CPU (aim: {goal})"))
+            continue
+        ok = cu["coro"] <= cu["redis"] and (not want_rps or c >= r)
+        res.append((ok, f"{b}: coro {num(cu['coro'])} us/request = {ratio(cu['coro'] / cu['redis'])} x "
+                        f"redis-server, {num(c)} req/s = {ratio(c / r)} x{bound(b, 'redis')} (aim: {goal})"))
     return res
 
 
