@@ -19,6 +19,10 @@ ports, then:
             (a truncated frame), and the reply must be redis-server's, byte
             for byte; random garbage must get error replies or a close;
             after all of it the server answers PING and its RSS stayed small
+  random    20,000 random commands on 500 keys (SET with and without EX,
+            DEL, INCRBY, EXPIRE with its flags, PERSIST...) compared byte
+            for byte with redis-server; then EXPIRE 1 on every key and the
+            timer alone must empty the table
   expiry    a key set with PX 50 is gone by the timer (DBSIZE, which touches
             no key, reaches 0) within 3 s; lazily too (GET after 100 ms)
   limits    -c 2: a third client is told "max number of clients reached";
@@ -252,6 +256,78 @@ def compare(kv, rd, have_cli):
     check(a == b and a.endswith(b":0\r\n$3\r\nend\r\n"), "20,000 keys: replies differ (%d, %d bytes) %r" % (len(a), len(b), a[-30:]) + first_diff(a, b))
 
 
+def random_ops(kv, rd):
+    """20,000 random commands on 500 keys (sets with and without deadlines,
+    deletes, increments, EXPIRE, PERSIST...), compared byte for byte: the
+    table and the expiry heap under churn. Deadlines are far (hours) so
+    both servers answer the same whenever they run; TTL is left out (its
+    rounding depends on the moment)."""
+    rnd = random.Random(7)
+    cmds = [B("FLUSHALL")]
+    for _ in range(20000):
+        k = "k%d" % rnd.randrange(500)
+        op = rnd.randrange(10)
+        if op == 0:
+            cmds.append(B("SET", k, "v%d" % rnd.randrange(1000)))
+        elif op == 1:
+            cmds.append(B("SET", k, "x" * rnd.randrange(100), "EX", str(rnd.randrange(3600, 90000))))
+        elif op == 2:
+            cmds.append(B("DEL", k, "k%d" % rnd.randrange(500)))
+        elif op == 3:
+            cmds.append(B("INCRBY", k, str(rnd.randrange(-50, 50))))
+        elif op == 4:
+            cmds.append(B("EXPIRE", k, str(rnd.choice([rnd.randrange(3600, 90000), -1])),
+                          *rnd.choice([[], ["NX"], ["XX"], ["GT"], ["LT"]])))
+        elif op == 5:
+            cmds.append(B("PERSIST", k))
+        elif op == 6:
+            cmds.append(B("MGET", k, "k%d" % rnd.randrange(500)))
+        elif op == 7:
+            cmds.append(B("SET", k, "y", rnd.choice(["NX", "XX", "GET", "KEEPTTL"])))
+        elif op == 8:
+            cmds.append(B("EXISTS", k))
+        else:
+            cmds.append(B("DBSIZE"))
+    data = b"".join(resp(c) for c in cmds) + resp(B("ECHO", "end"))
+    a, _ = exchange(kv, data, end=b"$3\r\nend\r\n")
+    b, _ = exchange(rd, data, end=b"$3\r\nend\r\n")
+    check(a == b and a.endswith(b"$3\r\nend\r\n"), "20,000 random commands: replies differ" + first_diff(a, b))
+
+
+def expire_all(kv):
+    """Every key (hundreds, with and without deadlines, in heap order or
+    not) given EXPIRE 1: the timer alone empties the table."""
+    s = connect(kv)
+    s.sendall(resp(B("DBSIZE")))
+    n = int(s.recv(100)[1:-2])
+    data = b"".join(resp(B("SET", "h%d" % i, "v", "EX", str(5000 - i))) for i in range(300))
+    data += b"".join(resp(B("EXPIRE", "k%d" % i, "1")) for i in range(500))
+    data += b"".join(resp(B("EXPIRE", "h%d" % i, "1")) for i in range(300))
+    s.sendall(data + resp(B("ECHO", "end")))
+    recv_until(s, b"$3\r\nend\r\n")
+    check(n > 0, "expire_all: no key left by the random commands")
+    end = time.time() + 5 * SLOW
+    got = None
+    while time.time() < end:
+        time.sleep(0.2)
+        s.sendall(resp(B("DBSIZE")))
+        got = s.recv(100)
+        if got == b":0\r\n":
+            break
+    check(got == b":0\r\n", "EXPIRE 1 on every key: DBSIZE %r after 5 s" % got)
+    s.close()
+
+
+def recv_until(s, want):
+    got = b""
+    while not got.endswith(want):
+        d = s.recv(1 << 20)
+        if not d:
+            break
+        got += d
+    return got
+
+
 def first_diff(a, b):
     if a == b:
         return ""
@@ -461,6 +537,8 @@ def main():
         if have_redis:
             rp, rd = start_redis(tmp)
             compare(kv, rd, have_cli)
+            random_ops(kv, rd)
+            expire_all(kv)
         malformed(kv, rd, kp.pid)
         expiry(kv)
         stop_kv(kp, "kv_server")
