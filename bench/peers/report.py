@@ -279,7 +279,7 @@ def net_check(rows, cpu):
             continue
         ok = cu["coro"] <= cu["redis"] and (not want_rps or c >= r)
         res.append((ok, f"{b}: coro {num(cu['coro'])} us/request = {ratio(cu['coro'] / cu['redis'])} x "
-                        f"redis-server, {num(c)} req/s = {ratio(c / r)} x{bound(b, 'redis')} (aim: {goal})"))
+                        f"redis-server's, {num(c)} req/s = {ratio(c / r)} x redis-server's{bound(b, 'redis')} (aim: {goal})"))
     return res
 
 
