@@ -7,7 +7,8 @@
 #   test           check-deps, then the whole cmocka suite once per selector
 #                  ($(SELECTOR) first, then poll), then test-docs,
 #                  test-howitworks, test-pipeline, test-exports and test-fuzz
-#                  (the fuzz corpora replayed); one line per program, a final "N passed,
+#                  (the fuzz corpora replayed), and test-kv (also under
+#                  VALGRIND=1); one line per program, a final "N passed,
 #                  N failed"; programs that passed before and were not
 #                  rebuilt since are not rerun (AGAIN=1 reruns them; V=1
 #                  prints every program's output)
@@ -29,6 +30,11 @@
 #                  the first stays the shorter (scripts/pipeline.sh)
 #   test-exports   libcoro.so exports the API and, of the internal coro__
 #                  symbols, exactly those coro.h's macros call
+#   test-kv        examples/kv_server against redis-server: every reply byte
+#                  for byte (RESP, inline, redis-cli), malformed input,
+#                  expiry, limits (scripts/kv_test.py; VALGRIND=1 runs the
+#                  server under valgrind); the comparisons are skipped with a
+#                  reason where redis-server is missing
 #   bench          bench/*.c built with -O2 -DNDEBUG, no sanitizer, then
 #                  bench/run.sh (results in bench/out/results.jsonl)
 #   bench-net      the same with BENCH_SUITE=net (the network suite)
@@ -40,7 +46,8 @@
 #   docs           write docs/how-it-works.md from its template and the real
 #                  sources: tour coroutines preprocessed and formatted, line
 #                  numbers from the files (scripts/how-it-works.sh)
-#   check-deps     make sure cmocka is there (installs it when run as root)
+#   check-deps     make sure cmocka is there, and redis-server and redis-tools
+#                  for test-kv (installs them when run as root)
 #   amalgamation   build/coro.c, the library in one file; builds and runs hello
 #   size           what coro costs: text at -Os and each object's RAM, here and
 #                  on a Cortex-M3 (scripts/size.sh); size-docs writes them
@@ -239,7 +246,7 @@ CONFIG_DESC = $(strip $(SELECTOR) selector, $(CC) $(if $(SANITIZER),-fsanitize=$
 
 # ---- targets -------------------------------------------------------------------
 
-.PHONY: all amalgamation size size-docs examples demo test test-build test-one test-c11 test-none test-arena test-nomalloc test-valgrind test-docs test-howitworks test-pipeline test-exports check-deps bench bench-net \
+.PHONY: all amalgamation size size-docs examples demo test test-build test-one test-c11 test-none test-arena test-nomalloc test-valgrind test-docs test-howitworks test-pipeline test-exports test-kv check-deps bench bench-net \
         bench-build bench-bins bench-run bench-check bench-docs docs install uninstall clean help FORCE
 
 all: $(LIB_A) $(LIB_SO) $(EXAMPLE_BINS)
@@ -314,6 +321,9 @@ test: check-deps
 	    $(MAKE) --no-print-directory test-exports || { rc=1; echo the_exports_check >>$$tally; }; \
 	    $(MAKE) --no-print-directory test-fuzz || { rc=1; echo the_fuzz_corpora_replay >>$$tally; }; \
 	    $(MAKE) --no-print-directory test-c11 || { rc=1; echo the_plain_c11_build >>$$tally; }; \
+	fi; \
+	if [ $$built = 1 ]; then \
+	    $(MAKE) --no-print-directory test-kv || { rc=1; echo the_kv_server_test >>$$tally; }; \
 	fi; \
 	awk '$$2 != "" { p += $$1; f += $$2; s += $$3; next } \
 	     { gsub("_", " "); bad = bad (bad ? ", " : "") $$0 } \
@@ -390,6 +400,15 @@ endif
 test-valgrind:
 	@$(MAKE) --no-print-directory test-one VALGRIND=1
 
+# examples/kv_server (this configuration's build: sanitizers included) run
+# by scripts/kv_test.py beside a real redis-server; under VALGRIND=1 the
+# server runs in valgrind, and any error or leak fails its exit status.
+KV_VALGRIND := valgrind --leak-check=full --errors-for-leak-kinds=definite,indirect,possible \
+               --error-exitcode=1 -q
+test-kv: $(BUILD)/examples/kv_server
+	@command -v python3 >/dev/null 2>&1 || { echo "kv-test: skipped: python3 is not installed"; exit 0; }; \
+	KV_WRAP='$(if $(VALGRIND),$(KV_VALGRIND))' timeout $(TEST_TIMEOUT) python3 scripts/kv_test.py $(BUILD)/examples/kv_server
+
 # Every library source builds with a plain `cc -std=c11` and no -D flag
 # (each defines the feature macros it needs), warnings as errors.
 test-c11:
@@ -433,6 +452,15 @@ check-deps:
 	else \
 	    echo "cmocka is missing: run 'sudo apt-get install -y libcmocka-dev' and try again" >&2; \
 	    exit 1; \
+	fi
+	@if command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1; then \
+	    :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "redis-server or redis-cli is missing (make test-kv compares with them): installing redis-server redis-tools"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server redis-tools >/dev/null 2>&1 || \
+	    { DEBIAN_FRONTEND=noninteractive apt-get update >/dev/null 2>&1 && \
+	      DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server redis-tools >/dev/null 2>&1; } || \
+	    echo "could not install redis-server redis-tools: make test-kv will skip its comparisons"; \
 	fi
 ifneq ($(VALGRIND),)
 	@command -v valgrind >/dev/null 2>&1 || { \

@@ -129,6 +129,36 @@ SCHED = [
 ]
 
 
+# ---- fuzz_resp: byte 0 seeds the chunking, then the connection's bytes ----
+def mb(*args):
+    return b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args)
+
+
+RESP = [
+    ("ping", mb(b"PING")),
+    ("set-get", mb(b"SET", b"key", b"value") + mb(b"GET", b"key")),
+    ("set-ex-nx", mb(b"SET", b"k", b"v", b"EX", b"10", b"NX")),
+    ("mset", mb(b"MSET", b"a", b"1", b"b", b"2", b"c", b"3") + mb(b"MGET", b"a", b"b", b"c")),
+    ("binary", mb(b"SET", b"\x00\r\n", b"\xff\x00\r\n\r\n")),
+    ("empty-args", mb(b"ECHO", b"") + b"*0\r\n*-1\r\n"),
+    ("inline", b"SET k v\r\nGET k\nPING\r\n\r\n  \r\n"),
+    ("inline-quotes", b'SET "a\\x41\\n" \'b \\\' c\'\r\nECHO "q\\"x"\r\n'),
+    ("inline-unbalanced", b'SET "abc\r\n'),
+    ("inline-close-quote", b'"a"b\r\n'),
+    ("mixed", mb(b"PING") + b"PING\r\n" + mb(b"INCR", b"n") + b"incrby n 5\n"),
+    ("bad-count", b"*x\r\n"),
+    ("neg-bulk", b"*1\r\n$-1\r\n"),
+    ("huge-bulk", b"*1\r\n$99999999999\r\n"),
+    ("over-max-bulk", b"*1\r\n$1001\r\n"),
+    ("no-dollar", b"*2\r\nx\r\n"),
+    ("nul-header", b"*1\r\n\x00\r\n"),
+    ("truncated", mb(b"SET", b"k", b"value")[:-5]),
+    ("unchecked-crlf", b"*2\r\n$4\r\nECHO\r\n$3\r\nabcXY*1\r\n$4\r\nPING\r\n"),
+    ("many-args", mb(*[b"a%d" % i for i in range(40)])),
+    ("pipeline", mb(b"INCR", b"c") * 30),
+]
+
+
 def main():
     for name, data in HTTP:
         # two chunkings each, one for the long ones (the corpus stays small)
@@ -138,6 +168,9 @@ def main():
         write("fuzz_stream", name, data)
     for name, data in SCHED:
         write("fuzz_sched", name, data)
+    for name, data in RESP:
+        for i, lead in enumerate((0, 7)):
+            write("fuzz_resp", "%s-%d" % (name, i), bytes([lead]) + data)
 
 
 if __name__ == "__main__":

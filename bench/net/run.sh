@@ -25,17 +25,28 @@
 #       keep-alive connection (netload httpcheck)
 #       peers: nginx (one worker, config generated here), go (go/http,
 #       net/http), node (http_node.js), asyncio_proto (http_asyncio.py)
+#   resp_c50, resp_c50_p16                  redis-benchmark -c 50 -r 100000 -t set,get
+#       -n BENCH_NET_RESP_N (200,000; five times that with -P 16), without
+#       and with -P 16, after a short warm-up run (bench/net/resp.py: req/s
+#       over both tests, the worse p99, CPU from /proc)
+#       servers: coro (examples/kv_server), redis (redis-server --save ''
+#       --appendonly no)
+#   resp_mem                                bench/net/resp.py mem: RSS per idle
+#       connection (1,000 after one PING each) and per stored key (100,000
+#       SETs of 12-byte keys and 16-byte values); coro and redis
 #
 # Every server is started afresh for each row and killed at the end even on
 # failure (trap). Missing tools (golang-go, libuv1-dev, nodejs, nginx-light,
-# wrk, python3) are installed with apt-get when we are root; otherwise that
-# peer is skipped with a one-line reason.
+# wrk, python3, redis-server, redis-tools) are installed with apt-get when we
+# are root; otherwise that peer is skipped with a one-line reason.
 #
 # Environment: BENCH_BIN, BENCH_OUT, CC, CORO_BUILD (the Makefile sets them),
 # BENCH_PYTHON, BENCH_NO_INSTALL=1, BENCH_NET_IMPLS (a subset of
-# "coro libuv go node asyncio asyncio_proto nginx"), BENCH_NET_BENCHES (a
-# subset of the eight names), BENCH_NET_DURATION (seconds measured, default 5),
-# BENCH_NET_WARMUP (seconds of warm-up, default 1). Whole numbers of seconds.
+# "coro libuv go node asyncio asyncio_proto nginx redis"), BENCH_NET_BENCHES
+# (a subset of the twelve names), BENCH_NET_DURATION (seconds measured, default
+# 5), BENCH_NET_WARMUP (seconds of warm-up, default 1; whole numbers of
+# seconds), BENCH_NET_RESP_N (requests per redis-benchmark test, default
+# 200000).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd) # bench/net
@@ -57,10 +68,11 @@ mkdir -p "$logs"
 cc=${CC:-cc}
 dur=${BENCH_NET_DURATION:-5}
 warm=${BENCH_NET_WARMUP:-1}
-want_impls=${BENCH_NET_IMPLS:-coro libuv go node asyncio asyncio_proto nginx}
-want_benches=${BENCH_NET_BENCHES:-echo_1k_c50 echo_1k_c1 echo_64k_c10 http_c100 http_c1000 idle_conn_bytes}
+want_impls=${BENCH_NET_IMPLS:-coro libuv go node asyncio asyncio_proto nginx redis}
+want_benches=${BENCH_NET_BENCHES:-echo_1k_c50 echo_1k_c1 echo_64k_c10 http_c100 http_c1000 idle_conn_bytes resp_c50 resp_c50_p16 resp_mem}
 [ -n "${BENCH_NET_BENCHES:-}" ] || want_benches+=" http_c100_loops1 http_c100_loops2" # loops_rows
-[[ "$dur" =~ ^[1-9][0-9]*$ && "$warm" =~ ^[0-9]+$ ]] || {
+resp_n=${BENCH_NET_RESP_N:-200000}
+[[ "$dur" =~ ^[1-9][0-9]*$ && "$warm" =~ ^[0-9]+$ && "$resp_n" =~ ^[1-9][0-9]*$ ]] || {
     echo "bench-net: BENCH_NET_DURATION and BENCH_NET_WARMUP are whole seconds" >&2
     exit 2
 }
@@ -132,6 +144,7 @@ wants_bench() { [[ " $want_benches " == *" $1 "* ]]; }
 any_http() { wants_bench http_c100 || wants_bench http_c1000 || any_loops; }
 any_loops() { wants_bench http_c100_loops1 || wants_bench http_c100_loops2; } # loops_rows
 any_echo() { wants_bench echo_1k_c50 || wants_bench echo_1k_c1 || wants_bench echo_64k_c10; }
+any_resp() { wants_bench resp_c50 || wants_bench resp_c50_p16 || wants_bench resp_mem; }
 
 missing=()
 command -v taskset >/dev/null 2>&1 || missing+=(util-linux)
@@ -140,7 +153,9 @@ wants libuv && any_echo && ! have_uv && missing+=(libuv1-dev)
 wants node && ! command -v node >/dev/null 2>&1 && missing+=(nodejs)
 wants nginx && any_http && [ -z "$(find_nginx)" ] && missing+=(nginx-light)
 any_http && ! command -v wrk >/dev/null 2>&1 && missing+=(wrk)
-{ wants asyncio || wants asyncio_proto; } && [ -z "$(pick_python)" ] && [ -z "${BENCH_PYTHON:-}" ] && missing+=(python3)
+{ wants asyncio || wants asyncio_proto || any_resp; } && [ -z "$(pick_python)" ] && [ -z "${BENCH_PYTHON:-}" ] && missing+=(python3)
+wants redis && any_resp && ! command -v redis-server >/dev/null 2>&1 && missing+=(redis-server)
+any_resp && ! command -v redis-benchmark >/dev/null 2>&1 && missing+=(redis-tools)
 if [ ${#missing[@]} -gt 0 ]; then
     if can_install; then
         if ! apt_install "${missing[@]}"; then
@@ -245,6 +260,7 @@ coro_server() { # NAME KIND
 if wants coro; then
     any_echo && coro_server echo_server echo
     { any_http || wants_bench idle_conn_bytes; } && coro_server http_server http
+    any_resp && coro_server kv_server resp
 fi
 
 if wants libuv && any_echo; then
@@ -295,6 +311,16 @@ if wants nginx && any_http; then
     else
         skipped+=("nginx: nginx is not installed (Debian package nginx-light)")
     fi
+fi
+if wants redis && any_resp; then
+    if command -v redis-server >/dev/null 2>&1; then
+        ok redis resp
+    else
+        skipped+=("redis: redis-server is not installed (Debian package redis-server)")
+    fi
+fi
+if any_resp && { ! command -v redis-benchmark >/dev/null 2>&1 || [ -z "$py" ]; }; then
+    skipped+=("resp_c50, resp_c50_p16, resp_mem: redis-benchmark (Debian package redis-tools) or python3 is missing: no resp row")
 fi
 if any_http && ! command -v wrk >/dev/null 2>&1; then
     skipped+=("http_c100, http_c1000: wrk is not installed (Debian package wrk): no http row")
@@ -348,6 +374,11 @@ server_cmd() {
     "asyncio echo") cmd=("$py" "$here/echo_asyncio.py" streams "$port") ;;
     "asyncio_proto echo") cmd=("$py" "$here/echo_asyncio.py" protocol "$port") ;;
     "asyncio_proto http") cmd=("$py" "$here/http_asyncio.py" "$port") ;;
+    "redis resp")
+        mkdir -p "$tmp/redis"
+        cmd=(redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --daemonize no
+            --dir "$tmp/redis" --logfile '')
+        ;;
     "nginx http")
         nginx_conf "$port"
         cmd=("$nginx" -p "$tmp/nginx" -c "$tmp/nginx/nginx.conf" -e "$tmp/nginx/logs/error.log")
@@ -442,15 +473,18 @@ free_port() { "$nb/netload" freeport; }
 
 # ---- the rows -------------------------------------------------------------------
 
-declare -A conns=([echo_1k_c50]=50 [echo_1k_c1]=1 [echo_64k_c10]=10 [http_c100]=100 [http_c1000]=1000)
+declare -A conns=([echo_1k_c50]=50 [echo_1k_c1]=1 [echo_64k_c10]=10 [http_c100]=100 [http_c1000]=1000
+    [resp_c50]=50 [resp_c50_p16]=50)
+declare -A pipeline=([resp_c50]=1 [resp_c50_p16]=16)
 declare -A size=([echo_1k_c50]=1024 [echo_1k_c1]=1024 [echo_64k_c10]=65536)
-impl_order="coro libuv go node asyncio asyncio_proto nginx"
+impl_order="coro libuv go node asyncio asyncio_proto nginx redis"
 
 rows=()
-for b in echo_1k_c50 echo_1k_c1 echo_64k_c10 http_c100 http_c1000; do
+for b in echo_1k_c50 echo_1k_c1 echo_64k_c10 http_c100 http_c1000 resp_c50 resp_c50_p16; do
     wants_bench "$b" || continue
     kind=${b%%_*}
     if [ "$kind" = http ] && ! command -v wrk >/dev/null 2>&1; then continue; fi
+    if [ "$kind" = resp ] && { ! command -v redis-benchmark >/dev/null 2>&1 || [ -z "$py" ]; }; then continue; fi
     if [ "$b" = http_c1000 ] && [ "$nofile" -lt 1100 ]; then
         skipped+=("http_c1000: only $nofile file descriptors (ulimit -n) for 1,000 connections")
         continue
@@ -489,7 +523,16 @@ for row in "${rows[@]}"; do
         fi
     fi
     rc=0
-    if [ "$kind" = echo ]; then
+    if [ "$kind" = resp ]; then
+        n=$resp_n
+        [ "${pipeline[$b]}" -gt 1 ] && n=$((resp_n * 5))
+        # warm-up: a tenth of the run, not measured
+        timeout -k 2 60 taskset -c "$cli_cpu" redis-benchmark -h 127.0.0.1 -p "$port" -c "${conns[$b]}" \
+            -n $((n / 10)) -r 100000 -t set,get -P "${pipeline[$b]}" -q >"$logs/$b-$impl.warmup.log" 2>&1 || true
+        lines=$(timeout -k 2 200 "$py" "$here/resp.py" load --port "$port" --bench "$b" --impl "$impl" \
+            --server-pid "$meas_pid" --cpus "$srv_cpu,$cli_cpu" --requests "$n" --conns "${conns[$b]}" \
+            --pipeline "${pipeline[$b]}" --timeout 180 2>"$clog") || rc=$?
+    elif [ "$kind" = echo ]; then
         lines=$(timeout -k 2 $((warm + dur + 20)) taskset -c "$cli_cpu" "$nb/netload" echo --port "$port" \
             --conns "${conns[$b]}" --size "${size[$b]}" --warmup "$warm" --duration "$dur" \
             --bench "$b" --impl "$impl" --server-pid "$meas_pid" --cpus "$srv_cpu,$cli_cpu" 2>"$clog") || rc=$?
@@ -520,6 +563,7 @@ for row in "${rows[@]}"; do
         else
             why=$(grep -v '^netload: warning' "$clog" | tail -n1 || true)
             why=${why#netload: }
+            why=${why#resp.py: }
             why=${why#"$b ($impl): "}
             [[ "$why" == "httpcheck ($impl): "* ]] && why="the GET / check failed: ${why#"httpcheck ($impl): "}"
             [ -n "$why" ] || why="the client failed (exit $rc)"
@@ -605,6 +649,7 @@ loops_rows
 # (coro's http_server only: bench/net/idle.py; 10,000 connections, or what
 # the descriptor limit allows, less a margin: the row's "conns" says which)
 idle_line=
+resp_mem_lines=()
 if wants_bench idle_conn_bytes && can coro http; then
     py_idle=${py:-$(command -v python3 || true)}
     idle_n=$((nofile - 64))
@@ -631,6 +676,28 @@ if wants_bench idle_conn_bytes && can coro http; then
         lines=
     fi
 fi
+# ---- resp_mem: RSS per idle connection and per stored key, coro and redis ----
+if wants_bench resp_mem && [ -n "$py" ]; then
+    for impl in coro redis; do
+        can "$impl" resp || continue
+        port=$(free_port)
+        slog="$logs/resp_mem-$impl.server.log"
+        if start_server "$impl" resp "$port" "$slog"; then
+            if lines=$(timeout -k 2 120 "$py" "$here/resp.py" mem --port "$port" --pid "$meas_pid" \
+                --impl "$impl" --conns $((nofile > 1200 ? 1000 : 100)) --keys 100000 \
+                2>"$logs/resp_mem-$impl.client.log"); then
+                printf '%s\n' "$lines" >>"$run_file"
+                resp_mem_lines+=("$(tail -n1 "$logs/resp_mem-$impl.client.log")")
+            else
+                note "bench-net: resp_mem ($impl) FAILED: $(tail -n1 "$logs/resp_mem-$impl.client.log")"
+            fi
+            stop_server || true
+        else
+            note "bench-net: resp_mem ($impl): the server $srv_err: no figure"
+        fi
+        lines=
+    done
+fi
 cat "$run_file" >>"$results"
 
 # ---- the machine and the tools this run used ----------------------------------
@@ -646,6 +713,9 @@ cat "$run_file" >>"$results"
     echo "C compiler: $("$cc" --version 2>/dev/null | head -n1)"
     [ -n "${coro_bin[echo]:-}" ] && echo "coro echo_server: ${coro_bin[echo]#"$root"/}"
     [ -n "${coro_bin[http]:-}" ] && echo "coro http_server: ${coro_bin[http]#"$root"/}"
+    [ -n "${coro_bin[resp]:-}" ] && echo "coro kv_server: ${coro_bin[resp]#"$root"/}"
+    can redis resp && echo "redis-server: $(redis-server --version | sed 's/^Redis server //' | cut -d' ' -f1)"
+    any_resp && command -v redis-benchmark >/dev/null 2>&1 && echo "redis-benchmark: $(dpkg-query -W -f '${Version}' redis-tools 2>/dev/null || echo unknown)"
     can libuv echo && echo "libuv: $(dpkg-query -W -f '${Version}' libuv1-dev 2>/dev/null || echo unknown)"
     { can go echo || can go http; } && echo "Go: $(go version)"
     can node echo && echo "Node.js: $(node --version)"
@@ -675,6 +745,9 @@ if [ -n "$idle_line" ]; then
     echo
     echo "idle_conn_bytes: ${idle_line#idle.py: }"
 fi
+for l in "${resp_mem_lines[@]+"${resp_mem_lines[@]}"}"; do
+    echo "${l#resp.py: }"
+done
 if [ -s "$notes_file" ]; then
     echo
     cat "$notes_file"

@@ -27,15 +27,16 @@ BENCH_ORDER = ["resume", "yield", "yield_many", "await_depth_1", "await_depth_32
                "queue_pingpong", "skynet"]
 PEERS = ["floor", "cpp20", "go", "asyncio", "libuv", "node", "nginx"]
 UNITS = {"ns_per_op": "ns/op", "bytes_per_task": "B/task", "req_per_s": "req/s", "p99_us": "p99 us",
-         "cpu_us_per_req": "cpu us/req"}
-LOWER_IS_BETTER = {"ns_per_op", "bytes_per_task", "p99_us", "cpu_us_per_req"}
+         "cpu_us_per_req": "cpu us/req", "bytes_per_conn": "B/idle conn", "bytes_per_key": "B/key"}
+LOWER_IS_BETTER = {"ns_per_op", "bytes_per_task", "p99_us", "cpu_us_per_req", "bytes_per_conn",
+                   "bytes_per_key"}
 
 # The network suite (bench/net/): its rows, its peers in table order.
 NET_BENCH_ORDER = ["echo_1k_c50", "echo_1k_c1", "echo_64k_c10", "http_c100", "http_c1000",
-                   "http_c100_loops1", "http_c100_loops2"]
+                   "resp_c50", "resp_c50_p16", "resp_mem", "http_c100_loops1", "http_c100_loops2"]
 NET_LOOPS = ["http_c100_loops1", "http_c100_loops2"]  # coro only: http_server --loops N
-NET_PEERS = ["libuv", "nginx", "go", "node", "asyncio", "asyncio_proto"]
-NET_METRICS = ["req_per_s", "p99_us", "cpu_us_per_req"]
+NET_PEERS = ["libuv", "nginx", "redis", "go", "node", "asyncio", "asyncio_proto"]
+NET_METRICS = ["req_per_s", "p99_us", "cpu_us_per_req", "bytes_per_conn", "bytes_per_key"]
 BUSY = 0.90  # a load client above this share of its core is (close to) the bottleneck
 CONTENDED = 0.10  # other work on the two pinned CPUs above this (in cores) makes a row unreliable
 
@@ -292,6 +293,19 @@ def net_check(rows, cpu):
     else:
         res.append((c >= 1.3 * n, f"http_c100: coro {num(c)} req/s = {ratio(c / n)} x nginx"
                                   f"{bound('http_c100', 'nginx')} (aim: {goal})"))
+    # the Redis-protocol rows: server CPU per request at most redis-server's on
+    # both, and req/s at least redis-server's with -P 16
+    for b, want_rps in (("resp_c50", False), ("resp_c50_p16", True)):
+        cu = rows.get((b, "cpu_us_per_req"), {})
+        c, r = get(b, "coro"), get(b, "redis")
+        goal = "coro's server CPU per request <= redis-server's" + (", and req/s >= redis-server's"
+                                                                    if want_rps else "")
+        if "coro" not in cu or "redis" not in cu or c is None or r is None:
+            res.append((None, f"{b}: not measured, no coro or no redis row with server CPU (aim: {goal})"))
+            continue
+        ok = cu["coro"] <= cu["redis"] and (not want_rps or c >= r)
+        res.append((ok, f"{b}: coro {num(cu['coro'])} us/request = {ratio(cu['coro'] / cu['redis'])} x "
+                        f"redis-server's, {num(c)} req/s = {ratio(c / r)} x redis-server's{bound(b, 'redis')} (aim: {goal})"))
     return res
 
 
@@ -304,7 +318,7 @@ def net_chart(rows, order, png, data_dir):
     impls = ["coro"] + net_peers(rows)
     style = {"coro": ("#d62728", 7, 2.6), "libuv": ("#9467bd", 10, 2.2), "nginx": ("#e377c2", 6, 2.2),
              "go": ("#0e9fb0", 8, 2.2), "node": ("#8c564b", 14, 2.0), "asyncio": ("#2ca02c", 12, 2.4),
-             "asyncio_proto": ("#2ca02c", 2, 2.0)}
+             "asyncio_proto": ("#2ca02c", 2, 2.0), "redis": ("#ff7f0e", 4, 2.2)}
     os.makedirs(data_dir, exist_ok=True)
     panels = [("req_per_s", "requests per second (higher is better)"),
               ("p99_us", "p99 latency, microseconds (lower is better)"),
@@ -379,7 +393,8 @@ def net_docs(run, machine, png, skips, notes, page, data_dir):
              "stopped afterwards and checked for a crash. One load client for every echo server "
              "(`bench/net/netload.c`, plain C on epoll, not coro) checks every byte it gets back; "
              "the http rows use `wrk -t1 --latency` after a check that `GET /` answers "
-             "`hello, world\\n` twice on one keep-alive connection.")
+             "`hello, world\\n` twice on one keep-alive connection; the resp rows use "
+             "`redis-benchmark`.")
     L.append("")
     if problem:
         L.append(f"(no chart: {problem})")
@@ -453,7 +468,7 @@ def net_docs(run, machine, png, skips, notes, page, data_dir):
              "sets TCP_NODELAY (or has it set by its runtime) and uses a listen backlog of 1,024. "
              "Sources: `bench/net/`.")
     L.append("")
-    L.append("- **coro**: `examples/echo_server.c` and `examples/http_server.c`, built -O2 -DNDEBUG "
+    L.append("- **coro**: `examples/echo_server.c`, `examples/http_server.c` and `examples/kv_server.c`, built -O2 -DNDEBUG "
              "like the micro suite by `make bench-net` (a bare `bash bench/run.sh net` takes "
              "`build/examples/` as it is; the machine list above names the binaries used).")
     L.append("- **libuv** (`echo_libuv.c`): one loop; a 64 KiB read buffer per connection, "
@@ -469,6 +484,11 @@ def net_docs(run, machine, png, skips, notes, page, data_dir):
              "`asyncio.Protocol`: `data_received` -> `transport.write` (reading paused over the "
              "high-water mark); for http a minimal HTTP/1.1 keep-alive parser (request line, "
              "Connection and Content-Length, pipelined requests answered in one write).")
+    L.append("- **redis** (Debian's redis-server, `--save '' --appendonly no`): the resp rows' "
+             "peer, against coro's `examples/kv_server.c`; the load is `redis-benchmark -c 50 "
+             "-r 100000 -t set,get` (3-byte values), without and with `-P 16`, through "
+             "`bench/net/resp.py`, which also measures `resp_mem` (RSS per idle connection and "
+             "per stored key).")
     L.append("- **nginx** (nginx-light, a generated config): one worker, `return 200 "
              "\"hello, world\\n\";`, `access_log off`, `keepalive_requests` high enough that "
              "no connection is closed during a run, `daemon off`.")
