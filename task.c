@@ -71,17 +71,25 @@ int coro__tasks_reserve(coro_loop *loop, uint32_t cap)
     return 0;
 }
 
-static int list_add(coro_loop *loop, coro_task *t)
+/* The list is full: double it (up to TASK_INDEX_MASK entries). */
+static CORO__NOINLINE int list_grow(coro_loop *loop)
 {
     if (loop->ntasks >= TASK_INDEX_MASK)
         return CORO_ENOMEM;
-    if (loop->ntasks == loop->tasks_cap) {
-        int rc = coro__tasks_reserve(loop, loop->tasks_cap ? loop->tasks_cap * 2 : 64);
+    return coro__tasks_reserve(loop, loop->tasks_cap ? loop->tasks_cap * 2 : 64);
+}
+
+static inline int list_add(coro_loop *loop, coro_task *t)
+{
+    uint32_t n = loop->ntasks;
+    if (CORO__UNLIKELY(n >= loop->tasks_cap)) {
+        int rc = list_grow(loop);
         if (rc != 0)
             return rc;
     }
-    set_list_index(t, loop->ntasks);
-    loop->tasks[loop->ntasks++] = t;
+    set_list_index(t, n);
+    loop->tasks[n] = t;
+    loop->ntasks = n + 1;
     t->fut.flags |= FUT_F_LISTED;
     return 0;
 }
@@ -426,7 +434,7 @@ static bool free_at_once(const coro_task *t)
 /* The coroutine returned or failed: the task's own future completes. A
  * released task is freed after its done callbacks; with none, and
  * `may_free`, it is left to the caller to free (returns true). */
-static bool task_finish(coro_task *t, coro_value *io, bool may_free)
+static CORO__ALWAYS_INLINE inline bool task_finish(coro_task *t, coro_value *io, bool may_free)
 {
     coro_loop *loop = t->fut.loop;
     coro_frame *root = t->current;
