@@ -328,6 +328,7 @@ typedef struct coro_stream {
     uint8_t active;           /* a byte moved since the last idle check */
     uint8_t quiet;            /* idle checks in a row that saw nothing move */
     uint8_t rexpired;         /* the read deadline passed */
+    uint8_t bulk;             /* recent recvs were large: read 64 KiB at a time */
     int flushing;             /* the flush callback is registered */
     coro_handle timer;        /* the one deadline timer, re-armed lazily */
     int64_t timer_at;         /* when it is armed for (loop ns), 0: not armed */
