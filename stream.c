@@ -20,7 +20,8 @@
  * Buffers: the read buffer holds rbuf[rpos, rend) unread; a read returns a
  * view into it and consumes by moving rpos, and the next read compacts (or
  * grows, through the loop's allocator, only when the data it needs does not
- * fit). The write buffer holds wbuf[wpos, wend) unsent; it compacts when at
+ * fit). A fresh read buffer is a pooled 16 KiB one, or 64 KiB (READ_BULK)
+ * while recvs come back large (`bulk`) and the read asks for more. The write buffer holds wbuf[wpos, wend) unsent; it compacts when at
  * least half of it was sent, else doubles. Both are given back when empty
  * (the read buffer when a read must wait with nothing unread, the write
  * buffer once flushed) to the loop's pool of idle buffers (mem.c), which
