@@ -21,12 +21,14 @@
  * view into it and consumes by moving rpos, and the next read compacts (or
  * grows, through the loop's allocator, only when the data it needs does not
  * fit). A fresh read buffer is a pooled 16 KiB one, or 64 KiB (READ_BULK)
- * while recvs come back large (`bulk`) and the read asks for more. The write buffer holds wbuf[wpos, wend) unsent; it compacts when at
- * least half of it was sent, else doubles. Both are given back when empty
+ * while recvs come back large (`bulk`) and the read asks for more. The
+ * write buffer holds wbuf[wpos, wend) unsent; it compacts when at least
+ * half of it was sent, else doubles. Both are given back when empty
  * (the read buffer when a read must wait with nothing unread, the write
  * buffer once flushed) to the loop's pool of idle buffers (mem.c), which
  * hands them to the next stream: an idle stream holds none, and steady
- * traffic still calls the allocator hook for none.
+ * request/response traffic still calls the allocator hook for none (a
+ * 64 KiB bulk buffer is not pooled: the hook gives it after each wait).
  *
  * Deadlines: one timer per stream (deadline_cb), armed for the nearest of
  * the read deadline, the write deadline and the next idle check, and moved
@@ -60,10 +62,10 @@
 
 #define READ_CHUNK CORO__BUF_SIZE  /* the read buffer's first size: a pooled buffer */
 #define WRITE_CHUNK CORO__BUF_SIZE /* the write buffer's first size: a pooled buffer */
-#define IDLE_TICKS 4              /* idle checks per idle timeout */
-#define READ_STREAK 16            /* recvs in a row before a reader yields */
-#define READ_BULK (64u * 1024u)   /* the read buffer's first size for bulk traffic */
-#define BULK_KEEP 8               /* small recvs before bulk traffic is forgotten */
+#define IDLE_TICKS 4               /* idle checks per idle timeout */
+#define READ_STREAK 16             /* recvs in a row before a reader yields */
+#define READ_BULK (64u * 1024u)    /* the read buffer's first size for bulk traffic */
+#define BULK_KEEP 8                /* small recvs before bulk traffic is forgotten */
 
 enum { ST_OPEN = 0, ST_CLOSING, ST_CLOSED };
 enum { SHUT_NONE = 0, SHUT_PENDING, SHUT_DONE };
