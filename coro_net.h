@@ -298,7 +298,10 @@ typedef struct coro_stream_options {
  * buffer when a read has to wait with nothing unread, the write buffer
  * once flushed): an idle stream holds no buffer. The loop keeps a few
  * emptied buffers for the next stream, so steady request/response traffic
- * does not call the allocator.
+ * does not call the allocator. A read buffer is 16 KiB at first; after a
+ * recv of 16 KiB or more, a read that asks for more takes a 64 KiB one
+ * (bulk traffic: one recv per 64 KiB; eight small recvs end it), which
+ * the allocator gives each time the stream has waited.
  *
  * One task may read and another write at the same time; two concurrent
  * reads are refused (CORO_ESTATE), as asyncio refuses them. A reader that
@@ -328,6 +331,7 @@ typedef struct coro_stream {
     uint8_t active;           /* a byte moved since the last idle check */
     uint8_t quiet;            /* idle checks in a row that saw nothing move */
     uint8_t rexpired;         /* the read deadline passed */
+    uint8_t bulk;             /* recent recvs were large: read 64 KiB at a time */
     int flushing;             /* the flush callback is registered */
     coro_handle timer;        /* the one deadline timer, re-armed lazily */
     int64_t timer_at;         /* when it is armed for (loop ns), 0: not armed */

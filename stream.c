@@ -20,12 +20,15 @@
  * Buffers: the read buffer holds rbuf[rpos, rend) unread; a read returns a
  * view into it and consumes by moving rpos, and the next read compacts (or
  * grows, through the loop's allocator, only when the data it needs does not
- * fit). The write buffer holds wbuf[wpos, wend) unsent; it compacts when at
- * least half of it was sent, else doubles. Both are given back when empty
+ * fit). A fresh read buffer is a pooled 16 KiB one, or 64 KiB (READ_BULK)
+ * while recvs come back large (`bulk`) and the read asks for more. The
+ * write buffer holds wbuf[wpos, wend) unsent; it compacts when at least
+ * half of it was sent, else doubles. Both are given back when empty
  * (the read buffer when a read must wait with nothing unread, the write
  * buffer once flushed) to the loop's pool of idle buffers (mem.c), which
  * hands them to the next stream: an idle stream holds none, and steady
- * traffic still calls the allocator hook for none.
+ * request/response traffic still calls the allocator hook for none (a
+ * 64 KiB bulk buffer is not pooled: the hook gives it after each wait).
  *
  * Deadlines: one timer per stream (deadline_cb), armed for the nearest of
  * the read deadline, the write deadline and the next idle check, and moved
@@ -59,8 +62,10 @@
 
 #define READ_CHUNK CORO__BUF_SIZE  /* the read buffer's first size: a pooled buffer */
 #define WRITE_CHUNK CORO__BUF_SIZE /* the write buffer's first size: a pooled buffer */
-#define IDLE_TICKS 4              /* idle checks per idle timeout */
-#define READ_STREAK 16            /* recvs in a row before a reader yields */
+#define IDLE_TICKS 4               /* idle checks per idle timeout */
+#define READ_STREAK 16             /* recvs in a row before a reader yields */
+#define READ_BULK (64u * 1024u)    /* the read buffer's first size for bulk traffic */
+#define BULK_KEEP 8                /* small recvs before bulk traffic is forgotten */
 
 enum { ST_OPEN = 0, ST_CLOSING, ST_CLOSED };
 enum { SHUT_NONE = 0, SHUT_PENDING, SHUT_DONE };
@@ -138,7 +143,7 @@ void coro__stream_setup(coro_stream *s, const coro_stream_options *opt, bool nod
     coro__list_init(&s->closers.list);
     s->err = 0;
     s->state = ST_OPEN;
-    s->eof = s->reading = s->paused = s->shut = s->drained = s->streak = 0;
+    s->eof = s->reading = s->paused = s->shut = s->drained = s->streak = s->bulk = 0;
     s->active = s->quiet = s->rexpired = 0;
     s->flushing = 0;
     coro_handle_init(&s->timer);
@@ -592,25 +597,39 @@ static void consume(coro_stream *s, size_t n)
     s->rpos += n;
 }
 
+/* The size of a fresh read buffer for a read that asked for `ask` bytes:
+ * a pooled one, or READ_BULK while the traffic comes in large pieces (a
+ * recv lately took READ_CHUNK bytes or more: `bulk`), so a 64 KiB message
+ * takes one recv, not four. */
+static size_t fresh_cap(const coro_stream *s, size_t ask)
+{
+    if (!s->bulk || ask <= READ_CHUNK)
+        return READ_CHUNK;
+    return ask < READ_BULK ? ask : READ_BULK;
+}
+
 /* Make room for `want` unread bytes (at least one more than are
- * buffered), then one recv: bytes read, 0 at EOF, -EAGAIN, CORO_ENOMEM or
- * -errno. */
-static ssize_t fill(coro_stream *s, size_t want)
+ * buffered; `ask` is what the read asked for, which sizes a fresh buffer),
+ * then one recv: bytes read, 0 at EOF, -EAGAIN, CORO_ENOMEM or -errno. */
+static ssize_t fill(coro_stream *s, size_t want, size_t ask)
 {
     size_t have = s->rend - s->rpos;
     ssize_t n;
-    if (have == 0)
+    if (have == 0) {
         s->rpos = s->rend = 0;
+        if (s->rbuf && s->rcap < fresh_cap(s, ask))
+            release_rbuf(s); /* nothing to keep: a bigger one, no copy */
+    }
     if (want <= have)
         want = have + 1;
-    if (s->rend == s->rcap || s->rcap - s->rpos < want) {
+    if (!s->rbuf || s->rend == s->rcap || s->rcap - s->rpos < want) {
         if (s->rpos > 0) {
             memmove(s->rbuf, s->rbuf + s->rpos, have);
             s->rpos = 0;
             s->rend = have;
         }
         if (s->rcap < want || s->rend == s->rcap) {
-            size_t ncap = s->rcap ? s->rcap * 2 : READ_CHUNK;
+            size_t ncap = s->rcap ? s->rcap * 2 : fresh_cap(s, ask);
             if (ncap < want)
                 ncap = want;
             char *p = s->rbuf ? coro__array_realloc(s->loop, s->rbuf, s->rcap, ncap)
@@ -629,6 +648,10 @@ static ssize_t fill(coro_stream *s, size_t want)
     if (n > 0) {
         s->rend += (size_t)n;
         s->active = 1;
+        if ((size_t)n >= READ_CHUNK)
+            s->bulk = BULK_KEEP;
+        else if (s->bulk)
+            s->bulk--;
     }
     return n;
 }
@@ -739,7 +762,8 @@ static CORO_FN(read_step)
             continue;
         }
         s->streak++;
-        n = fill(s, self->kind == K_EXACTLY ? self->n : 0);
+        n = fill(s, self->kind == K_EXACTLY ? self->n : 0,
+                 self->kind == K_READ_ALL ? SIZE_MAX : self->n);
         if (n == 0)
             s->eof = 1;
         else if (n < 0 && n != -EAGAIN) {

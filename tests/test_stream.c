@@ -2055,6 +2055,78 @@ static void test_stream_idle_timeout(void **state)
 
 #define IDLE_STREAMS 48
 
+/* Bulk traffic: once a recv took a whole pooled buffer (16 KiB), a read
+ * that asks for more gets a 64 KiB buffer and takes a 64 KiB message in
+ * one recv; small messages bring the pooled size back. A bulk buffer the
+ * allocator refuses fails that read with CORO_ENOMEM, and the stream
+ * reads on. */
+static void test_bulk_reads(void **state)
+{
+    (void)state;
+    coro_loop loop;
+    talloc ta = { 0 };
+    coro_loop_options lo = talloc_options(&ta);
+    coro_stream s;
+    int peer;
+    static char msg[64 * 1024];
+    size_t len;
+    const char *p;
+    for (size_t i = 0; i < sizeof msg; i++)
+        msg[i] = (char)(i * 7 + i / 251);
+    assert_int_equal(coro_loop_init(&loop, &lo), 0);
+    stream_peer(&loop, &s, &peer, NULL);
+    assert_int_equal(write(peer, msg, sizeof msg), (ssize_t)sizeof msg);
+    /* the first read: a pooled buffer, filled */
+    assert_int_equal(op(&loop, R_READ, &s, 65536), 0);
+    p = coro_stream_data(&s, &len);
+    assert_int_equal(len, 16 * 1024);
+    assert_memory_equal(p, msg, len);
+    /* the rest in one read, into a 64 KiB buffer */
+    assert_int_equal(op(&loop, R_READ, &s, 65536), 0);
+    p = coro_stream_data(&s, &len);
+    assert_int_equal(len, sizeof msg - 16 * 1024);
+    assert_memory_equal(p, msg + 16 * 1024, len);
+    assert_int_equal(coro_stream_memory(&s), 64 * 1024);
+    /* the next message: 64 KiB in one read */
+    assert_int_equal(write(peer, msg, sizeof msg), (ssize_t)sizeof msg);
+    assert_int_equal(op(&loop, R_READ, &s, 65536), 0);
+    p = coro_stream_data(&s, &len);
+    assert_int_equal(len, sizeof msg);
+    assert_memory_equal(p, msg, len);
+    /* a read that asks for little still gets a pooled buffer */
+    assert_int_equal(write(peer, msg, 100), 100);
+    assert_int_equal(op(&loop, R_READ, &s, 10), 0);
+    assert_int_equal(coro_stream_memory(&s), 64 * 1024); /* (the one it held, not empty) */
+    assert_int_equal(op(&loop, R_READ, &s, 100), 0);
+    p = coro_stream_data(&s, &len);
+    assert_int_equal(len, 90);
+    assert_memory_equal(p, msg + 10, len);
+    /* small messages: after a few, bulk is forgotten */
+    for (int i = 0; i < 10; i++) {
+        put(peer, "x");
+        assert_int_equal(op(&loop, R_READ, &s, 65536), 0);
+        assert_view(&s, "x");
+    }
+    assert_int_equal(coro_stream_memory(&s), 16 * 1024);
+    /* bulk again, and the allocator refuses the 64 KiB buffer */
+    assert_int_equal(write(peer, msg, sizeof msg), (ssize_t)sizeof msg);
+    assert_int_equal(op(&loop, R_READ, &s, 65536), 0);
+    coro_stream_data(&s, &len);
+    assert_int_equal(len, 16 * 1024);
+    ta.fail_at = ta.calls + 1; /* the next call: the 64 KiB buffer */
+    assert_int_equal(op(&loop, R_READ, &s, 65536), CORO_ENOMEM);
+    ta.fail_at = 0;
+    assert_int_equal(op(&loop, R_READ, &s, 65536), 0);
+    p = coro_stream_data(&s, &len);
+    assert_int_equal(len, sizeof msg - 16 * 1024);
+    assert_memory_equal(p, msg + 16 * 1024, len);
+    coro_stream_close(&s);
+    close(peer);
+    run_for(&loop, 0.01);
+    assert_int_equal(coro_loop_close(&loop), 0);
+    assert_int_equal(ta.live, 0);
+}
+
 static void test_stream_buffers_released_when_idle(void **state)
 {
     (void)state;
@@ -2254,6 +2326,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_read_n_and_eof),
+        cmocka_unit_test(test_bulk_reads),
         cmocka_unit_test(test_readexactly),
         cmocka_unit_test(test_readline_limit),
         cmocka_unit_test(test_readuntil),

@@ -18,7 +18,7 @@
  *
  *   netload wrk --bench NAME --impl IMPL [--server-pid PID] [--cpus A,B] -- WRK ARGS...
  *       run wrk (with --latency among its ARGS), parse Requests/sec and the
- *       99% latency, print the same two JSON lines; wrk's socket errors and
+ *       99% latency, print the same JSON lines; wrk's socket errors and
  *       non-2xx answers go to stderr as "netload: warning" lines (exit 3 when
  *       more than 1% of the requests were not 2xx).
  *
@@ -166,14 +166,25 @@ static double g_other = -1; /* cores the pinned CPUs spent on anything but clien
 
 static void emit(const char *metric, double value, double ccpu, double scpu)
 {
-    printf("{\"suite\":\"net\",\"bench\":\"%s\",\"impl\":\"%s\",\"metric\":\"%s\",\"value\":%.1f,"
+    int prec = strcmp(metric, "cpu_us_per_req") == 0 ? 3 : 1;
+    printf("{\"suite\":\"net\",\"bench\":\"%s\",\"impl\":\"%s\",\"metric\":\"%s\",\"value\":%.*f,"
            "\"client_cpu\":%.3f",
-           g_bench, g_impl, metric, value, ccpu);
+           g_bench, g_impl, metric, prec, value, ccpu);
     if (scpu >= 0)
         printf(",\"server_cpu\":%.3f", scpu);
     if (g_other > -1)
         printf(",\"other_cpu\":%.3f", g_other);
     printf("}\n");
+}
+
+/* The three lines of a row: req/s, p99 and, when the server's CPU time is
+ * known, the server's CPU microseconds per request over the same window. */
+static void emit_row(double rps, double p99, double ccpu, double scpu)
+{
+    emit("req_per_s", rps, ccpu, scpu);
+    emit("p99_us", p99, ccpu, scpu);
+    if (scpu >= 0 && rps > 0)
+        emit("cpu_us_per_req", scpu / rps * 1e6, ccpu, scpu);
 }
 
 /* g_other from the busy time of the pinned CPUs over a window of WIN seconds */
@@ -456,11 +467,12 @@ static int run_echo(int port, int nconn, size_t size, double warmup, double dura
             g_bench, g_impl, (unsigned long long)counted, size, win, nconn, p50, p99, ccpu * 100);
     if (scpu >= 0)
         fprintf(stderr, ", server CPU %.0f%%", scpu * 100);
+    if (scpu >= 0 && counted > 0)
+        fprintf(stderr, " (%.2f us per request)", scpu * win / (double)counted * 1e6);
     if (g_other > -1)
         fprintf(stderr, ", other work on the two CPUs %.0f%%", g_other * 100);
     fputc('\n', stderr);
-    emit("req_per_s", (double)counted / win, ccpu, scpu);
-    emit("p99_us", p99, ccpu, scpu);
+    emit_row((double)counted / win, p99, ccpu, scpu);
     return 0;
 }
 
@@ -568,11 +580,12 @@ static int run_wrk(char **argv, long spid)
             g_impl, reqs, rps, p99, ccpu * 100);
     if (scpu >= 0)
         fprintf(stderr, ", server CPU %.0f%%", scpu * 100);
+    if (scpu >= 0 && rps > 0)
+        fprintf(stderr, " (%.2f us per request)", scpu / rps * 1e6);
     if (g_other > -1)
         fprintf(stderr, ", other work on the two CPUs %.0f%%", g_other * 100);
     fputc('\n', stderr);
-    emit("req_per_s", rps, ccpu, scpu);
-    emit("p99_us", p99, ccpu, scpu);
+    emit_row(rps, p99, ccpu, scpu);
     return 0;
 }
 

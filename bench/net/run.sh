@@ -10,7 +10,8 @@
 # bottleneck), and every figure appended to $BENCH_OUT/results.jsonl.
 #
 #   echo_1k_c50, echo_1k_c1, echo_64k_c10   netload echo (bench/net/netload.c):
-#       one client for every server, every byte checked; req/s and p99
+#       one client for every server, every byte checked; req/s, p99 and the
+#       server's CPU time per request (cpu_us_per_req, from /proc)
 #       peers: libuv (echo_libuv.c), go (go/echo), node (echo_node.js),
 #       asyncio (echo_asyncio.py streams), asyncio_proto (echo_asyncio.py protocol)
 #   http_c100_loops1, http_c100_loops2      coro's http_server --loops 1 and 2 (one
