@@ -200,7 +200,8 @@ void *coro__realloc(coro_loop *loop, void *p, size_t osize, size_t nsize);
  * module did not free them (nsize 0 frees) */
 void *coro__array_realloc(coro_loop *loop, void *p, size_t osize, size_t nsize);
 /* I/O buffers (a stream's): CORO__BUF_SIZE ones come from a small per-loop
- * pool of idle buffers, other sizes are arrays; put gives one back. */
+ * pool of idle buffers, other sizes are arrays; put gives one back. Not
+ * zeroed: the caller writes before it reads. */
 #define CORO__BUF_SIZE (16u * 1024u)
 void *coro__buf_get(coro_loop *loop, size_t size);
 void coro__buf_put(coro_loop *loop, void *p, size_t size);

@@ -310,14 +310,17 @@ static void reclaim(coro_loop *loop, struct slab *s)
     coro__realloc(loop, v, n * sizeof *v, 0);
 }
 
-static void *big_alloc(coro_loop *loop, struct slab *s, size_t size)
+/* A block beyond the slab's classes, on the list of big ones; zeroed
+ * unless the caller fills it itself (a stream buffer: `zero` false). */
+static void *big_alloc(coro_loop *loop, struct slab *s, size_t size, bool zero)
 {
     struct big *b = coro__realloc(loop, NULL, 0, sizeof *b + size);
     if (!b)
         return NULL;
     b->size = size;
     coro__list_push(&s->bigs, &b->link);
-    memset(b + 1, 0, size);
+    if (zero)
+        memset(b + 1, 0, size);
     return b + 1;
 }
 
@@ -343,7 +346,7 @@ void *coro__array_realloc(coro_loop *loop, void *p, size_t osize, size_t nsize)
         return NULL;
     }
     if (!p)
-        return big_alloc(loop, s, nsize);
+        return big_alloc(loop, s, nsize, true);
     struct big *b = (struct big *)p - 1;
     coro__list_remove(&s->bigs, &b->link); /* the block may move */
     struct big *nb = coro__realloc(loop, b, sizeof *b + b->size, sizeof *b + nsize);
@@ -376,7 +379,7 @@ void *coro__alloc_raw(coro_loop *loop, size_t size)
         return NULL;
     loop->slab_allocs++;
     if (size > SLAB_MAX)
-        return big_alloc(loop, s, size);
+        return big_alloc(loop, s, size, true);
     size_t k = class_of(size), rounded = (k + 1) * SLAB_GRAIN;
     void *p = s->head.free[k];
     s->head.live_bytes += rounded;
@@ -443,7 +446,7 @@ void *coro__buf_get(coro_loop *loop, size_t size)
     if (!s)
         return NULL;
     if (size != CORO__BUF_SIZE || !s->bufs)
-        return coro__array_realloc(loop, NULL, 0, size);
+        return big_alloc(loop, s, size, false); /* recv fills it: no memset of 64 KiB */
     p = s->bufs;
     UNPOISON(p, CORO__BUF_SIZE);
     s->bufs = *(void **)p;
