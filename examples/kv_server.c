@@ -29,8 +29,9 @@
  * [NX|XX|GT|LT], TTL, PTTL, PERSIST, DBSIZE, FLUSHALL [ASYNC|SYNC], QUIT,
  * and CONFIG GET save|appendonly (what redis-benchmark asks); values are
  * strings. Not here: SET's EXAT/PXAT, other types (so no -WRONGTYPE),
- * persistence, AUTH, SELECT. Replies and errors are Redis 7.0's, byte for byte
- * (scripts/kv-compare.sh checks them against a real redis-server).
+ * persistence, AUTH, SELECT. Replies and errors are Redis 7.0's, byte for
+ * byte (scripts/kv_test.py, run by make test-kv, checks them against a real
+ * redis-server).
  *
  * The shape: one task per connection (start_server). A read brings what the
  * socket has; every complete command in it is parsed where it lies
