@@ -1034,6 +1034,40 @@ static void test_spawn_and_release(void **state)
     assert_int_equal(coro_loop_close(&loop), 0);
 }
 
+/* When a release frees a done task: at once when nothing queued will read
+ * it; after the callback when one was added once it was done; and a task
+ * released before its last step is freed by that step. */
+static void test_release_frees_at_once_when_nothing_waits(void **state)
+{
+    (void)state;
+    coro_loop loop;
+    assert_int_equal(coro_loop_init(&loop, NULL), 0);
+    coro_task *a = coro_spawn(&loop, &new_spawned(&loop, sizeof(struct spawned), 1, 0)->co);
+    coro_task *b = coro_spawn(&loop, &new_spawned(&loop, sizeof(struct spawned), 2, 0)->co);
+    coro_task *c = coro_spawn(&loop, &new_spawned(&loop, sizeof(struct spawned), 3, 0)->co);
+    coro_task_release(c); /* fire and forget: its last step frees it */
+    run_one_pass(&loop); /* each sleeps once, */
+    assert_int_equal(loop.ntasks, 3);
+    run_one_pass(&loop); /* then returns */
+    assert_true(coro_task_done(a) && coro_task_done(b));
+    assert_int_equal(loop.ntasks, 2); /* c is gone already */
+    /* a: no done callback ever: the release frees it now */
+    coro_task_release(a);
+    assert_int_equal(loop.ntasks, 1);
+    /* b: a callback added after it finished is queued and reads it later */
+    struct read_result rr = { 0, -1, 0 };
+    assert_int_equal(coro_future_add_done_callback(coro_task_future(b), read_result_done, &rr), 0);
+    coro_task_release(b);
+    assert_int_equal(loop.ntasks, 1); /* kept for the callback */
+    run_one_pass(&loop);
+    run_one_pass(&loop);
+    assert_int_equal(rr.runs, 1);
+    assert_int_equal(rr.rc, 0);
+    assert_int_equal(rr.value, 2);
+    assert_int_equal(loop.ntasks, 0);
+    assert_int_equal(coro_loop_close(&loop), 0);
+}
+
 /* Releasing a task from its own done callback, while run_until_complete
  * waits for it: the result is still there for run_until_complete, and the
  * task is freed afterwards. */
@@ -1294,6 +1328,7 @@ int main(void)
         cmocka_unit_test(test_task_names),
         cmocka_unit_test(test_spawn_and_release),
         cmocka_unit_test(test_release_from_done_callback),
+        cmocka_unit_test(test_release_frees_at_once_when_nothing_waits),
         cmocka_unit_test(test_frame_new_ownership),
         cmocka_unit_test(test_error_never_retrieved),
         cmocka_unit_test(test_never_retrieved_says_where_created),
