@@ -505,12 +505,16 @@ def check(rows):
     aim("spawn", [("coro", c), ("cpp20", p)], lambda: c <= p,
         lambda: f"coro {num(c)} ns, cpp20 {num(p)} ns", "coro <= C++20 (heap frame)")
     c = get("memory_per_task", "coro", "bytes_per_task")
-    aim("memory_per_task", [("coro", c)], lambda: c <= 128.0,
-        lambda: f"coro {num(c)} bytes/task", "<= 128 bytes per task sleeping on a timer")
+    aim("memory_per_task", [("coro", c)], lambda: c <= 96.0,
+        lambda: f"coro {num(c)} bytes/task", "<= 96 bytes per task sleeping on a timer")
     c, p = get("timers", "coro"), get("timers", "libuv")
     aim("timers", [("coro", c), ("libuv", p)], lambda: c <= 0.25 * p,
         lambda: f"coro {num(c)} ns, libuv {num(p)} ns, a quarter of it {num(0.25 * p)} ns",
         "coro <= 0.25 x libuv")
+    c, p = get("timeout_churn", "coro"), get("timeout_churn", "libuv")
+    aim("timeout_churn", [("coro", c), ("libuv", p)], lambda: c <= 3 * p,
+        lambda: f"coro {num(c)} ns, libuv start/stop {num(p)} ns, 3x it {num(3 * p)} ns",
+        "coro <= 3 x libuv's bare timer start/stop")
     return res
 
 
