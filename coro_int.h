@@ -79,6 +79,12 @@ static inline unsigned coro__future_kind(const coro_future *f) { return f->tag; 
 #define TASK_INDEX_BITS 24
 #define TASK_INDEX_MASK ((1u << TASK_INDEX_BITS) - 1)
 
+/* coro_task_cancelling for a task known non-NULL, inline (timeout scopes). */
+static inline int coro__task_cancelling(const coro_task *t)
+{
+    return (int)((t->fut.tflags >> TASK_F_COUNT_SHIFT) | (t->fut.aux >> TASK_INDEX_BITS) << 4);
+}
+
 /* handle flags */
 #define HANDLE_F_READY 0x01u
 #define HANDLE_F_TIMER 0x02u
