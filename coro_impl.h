@@ -28,7 +28,7 @@ struct coro_frame {
                            suspension point it waits at (0 = not started) */
     uint8_t flags;      /* private */
     uint8_t ptag;       /* private: outcome kept while CORO_FINALLY runs */
-    uint16_t size16;    /* private: size / 16 when from coro_frame_new */
+    uint16_t size8;     /* private: size / 8 (rounded up) when from coro_frame_new */
     union {
         int64_t i;
         double d;
@@ -60,7 +60,7 @@ static inline void coro_frame_init(coro_frame *co, coro_step_fn step)
     co->resume = 0;
     co->flags = 0;
     co->ptag = CORO_NONE;
-    co->size16 = 0;
+    co->size8 = 0;
     co->pending.i = 0;
 #ifdef CORO_LABELS
     co->label = 0;

@@ -137,7 +137,7 @@ void coro__free(coro_loop *loop, void *p, size_t size);
 
 /* The slab's head (the first member of mem.c's struct slab), which the
  * inline fast paths below read and write as mem.c does. */
-#define CORO__SLAB_GRAIN 16u
+#define CORO__SLAB_GRAIN 8u /* classes of 8 bytes (mem.c: how they stay aligned) */
 #define CORO__SLAB_MAX 512u
 struct coro__slab_head {
     void *free[CORO__SLAB_MAX / CORO__SLAB_GRAIN]; /* a free list per class */
