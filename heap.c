@@ -25,13 +25,12 @@
 #define HEAP_MIN_CAP 64u
 #define PURGE_MIN_LEN 100u
 
+/* Deadlines only: sifting never reads a timer (at a million timers each
+ * read is a cache miss, and coarse deadlines tie all the time). The order
+ * among equal deadlines is restored when they fire (run_due sorts them). */
 static bool entry_less(const struct coro__heap_entry *a, const struct coro__heap_entry *b)
 {
-    if (a->when != b->when)
-        return a->when < b->when;
-    if (!a->t || !b->t)
-        return a->t == NULL; /* tombstones first: they are dropped sooner */
-    return (int32_t)(a->t->seq - b->t->seq) < 0;
+    return a->when < b->when;
 }
 
 static void place(struct coro__heap_entry *h, uint32_t i, struct coro__heap_entry e)
@@ -180,13 +179,103 @@ int64_t coro__heap_next(coro_loop *loop)
     return loop->heap_len ? loop->heap[0].when : -1;
 }
 
-void coro__heap_run_due(coro_loop *loop, int64_t now)
+/* ---- firing: a batch in deadline order, FIFO among equal deadlines ---- */
+
+/* In a batch entry the deadline's word holds the timer's sequence number
+ * while its run is sorted (the run shares one deadline), so the sort reads
+ * no timer. Descending: the batch is read from its end. */
+static bool seq_before(const struct coro__heap_entry *a, const struct coro__heap_entry *b)
 {
-    drop_dead(loop);
+    return (int32_t)((uint32_t)a->when - (uint32_t)b->when) > 0;
+}
+
+static void run_sift(struct coro__heap_entry *v, uint32_t n, uint32_t i)
+{
+    struct coro__heap_entry e = v[i];
+    for (uint32_t c; (c = 2 * i + 1) < n; i = c) {
+        if (c + 1 < n && seq_before(&v[c + 1], &v[c]))
+            c++;
+        if (!seq_before(&v[c], &e))
+            break;
+        v[i] = v[c];
+    }
+    v[i] = e;
+}
+
+/* Floyd's bottom-up step of the heapsort: the hole at the root goes down
+ * the larger children to a leaf (one compare a level), then `x` climbs back
+ * from there (it came from a leaf: a level or two at most). */
+static void run_leaf(struct coro__heap_entry *v, uint32_t n, struct coro__heap_entry x)
+{
+    uint32_t i = 0;
+    for (uint32_t c; (c = 2 * i + 1) < n; i = c) {
+        if (c + 1 < n && seq_before(&v[c + 1], &v[c]))
+            c++;
+        v[i] = v[c];
+    }
+    while (i > 0 && seq_before(&x, &v[(i - 1) / 2])) {
+        v[i] = v[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    v[i] = x;
+}
+
+/* Sort one run by sequence, descending: an in-place heapsort (no
+ * allocation on the fire path), insertion for the short runs of the usual
+ * case (distinct deadlines). */
+static void run_sort(struct coro__heap_entry *v, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++)
+        v[i].when = v[i].t->seq;
+    if (n <= 8) {
+        for (uint32_t i = 1; i < n; i++)
+            for (uint32_t j = i; j > 0 && seq_before(&v[j], &v[j - 1]); j--) {
+                struct coro__heap_entry x = v[j];
+                v[j] = v[j - 1];
+                v[j - 1] = x;
+            }
+        return;
+    }
+    for (uint32_t i = n / 2; i-- > 0;)
+        run_sift(v, n, i);
+    for (uint32_t k = n - 1; k > 0; k--) {
+        struct coro__heap_entry x = v[k];
+        v[k] = v[0];
+        run_leaf(v, k, x);
+    }
+    for (uint32_t i = 0; i < n / 2; i++) { /* the heapsort gave ascending */
+        struct coro__heap_entry x = v[i];
+        v[i] = v[n - 1 - i];
+        v[n - 1 - i] = x;
+    }
+}
+
+/* Pop every live timer due at `now` into the array's freed tail: h[*lo, end)
+ * in reverse firing order (the slot a pop frees is the one at heap_len). */
+static uint32_t pop_due(coro_loop *loop, int64_t now, uint32_t end)
+{
+    uint32_t lo = end;
     while (loop->heap_len > 0 && loop->heap[0].when <= now) {
         struct coro__heap_entry e = pop_top(loop);
         if (e.t)
-            coro__ready_push(loop, &e.t->node);
+            loop->heap[--lo] = e;
+    }
+    return lo;
+}
+
+void coro__heap_run_due(coro_loop *loop, int64_t now)
+{
+    drop_dead(loop);
+    struct coro__heap_entry *h = loop->heap;
+    uint32_t end = loop->heap_len, lo = pop_due(loop, now, end);
+    for (uint32_t hi = end; hi > lo;) { /* each run of one deadline */
+        uint32_t a = hi - 1;
+        while (a > lo && h[a - 1].when == h[hi - 1].when)
+            a--;
+        run_sort(h + a, hi - a);
+        for (uint32_t i = hi; i-- > a;)
+            coro__ready_push(loop, &h[i].t->node);
+        hi = a;
     }
     while (loop->heap_len > 0 && loop->heap[0].t == NULL)
         pop_top(loop); /* tombstones that surfaced */

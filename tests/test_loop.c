@@ -200,6 +200,41 @@ static void test_equal_deadlines_fifo(void **state)
     assert_int_equal(coro_loop_close(&loop), 0);
 }
 
+/* Many timers over a few deadlines, armed in a scrambled order with every
+ * seventh cancelled: they fire by deadline, FIFO within one (the heap
+ * sifts on deadlines alone; each due run is put back in arming order). */
+static void test_equal_deadlines_fifo_many(void **state)
+{
+    (void)state;
+    enum { N = 480, D = 5 };
+    coro_loop loop;
+    assert_int_equal(coro_loop_init(&loop, NULL), 0);
+    coro_handle *h = calloc(N, sizeof *h);
+    tlog_arg *a = calloc(N, sizeof *a);
+    assert_non_null(h);
+    assert_non_null(a);
+    tlog log = { 0 };
+    int64_t now = coro_loop_time_ns(&loop);
+    uint32_t seed = 7;
+    for (int i = 0; i < N; i++) {
+        seed = seed * 1664525u + 1013904223u;
+        int d = (int)((seed >> 8) % D);
+        a[i] = (tlog_arg){ &log, d * 1000 + i };
+        coro_handle_init(&h[i]);
+        assert_int_equal(coro_call_at(&loop, &h[i], now + (d - 1) * MS, tlog_cb, &a[i]), 0);
+        if (i % 7 == 3)
+            coro_handle_cancel(&h[i]);
+    }
+    run_for(&loop, 0.02);
+    for (int k = 1; k < log.n; k++)
+        if (log.ev[k - 1] >= log.ev[k])
+            fail_msg("out of order at %d: %d then %d", k, log.ev[k - 1], log.ev[k]);
+    assert_int_equal(log.n, N - (N - 4) / 7 - 1);
+    assert_int_equal(coro_loop_close(&loop), 0);
+    free(h);
+    free(a);
+}
+
 /* ---- 6. a timer never fires before its deadline ---- */
 
 struct stamp {
@@ -1266,6 +1301,7 @@ int main(void)
         cmocka_unit_test(test_cancelled_handle_never_runs),
         cmocka_unit_test(test_negative_delays_deadline_order),
         cmocka_unit_test(test_equal_deadlines_fifo),
+        cmocka_unit_test(test_equal_deadlines_fifo_many),
         cmocka_unit_test(test_timer_never_early),
         cmocka_unit_test(test_due_timer_joins_next_pass),
         cmocka_unit_test(test_busy_queue_does_not_hold_timers),
