@@ -6,7 +6,9 @@
  * breaks ties, so equal deadlines fire in the order they were armed.
  *
  * Entries are {deadline, timer*} by value, 16 bytes, so sifting compares
- * deadlines without touching the timers (only exact ties read the sequence).
+ * deadlines without touching the timers, ties included: the sequence is
+ * read only when timers fire, where each run of one deadline is sorted
+ * back into arming order (run_due).
  * Each timer knows its index (updated on every move), which makes cancel O(1):
  * like asyncio, a cancelled timer stays in the heap as a tombstone (its entry's
  * timer pointer is NULL, so the caller may free it at once), tombstones at
