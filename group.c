@@ -671,13 +671,18 @@ void coro__timeouts_arm(coro_loop *loop)
 /* The deadline is still ahead: the scope may arm lazily. A positive finite
  * delay is ahead by definition (no clock read); any other relative one is
  * fixed here, and an absolute one compared with the clock. */
-static bool to_ahead(coro_timeout_op *op)
+static CORO__NOINLINE bool to_ahead_slow(coro_timeout_op *op)
 {
-    if (op->rel && op->when > 0 && op->when != CORO_NO_DEADLINE)
-        return true;
     int64_t now = coro__now(op->loop);
     to_fix(op, now);
     return op->when != CORO_NO_DEADLINE && op->when > now;
+}
+
+static inline CORO__ALWAYS_INLINE bool to_ahead(coro_timeout_op *op)
+{
+    if (op->rel && op->when > 0 && op->when != CORO_NO_DEADLINE)
+        return true;
+    return to_ahead_slow(op);
 }
 
 /* __aenter__ (inlined into timeout_step, the frame form's hot path) */
