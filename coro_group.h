@@ -471,7 +471,7 @@ typedef struct coro_wait_for_op {
     coro_frame *body;
     coro_future *fut;
     coro_task *task;
-    int64_t when;
+    int64_t when;  /* the timeout in ns: a delay (the scope fixes its deadline) */
     int immediate; /* seconds <= 0 */
     int cancelling;
     int err;

@@ -871,11 +871,11 @@ static CORO_FN(wait_for_step)
     } else if (self->fut) {
         coro_frame_init(&self->inner.co, await_step);
         self->inner.fut = self->fut;
-        CORO_AWAIT_ERR(coro_timeout_at(&self->scope, self->when, &self->inner.co), self->err);
+        CORO_AWAIT_ERR(coro__timeout_in(&self->scope, self->when, &self->inner.co), self->err);
         self->result = CORO_RESULT;
         self->err = wait_for_race(self, self->err);
     } else {
-        CORO_AWAIT_ERR(coro_timeout_at(&self->scope, self->when, self->body), self->err);
+        CORO_AWAIT_ERR(coro__timeout_in(&self->scope, self->when, self->body), self->err);
         self->result = CORO_RESULT;
     }
     if (self->err)
@@ -894,7 +894,7 @@ static coro_frame *wait_for_setup(coro_wait_for_op *op, int64_t timeout_ns, coro
     op->body = body;
     op->fut = fut;
     op->immediate = timeout_ns <= 0;
-    op->when = deadline_in(coro_get_running_loop(), timeout_ns);
+    op->when = timeout_ns; /* a delay: the scope fixes the deadline (coro__timeout_in) */
     return &op->co;
 }
 
