@@ -434,7 +434,27 @@ coro_frame *coro_timeout_at(coro_timeout_op *op, int64_t when_ns, coro_frame *bo
  * the deadline is fixed at the first suspension, as coro_timeout's), and
  * coro_timeout's frame. */
 int coro__timeout_open(coro_timeout_op *op, int64_t when_ns, int rel);
-coro_frame *coro__timeout_in(coro_timeout_op *op, int64_t delay_ns, coro_frame *body);
+int coro__timeout_step(coro_frame *co, coro_value *io);
+/* The frame form, inline (a scope around a short body is a hot path): only
+ * what is read before the entry; the entry sets the rest, and the handle is
+ * initialised when the timer is first needed. */
+static inline coro_frame *coro__timeout_frame(coro_timeout_op *op, int64_t when_ns, int rel,
+                                              coro_frame *body)
+{
+    if (!op || !body)
+        return NULL;
+    coro_frame_init(&op->co, coro__timeout_step);
+    op->body = body;
+    op->when = when_ns;
+    op->state = 0; /* created */
+    op->lazy = 0;
+    op->rel = (uint8_t)rel;
+    return &op->co;
+}
+static inline coro_frame *coro__timeout_in(coro_timeout_op *op, int64_t delay_ns, coro_frame *body)
+{
+    return coro__timeout_frame(op, delay_ns, 1, body);
+}
 static inline int coro__timeout_open_s(coro_timeout_op *op, double seconds)
 {
     if (seconds != seconds)

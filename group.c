@@ -685,7 +685,7 @@ static inline CORO__ALWAYS_INLINE bool to_ahead(coro_timeout_op *op)
     return to_ahead_slow(op);
 }
 
-/* __aenter__ (inlined into timeout_step, the frame form's hot path) */
+/* __aenter__ (inlined into coro__timeout_step, the frame form's hot path) */
 static inline CORO__ALWAYS_INLINE int to_enter(coro_timeout_op *op)
 {
     op->loop = coro_get_running_loop(); /* one thread-local read for both */
@@ -727,7 +727,7 @@ static int to_exit(coro_timeout_op *op, int err)
     return err;
 }
 
-static CORO_FN(timeout_step)
+CORO_FN(coro__timeout_step)
 {
     coro_timeout_op *self = CORO_SELF(coro_timeout_op);
     CORO_BEGIN();
@@ -743,29 +743,11 @@ static CORO_FN(timeout_step)
     CORO_END();
 }
 
-/* The frame form: only what is read before the entry sets the rest (the
- * handle is initialised when the timer is first needed). */
-static coro_frame *to_frame(coro_timeout_op *op, int64_t when_ns, int rel, coro_frame *body)
-{
-    if (!op || !body)
-        return NULL;
-    coro_frame_init(&op->co, timeout_step);
-    op->body = body;
-    op->when = when_ns;
-    op->state = TO_CREATED;
-    op->lazy = 0;
-    op->rel = (uint8_t)rel;
-    return &op->co;
-}
+_Static_assert(TO_CREATED == 0, "coro__timeout_frame (coro_group.h) writes 0");
 
 coro_frame *coro_timeout_at(coro_timeout_op *op, int64_t when_ns, coro_frame *body)
 {
-    return to_frame(op, when_ns, 0, body);
-}
-
-coro_frame *coro__timeout_in(coro_timeout_op *op, int64_t delay_ns, coro_frame *body)
-{
-    return to_frame(op, delay_ns, 1, body);
+    return coro__timeout_frame(op, when_ns, 0, body);
 }
 
 /* The same scope inside the caller's body (CORO_WITH_TIMEOUT_AT). */
