@@ -429,7 +429,10 @@ coro_frame *coro__agen_for_next(coro_frame *co);
 /* The intrusive node of every queue the loop runs (private). */
 typedef struct coro__node {
     struct coro__node *next;
-    void (*run)(struct coro__node *n);
+    union {
+        void (*run)(struct coro__node *n);
+        struct coro__node *prev; /* a far timer's link back instead (heap.c) */
+    };
 } coro__node;
 
 /* A timer's place in the loop's heap (private). */
@@ -465,6 +468,10 @@ struct coro_loop {
     struct coro__heap_entry *heap;       /* timers: array-backed min-heap */
     uint32_t heap_len, heap_cap, heap_dead;
     uint32_t timer_seq;
+    uint32_t far_len, far_cap;           /* timers far ahead: their buckets (heap.c) */
+    struct coro__far **far;              /* sorted by deadline, the latest first */
+    void (*far_runs[2])(coro__node *);   /* the run callbacks a far timer may have */
+    int64_t heap_now;                    /* the clock at the last run_due (0: not yet) */
     void *selector;                      /* the backend's private state */
     unsigned nwatched;                   /* fds registered with the selector */
     unsigned since_poll;                 /* callbacks run since the last poll */

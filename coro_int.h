@@ -269,6 +269,8 @@ void coro__heap_run_due(coro_loop *loop, int64_t now);
 /* The earliest live deadline, or -1 when no timer is armed. */
 int64_t coro__heap_next(coro_loop *loop);
 void coro__heap_fini(coro_loop *loop);
+/* A timer's deadline, if armed (in the heap or far): for the task dumps. */
+bool coro__timer_when(const coro_loop *loop, const coro__timer *t, int64_t *when);
 
 /* ---- future.c ---- */
 void coro__future_schedule_callbacks(coro_future *f);

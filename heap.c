@@ -20,11 +20,26 @@
  * last entry is dropped rather than marked, and a full heap that is mostly
  * tombstones is rebuilt rather than grown.
  *
- * Never: allocate except to grow the array (amortised; never on cancel or fire).
+ * Timers far ahead (more than ~17 s) skip the heap: they wait in buckets
+ * linked through their own nodes (the section at the end), which is what
+ * lets a task sleeping an hour cost no heap entry.
+ *
+ * Never: allocate except to grow the array or make a far bucket (amortised;
+ * never on cancel or fire).
  */
 #include "coro_int.h"
 
 #define HEAP_MIN_CAP 64u
+#define HEAP_MAX_CAP 0x80000000u /* indices below FAR_MARK */
+/* far timers (their section at the end) */
+#define FAR_SHIFT 29
+#define FAR_MIN ((int64_t)1 << 34)  /* ~17 s ahead: far */
+#define FAR_LEAD ((int64_t)1 << 32) /* a bucket joins the heap ~4.3 s before it starts */
+#define FAR_MARK 0x80000000u        /* heap_index: 10 kind(1) low(29) */
+#define FAR_KIND 0x20000000u
+#define FAR_LOW ((1u << FAR_SHIFT) - 1)
+#define FAR_RING 0xC0000000u /* heap_index of a bucket's list head */
+
 #define PURGE_MIN_LEN 100u
 
 /* Deadlines only: sifting never reads a timer (at a million timers each
@@ -95,8 +110,8 @@ int coro__heap_reserve(coro_loop *loop, uint32_t cap)
 static int heap_grow(coro_loop *loop)
 {
     uint32_t cap = loop->heap_cap ? loop->heap_cap * 2 : HEAP_MIN_CAP;
-    if (cap <= loop->heap_cap)
-        return CORO_ENOMEM; /* doubling overflowed */
+    if (cap <= loop->heap_cap || cap > HEAP_MAX_CAP)
+        return CORO_ENOMEM; /* an index must stay below the far mark */
     return coro__heap_reserve(loop, cap);
 }
 
@@ -107,7 +122,10 @@ int coro__heap_push(coro_loop *loop, coro__timer *t, int64_t when)
     return coro__heap_push_seq(loop, t, when, loop->timer_seq++);
 }
 
-int coro__heap_push_seq(coro_loop *loop, coro__timer *t, int64_t when, uint32_t seq)
+static int far_push(coro_loop *loop, coro__timer *t, int64_t when);
+
+static inline CORO__ALWAYS_INLINE int heap_insert(coro_loop *loop, coro__timer *t, int64_t when,
+                                                  uint32_t seq)
 {
     if (loop->heap_len == loop->heap_cap && loop->heap_dead * 2 > loop->heap_len)
         purge(loop); /* full of tombstones: reuse their room rather than grow */
@@ -121,9 +139,28 @@ int coro__heap_push_seq(coro_loop *loop, coro__timer *t, int64_t when, uint32_t 
     return 0;
 }
 
+int coro__heap_push_seq(coro_loop *loop, coro__timer *t, int64_t when, uint32_t seq)
+{
+    if (CORO__UNLIKELY(loop->heap_now <= 0)) /* no run_due yet: the clock once */
+        loop->heap_now = coro__now(loop);
+    if (when - loop->heap_now > FAR_MIN) { /* far ahead: a bucket */
+        t->seq = seq;
+        if (far_push(loop, t, when) == 0)
+            return 0;
+    }
+    return heap_insert(loop, t, when, seq);
+}
+
+static void far_cancel(coro_loop *loop, coro__timer *t);
+static bool far_timer(uint32_t heap_index);
+
 void coro__heap_cancel(coro_loop *loop, coro__timer *t)
 {
     uint32_t i = t->heap_index;
+    if (far_timer(i)) {
+        far_cancel(loop, t);
+        return;
+    }
     if (i == CORO__HEAP_NONE || i >= loop->heap_len || loop->heap[i].t != t)
         return;
     t->heap_index = CORO__HEAP_NONE;
@@ -175,10 +212,15 @@ static void drop_dead(coro_loop *loop)
         pop_top(loop);
 }
 
+static int64_t far_next(const coro_loop *loop);
+static void far_migrate_due(coro_loop *loop, int64_t now);
+static void far_fini(coro_loop *loop);
+
 int64_t coro__heap_next(coro_loop *loop)
 {
     drop_dead(loop);
-    return loop->heap_len ? loop->heap[0].when : -1;
+    int64_t next = loop->heap_len ? loop->heap[0].when : -1, far = far_next(loop);
+    return far >= 0 && (next < 0 || far < next) ? far : next;
 }
 
 /* ---- firing: a batch in deadline order, FIFO among equal deadlines ---- */
@@ -267,6 +309,8 @@ static uint32_t pop_due(coro_loop *loop, int64_t now, uint32_t end)
 
 void coro__heap_run_due(coro_loop *loop, int64_t now)
 {
+    loop->heap_now = now;
+    far_migrate_due(loop, now); /* first: what they hold may be due now */
     drop_dead(loop);
     struct coro__heap_entry *h = loop->heap;
     uint32_t end = loop->heap_len, lo = pop_due(loop, now, end);
@@ -285,10 +329,176 @@ void coro__heap_run_due(coro_loop *loop, int64_t now)
 
 void coro__heap_fini(coro_loop *loop)
 {
+    far_fini(loop);
     for (uint32_t i = 0; i < loop->heap_len; i++)
         if (loop->heap[i].t)
             loop->heap[i].t->heap_index = CORO__HEAP_NONE;
     coro__realloc(loop, loop->heap, (size_t)loop->heap_cap * sizeof *loop->heap, 0);
     loop->heap = NULL;
     loop->heap_len = loop->heap_cap = loop->heap_dead = 0;
+}
+
+/* ---- far timers: buckets out of the heap ----
+ *
+ * A timer due more than FAR_MIN after the clock's last reading (a task
+ * sleeping an hour, a long timeout) needs no heap order yet. It waits in
+ * the bucket of its deadline's high bits (2^FAR_SHIFT ns, about half a
+ * second), on a circular list through its own node: node.next forward,
+ * node.prev back (over node.run, which the loop keeps as one of two kinds,
+ * far_runs), its deadline's low bits, its kind and the far mark in
+ * heap_index, its sequence number unchanged. So a far timer costs no heap
+ * entry, and cancelling it is an unlink. The buckets are an array sorted by
+ * deadline, the latest first; run_due moves a bucket's timers into the heap
+ * (with their own sequence numbers) once the clock is FAR_LEAD before the
+ * bucket starts, before it pops anything, so a jump of virtual time still
+ * fires every timer in (deadline, sequence) order. A timer that cannot go
+ * far (no room for a bucket, a third kind of callback) goes to the heap.
+ */
+struct coro__far {
+    coro__timer ring; /* the list's head: ring.node.next the first, .prev the last */
+    int64_t hi;       /* every deadline in it, >> FAR_SHIFT */
+};
+
+static bool far_timer(uint32_t heap_index) { return (heap_index >> 30) == 2u; }
+
+static int64_t far_start(const struct coro__far *b) { return b->hi * ((int64_t)1 << FAR_SHIFT); }
+
+static int64_t far_next(const coro_loop *loop)
+{
+    return loop->far_len ? far_start(loop->far[loop->far_len - 1]) - FAR_LEAD : -1;
+}
+
+/* The kind of a run callback (0 or 1), or -1 when both are taken. */
+static int far_kind(coro_loop *loop, void (*run)(coro__node *))
+{
+    for (int k = 0; k < 2; k++) {
+        if (!loop->far_runs[k])
+            loop->far_runs[k] = run;
+        if (loop->far_runs[k] == run)
+            return k;
+    }
+    return -1;
+}
+
+/* The bucket for `hi`, made (and placed in order) if missing; NULL if no memory. */
+static struct coro__far *far_bucket(coro_loop *loop, int64_t hi)
+{
+    uint32_t lo = 0, n = loop->far_len;
+    while (lo < n) { /* the first bucket not later than hi */
+        uint32_t mid = lo + (n - lo) / 2;
+        if (loop->far[mid]->hi > hi)
+            lo = mid + 1;
+        else
+            n = mid;
+    }
+    if (lo < loop->far_len && loop->far[lo]->hi == hi)
+        return loop->far[lo];
+    if (loop->far_len == loop->far_cap) {
+        uint32_t cap = loop->far_cap ? loop->far_cap * 2 : 16;
+        struct coro__far **a = coro__realloc(loop, loop->far, loop->far_cap * sizeof *a, cap * sizeof *a);
+        if (!a)
+            return NULL;
+        loop->far = a;
+        loop->far_cap = cap;
+    }
+    struct coro__far *b = coro__alloc(loop, sizeof *b);
+    if (!b)
+        return NULL;
+    b->hi = hi;
+    b->ring.node.next = b->ring.node.prev = &b->ring.node;
+    b->ring.heap_index = FAR_RING;
+    memmove(&loop->far[lo + 1], &loop->far[lo], (loop->far_len - lo) * sizeof *loop->far);
+    loop->far[lo] = b;
+    loop->far_len++;
+    return b;
+}
+
+/* Park t (its seq set) in its bucket: 0, or 1 when the heap must take it. */
+static int far_push(coro_loop *loop, coro__timer *t, int64_t when)
+{
+    int k = far_kind(loop, t->node.run);
+    struct coro__far *b = k < 0 ? NULL : far_bucket(loop, when >> FAR_SHIFT);
+    if (!b)
+        return 1;
+    coro__node *last = b->ring.node.prev;
+    t->node.next = &b->ring.node;
+    t->node.prev = last;
+    last->next = &t->node;
+    b->ring.node.prev = &t->node;
+    t->heap_index = FAR_MARK | (uint32_t)k << FAR_SHIFT | ((uint32_t)when & FAR_LOW);
+    return 0;
+}
+
+/* Unlink t; its run callback back in place. */
+static void far_cancel(coro_loop *loop, coro__timer *t)
+{
+    coro__node *prev = t->node.prev, *next = t->node.next;
+    prev->next = next;
+    next->prev = prev;
+    t->node.next = NULL;
+    t->node.run = loop->far_runs[(t->heap_index & FAR_KIND) != 0];
+    t->heap_index = CORO__HEAP_NONE;
+}
+
+/* Move the earliest bucket's timers into the heap: 0, or CORO_ENOMEM
+ * (the bucket stays, to be tried again). */
+static int far_migrate(coro_loop *loop)
+{
+    struct coro__far *b = loop->far[loop->far_len - 1];
+    uint32_t n = 0;
+    for (coro__node *x = b->ring.node.next; x != &b->ring.node; x = x->next)
+        n++;
+    while (loop->heap_cap - loop->heap_len < n)
+        if (heap_grow(loop) != 0)
+            return CORO_ENOMEM;
+    loop->far_len--;
+    for (coro__node *x = b->ring.node.next, *next; x != &b->ring.node; x = next) {
+        coro__timer *t = CORO__CONTAINER(x, coro__timer, node);
+        uint32_t i = t->heap_index;
+        next = x->next;
+        t->node.run = loop->far_runs[(i & FAR_KIND) != 0];
+        heap_insert(loop, t, far_start(b) | (int64_t)(i & FAR_LOW), t->seq); /* room made */
+    }
+    coro__free(loop, b, sizeof *b);
+    return 0;
+}
+
+static void far_migrate_due(coro_loop *loop, int64_t now)
+{
+    while (loop->far_len && far_next(loop) <= now && far_migrate(loop) == 0)
+        ;
+}
+
+static void far_fini(coro_loop *loop)
+{
+    for (uint32_t k = 0; k < loop->far_len; k++) {
+        struct coro__far *b = loop->far[k];
+        while (b->ring.node.next != &b->ring.node)
+            far_cancel(loop, CORO__CONTAINER(b->ring.node.next, coro__timer, node));
+        coro__free(loop, b, sizeof *b);
+    }
+    coro__realloc(loop, loop->far, loop->far_cap * sizeof *loop->far, 0);
+    loop->far = NULL;
+    loop->far_len = loop->far_cap = 0;
+    loop->far_runs[0] = loop->far_runs[1] = NULL;
+    loop->heap_now = 0;
+}
+
+bool coro__timer_when(const coro_loop *loop, const coro__timer *t, int64_t *when)
+{
+    uint32_t i = t->heap_index;
+    if (i < loop->heap_len && loop->heap[i].t == t) {
+        *when = loop->heap[i].when;
+        return true;
+    }
+    if (!far_timer(i))
+        return false;
+    const coro__node *x = t->node.next; /* to the bucket's head: a dump's cost, bounded */
+    for (unsigned k = 0; k < 4096 && CORO__CONTAINER(x, coro__timer, node)->heap_index != FAR_RING; k++)
+        x = x->next;
+    const coro__timer *ring = CORO__CONTAINER(x, coro__timer, node);
+    if (ring->heap_index != FAR_RING)
+        return false;
+    *when = far_start((const struct coro__far *)(const void *)ring) | (int64_t)(i & FAR_LOW);
+    return true;
 }
