@@ -502,7 +502,8 @@ typedef struct coro_wait_for_op {
  * child frame) in the awaiting task under a timeout scope, exactly as 3.12
  * does `async with timeout(seconds): return await coro`: its outcome, or
  * CORO_ETIMEDOUT once the deadline passed (the body was cancelled and its
- * cleanup has run). With seconds <= 0 it fails with CORO_ETIMEDOUT at once
+ * cleanup has run). As with coro_timeout, the deadline counts from the
+ * body's first suspension (no clock is read for a body that never suspends). With seconds <= 0 it fails with CORO_ETIMEDOUT at once
  * and the body never starts. Cancelling the awaiting task cancels the body
  * (CORO_ECANCELLED). NULL if `op` or `body` is NULL, or `seconds` is NaN. */
 static inline coro_frame *coro_wait_for(coro_wait_for_op *op, double seconds, coro_frame *body);
