@@ -375,6 +375,7 @@ typedef struct coro_timeout_op {
     struct coro_timeout_op *unarmed_next; /* on loop->unarmed while `lazy` */
     uint32_t seq;                         /* its place among equal deadlines */
     uint8_t lazy;                         /* entered, its timer not armed yet */
+    uint8_t rel;                          /* `when` holds a delay, not a deadline yet */
     coro__scope scope; /* CORO_WITH_TIMEOUT */
 } coro_timeout_op;
 
@@ -396,7 +397,10 @@ typedef struct coro_timeout_op {
  * CORO_ECANCELLED. A cancel from elsewhere inside an unexpired scope stays
  * CORO_ECANCELLED. Fails with CORO_ESTATE, without starting the body,
  * outside a task; CORO_ENOMEM if the timer could not be armed. The deadline
- * is `seconds` from this call. NULL if `op` or `body` is NULL, or
+ * is `seconds` from the body's first suspension: the clock is read there (or
+ * by coro_timeout_when), not at entry, so a body that never suspends reads
+ * no clock; nothing else runs between the entry and that suspension, so the
+ * body gets at least `seconds`. NULL if `op` or `body` is NULL, or
  * `seconds` is NaN. */
 static inline coro_frame *coro_timeout(coro_timeout_op *op, double seconds, coro_frame *body);
 /* async with timeout_at(when): the same with an absolute deadline in loop
@@ -424,15 +428,38 @@ coro_frame *coro_timeout_at(coro_timeout_op *op, int64_t when_ns, coro_frame *bo
     CORO__WITH_OPEN(&(op)->scope)
 /* async with timeout_at(when): the same with a deadline in loop time. */
 #define CORO_WITH_TIMEOUT_AT(op, when_ns)                                                          \
-    CORO__RAISE_IF(coro__timeout_open((op), (when_ns)));                                           \
+    CORO__RAISE_IF(coro__timeout_open((op), (when_ns), 0));                                           \
     CORO__WITH_OPEN(&(op)->scope)
-/* Internal: CORO_WITH_TIMEOUT's __aenter__. */
-int coro__timeout_open(coro_timeout_op *op, int64_t when_ns);
+/* Internal: CORO_WITH_TIMEOUT's __aenter__ (rel: `when_ns` is a delay,
+ * the deadline is fixed at the first suspension, as coro_timeout's), and
+ * coro_timeout's frame. */
+int coro__timeout_open(coro_timeout_op *op, int64_t when_ns, int rel);
+int coro__timeout_step(coro_frame *co, coro_value *io);
+/* The frame form, inline (a scope around a short body is a hot path): only
+ * what is read before the entry; the entry sets the rest, and the handle is
+ * initialised when the timer is first needed. */
+static inline coro_frame *coro__timeout_frame(coro_timeout_op *op, int64_t when_ns, int rel,
+                                              coro_frame *body)
+{
+    if (!op || !body)
+        return NULL;
+    coro_frame_init(&op->co, coro__timeout_step);
+    op->body = body;
+    op->when = when_ns;
+    op->state = 0; /* created */
+    op->lazy = 0;
+    op->rel = (uint8_t)rel;
+    return &op->co;
+}
+static inline coro_frame *coro__timeout_in(coro_timeout_op *op, int64_t delay_ns, coro_frame *body)
+{
+    return coro__timeout_frame(op, delay_ns, 1, body);
+}
 static inline int coro__timeout_open_s(coro_timeout_op *op, double seconds)
 {
     if (seconds != seconds)
         return CORO_EINVAL;
-    return coro__timeout_open(op, coro__deadline_after(coro_loop_time_ns(NULL), coro__seconds_to_ns(seconds)));
+    return coro__timeout_open(op, coro__seconds_to_ns(seconds), 1);
 }
 /* cm.reschedule(when): move the deadline of a running scope (while its
  * body runs) to `when_ns`, or disable it with CORO_NO_DEADLINE; a deadline
@@ -464,7 +491,7 @@ typedef struct coro_wait_for_op {
     coro_frame *body;
     coro_future *fut;
     coro_task *task;
-    int64_t when;
+    int64_t when;  /* the timeout in ns: a delay (the scope fixes its deadline) */
     int immediate; /* seconds <= 0 */
     int cancelling;
     int err;
@@ -475,7 +502,8 @@ typedef struct coro_wait_for_op {
  * child frame) in the awaiting task under a timeout scope, exactly as 3.12
  * does `async with timeout(seconds): return await coro`: its outcome, or
  * CORO_ETIMEDOUT once the deadline passed (the body was cancelled and its
- * cleanup has run). With seconds <= 0 it fails with CORO_ETIMEDOUT at once
+ * cleanup has run). As with coro_timeout, the deadline counts from the
+ * body's first suspension (no clock is read for a body that never suspends). With seconds <= 0 it fails with CORO_ETIMEDOUT at once
  * and the body never starts. Cancelling the awaiting task cancels the body
  * (CORO_ECANCELLED). NULL if `op` or `body` is NULL, or `seconds` is NaN. */
 static inline coro_frame *coro_wait_for(coro_wait_for_op *op, double seconds, coro_frame *body);
@@ -644,8 +672,7 @@ static inline coro_frame *coro_timeout(coro_timeout_op *op, double seconds, coro
 {
     if (seconds != seconds)
         return NULL;
-    return coro_timeout_at(op, coro__deadline_after(coro_loop_time_ns(NULL), coro__seconds_to_ns(seconds)),
-                           body);
+    return coro__timeout_in(op, coro__seconds_to_ns(seconds), body);
 }
 
 static inline coro_frame *coro_wait_for(coro_wait_for_op *op, double seconds, coro_frame *body)

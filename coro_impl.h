@@ -28,7 +28,7 @@ struct coro_frame {
                            suspension point it waits at (0 = not started) */
     uint8_t flags;      /* private */
     uint8_t ptag;       /* private: outcome kept while CORO_FINALLY runs */
-    uint16_t size16;    /* private: size / 16 when from coro_frame_new */
+    uint16_t size8;     /* private: size / 8 (rounded up) when from coro_frame_new */
     union {
         int64_t i;
         double d;
@@ -60,7 +60,7 @@ static inline void coro_frame_init(coro_frame *co, coro_step_fn step)
     co->resume = 0;
     co->flags = 0;
     co->ptag = CORO_NONE;
-    co->size16 = 0;
+    co->size8 = 0;
     co->pending.i = 0;
 #ifdef CORO_LABELS
     co->label = 0;
@@ -431,7 +431,10 @@ coro_frame *coro__agen_for_next(coro_frame *co);
 /* The intrusive node of every queue the loop runs (private). */
 typedef struct coro__node {
     struct coro__node *next;
-    void (*run)(struct coro__node *n);
+    union {
+        void (*run)(struct coro__node *n);
+        struct coro__node *prev; /* a far timer's link back instead (heap.c) */
+    };
 } coro__node;
 
 /* A timer's place in the loop's heap (private). */
@@ -467,6 +470,10 @@ struct coro_loop {
     struct coro__heap_entry *heap;       /* timers: array-backed min-heap */
     uint32_t heap_len, heap_cap, heap_dead;
     uint32_t timer_seq;
+    uint32_t far_len, far_cap;           /* timers far ahead: their buckets (heap.c) */
+    struct coro__far **far;              /* sorted by deadline, the latest first */
+    void (*far_runs[2])(coro__node *);   /* the run callbacks a far timer may have */
+    int64_t heap_now;                    /* the clock at the last run_due (0: not yet) */
     void *selector;                      /* the backend's private state */
     unsigned nwatched;                   /* fds registered with the selector */
     unsigned since_poll;                 /* callbacks run since the last poll */

@@ -89,6 +89,12 @@ static inline unsigned coro__future_kind(const coro_future *f) { return f->tag; 
 #define TASK_INDEX_BITS 24
 #define TASK_INDEX_MASK ((1u << TASK_INDEX_BITS) - 1)
 
+/* coro_task_cancelling for a task known non-NULL, inline (timeout scopes). */
+static inline int coro__task_cancelling(const coro_task *t)
+{
+    return (int)((t->fut.tflags >> TASK_F_COUNT_SHIFT) | (t->fut.aux >> TASK_INDEX_BITS) << 4);
+}
+
 /* handle flags */
 #define HANDLE_F_READY 0x01u
 #define HANDLE_F_TIMER 0x02u
@@ -141,7 +147,7 @@ void coro__free(coro_loop *loop, void *p, size_t size);
 
 /* The slab's head (the first member of mem.c's struct slab), which the
  * inline fast paths below read and write as mem.c does. */
-#define CORO__SLAB_GRAIN 16u
+#define CORO__SLAB_GRAIN 8u /* classes of 8 bytes (mem.c: how they stay aligned) */
 #define CORO__SLAB_MAX 512u
 struct coro__slab_head {
     void *free[CORO__SLAB_MAX / CORO__SLAB_GRAIN]; /* a free list per class */
@@ -297,6 +303,8 @@ void coro__heap_run_due(coro_loop *loop, int64_t now);
 /* The earliest live deadline, or -1 when no timer is armed. */
 int64_t coro__heap_next(coro_loop *loop);
 void coro__heap_fini(coro_loop *loop);
+/* A timer's deadline, if armed (in the heap or far): for the task dumps. */
+bool coro__timer_when(const coro_loop *loop, const coro__timer *t, int64_t *when);
 
 /* ---- future.c ---- */
 void coro__future_schedule_callbacks(coro_future *f);

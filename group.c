@@ -642,12 +642,25 @@ static void to_unarmed_remove(coro_timeout_op *op)
         op->task->fut.tflags &= (uint8_t)~TASK_F_UNARMED;
 }
 
+/* A relative scope's deadline (coro_timeout, CORO_WITH_TIMEOUT), fixed at
+ * its first need: the body's first suspension, or coro_timeout_when. */
+static void to_fix(coro_timeout_op *op, int64_t now)
+{
+    if (op->rel) {
+        op->rel = 0;
+        op->when = coro__deadline_after(now, op->when);
+    }
+}
+
 void coro__timeouts_arm(coro_loop *loop)
 {
     coro_timeout_op *op = loop->unarmed;
+    int64_t now = op ? coro__now(loop) : 0; /* one clock read for them all */
     loop->unarmed = NULL;
     for (; op; op = op->unarmed_next) {
         op->lazy = 0;
+        to_fix(op, now);
+        coro_handle_init(&op->timer); /* a lazy scope's handle waits for this */
         if (coro__call_at_seq(loop, &op->timer, op->when, to_on_timeout, op, op->seq) != 0) {
             op->state = TO_EXPIRING; /* no room for the timer: time out now, never hang */
             coro_task_cancel(op->task);
@@ -655,16 +668,33 @@ void coro__timeouts_arm(coro_loop *loop)
     }
 }
 
-/* __aenter__ (inlined into timeout_step, the frame form's hot path) */
+/* The deadline is still ahead: the scope may arm lazily. A positive finite
+ * delay is ahead by definition (no clock read); any other relative one is
+ * fixed here, and an absolute one compared with the clock. */
+static CORO__NOINLINE bool to_ahead_slow(coro_timeout_op *op)
+{
+    int64_t now = coro__now(op->loop);
+    to_fix(op, now);
+    return op->when != CORO_NO_DEADLINE && op->when > now;
+}
+
+static inline CORO__ALWAYS_INLINE bool to_ahead(coro_timeout_op *op)
+{
+    if (op->rel && op->when > 0 && op->when != CORO_NO_DEADLINE)
+        return true;
+    return to_ahead_slow(op);
+}
+
+/* __aenter__ (inlined into coro__timeout_step, the frame form's hot path) */
 static inline CORO__ALWAYS_INLINE int to_enter(coro_timeout_op *op)
 {
     op->loop = coro_get_running_loop(); /* one thread-local read for both */
     op->task = op->loop ? op->loop->current : NULL;
     if (!op->task)
         return CORO_ESTATE; /* "Timeout should be used inside a task" */
-    op->cancelling = coro_task_cancelling(op->task);
+    op->cancelling = coro__task_cancelling(op->task);
     op->state = TO_ENTERED;
-    if (op->when != CORO_NO_DEADLINE && op->when > coro__now(op->loop)) {
+    if (to_ahead(op)) {
         op->seq = op->loop->timer_seq++;
         op->lazy = 1;
         op->unarmed_next = op->loop->unarmed;
@@ -672,6 +702,7 @@ static inline CORO__ALWAYS_INLINE int to_enter(coro_timeout_op *op)
         op->task->fut.tflags |= TASK_F_UNARMED; /* its next suspension arms it */
         return 0;
     }
+    coro_handle_init(&op->timer);
     int rc = to_arm(op); /* none, or already due: call_soon, as asyncio */
     if (rc != 0)
         op->state = TO_EXITED;
@@ -696,7 +727,7 @@ static int to_exit(coro_timeout_op *op, int err)
     return err;
 }
 
-static CORO_FN(timeout_step)
+CORO_FN(coro__timeout_step)
 {
     coro_timeout_op *self = CORO_SELF(coro_timeout_op);
     CORO_BEGIN();
@@ -712,17 +743,11 @@ static CORO_FN(timeout_step)
     CORO_END();
 }
 
+_Static_assert(TO_CREATED == 0, "coro__timeout_frame (coro_group.h) writes 0");
+
 coro_frame *coro_timeout_at(coro_timeout_op *op, int64_t when_ns, coro_frame *body)
 {
-    if (!op || !body)
-        return NULL;
-    memset(op, 0, offsetof(coro_timeout_op, scope)); /* the frame form has no scope */
-    coro_frame_init(&op->co, timeout_step);
-    coro_handle_init(&op->timer);
-    op->body = body;
-    op->when = when_ns;
-    op->state = TO_CREATED;
-    return &op->co;
+    return coro__timeout_frame(op, when_ns, 0, body);
 }
 
 /* The same scope inside the caller's body (CORO_WITH_TIMEOUT_AT). */
@@ -736,13 +761,13 @@ static int to_scope_exit(coro__scope *s, coro_value *io)
     return 0;
 }
 
-int coro__timeout_open(coro_timeout_op *op, int64_t when_ns)
+int coro__timeout_open(coro_timeout_op *op, int64_t when_ns, int rel)
 {
     if (!op)
         return CORO_EINVAL;
     memset(op, 0, sizeof *op);
-    coro_handle_init(&op->timer);
     op->when = when_ns;
+    op->rel = (uint8_t)rel;
     op->state = TO_CREATED;
     op->scope.exit = to_scope_exit;
     return to_enter(op);
@@ -755,12 +780,22 @@ int coro_timeout_reschedule(coro_timeout_op *op, int64_t when_ns)
     if (op->state != TO_ENTERED)
         return CORO_ESTATE;
     op->when = when_ns;
-    if (op->lazy)
+    op->rel = 0;
+    if (op->lazy) {
         to_unarmed_remove(op); /* armed now, at its new deadline (a new place, as asyncio) */
+        coro_handle_init(&op->timer);
+    }
     return to_arm(op);
 }
 
-int64_t coro_timeout_when(const coro_timeout_op *op) { return op ? op->when : CORO_NO_DEADLINE; }
+int64_t coro_timeout_when(const coro_timeout_op *op)
+{
+    if (!op)
+        return CORO_NO_DEADLINE;
+    if (op->rel && op->state == TO_ENTERED) /* asked first: fixed now, kept after */
+        to_fix((coro_timeout_op *)op, coro__now(op->loop));
+    return op->rel ? CORO_NO_DEADLINE : op->when;
+}
 
 int coro_timeout_expired(const coro_timeout_op *op)
 {
@@ -818,11 +853,11 @@ static CORO_FN(wait_for_step)
     } else if (self->fut) {
         coro_frame_init(&self->inner.co, await_step);
         self->inner.fut = self->fut;
-        CORO_AWAIT_ERR(coro_timeout_at(&self->scope, self->when, &self->inner.co), self->err);
+        CORO_AWAIT_ERR(coro__timeout_in(&self->scope, self->when, &self->inner.co), self->err);
         self->result = CORO_RESULT;
         self->err = wait_for_race(self, self->err);
     } else {
-        CORO_AWAIT_ERR(coro_timeout_at(&self->scope, self->when, self->body), self->err);
+        CORO_AWAIT_ERR(coro__timeout_in(&self->scope, self->when, self->body), self->err);
         self->result = CORO_RESULT;
     }
     if (self->err)
@@ -841,7 +876,7 @@ static coro_frame *wait_for_setup(coro_wait_for_op *op, int64_t timeout_ns, coro
     op->body = body;
     op->fut = fut;
     op->immediate = timeout_ns <= 0;
-    op->when = deadline_in(coro_get_running_loop(), timeout_ns);
+    op->when = timeout_ns; /* a delay: the scope fixes the deadline (coro__timeout_in) */
     return &op->co;
 }
 

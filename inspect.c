@@ -85,6 +85,7 @@ int coro_task_state(const coro_task *t)
 static void put_waits(coro__line *l, coro_task *t)
 {
     char name[32];
+    int64_t when;
     coro_loop *loop = t->fut.loop;
     if (t->fut.state != FUT_PENDING) {
         coro__line_put(l, t->fut.state == FUT_RESULT  ? "done (returned)"
@@ -108,9 +109,9 @@ static void put_waits(coro__line *l, coro_task *t)
         }
     } else if (loop->current == t) {
         coro__line_put(l, "running");
-    } else if ((t->fut.tflags & TASK_F_SLEEPING) && t->u.timer.heap_index < loop->heap_len) {
+    } else if ((t->fut.tflags & TASK_F_SLEEPING) && coro__timer_when(loop, &t->u.timer, &when)) {
         coro__line_put(l, "sleeping, wakes in ");
-        coro__line_put_seconds(l, loop->heap[t->u.timer.heap_index].when - coro__now(loop));
+        coro__line_put_seconds(l, when - coro__now(loop));
         coro__line_put(l, " s");
     } else {
         coro__line_put(l, "scheduled (runs on the next pass)");

@@ -6,10 +6,11 @@
  * tests can fail the Nth allocation on purpose.
  *
  * Small objects (tasks, frames from coro_frame_new, futures, callback nodes,
- * loop-owned handles) come from a slab: size classes of 16 bytes up to
+ * loop-owned handles) come from a slab: size classes of 8 bytes up to
  * SLAB_MAX, each with a free list, carved from chunks. Why:
- *   - a malloc'd 96-byte object costs 112 bytes; a slab object costs 96, which
- *     is what keeps an empty sleeping task under 128 bytes all told;
+ *   - a malloc'd 96-byte object costs 112 bytes; a slab object costs 96, and
+ *     a 24-byte frame 24, which is what keeps an empty sleeping task within
+ *     96 bytes all told;
  *   - a free-list pop is cheaper than malloc on the spawn path;
  *   - coro_loop_close releases every chunk, so nothing a loop handed out can
  *     leak even if the program forgot a task or a future.
@@ -30,9 +31,15 @@
  * tail put on the free list of that size, so every byte of a chunk is
  * either live, free, or (the current chunk only) not carved yet.
  *
- * Invariants: objects are 16-byte aligned and zeroed when handed out; a freed
- * object goes back to its class; live_bytes is the sum of the rounded sizes
- * of the objects handed out and not freed.
+ * Alignment: an object whose rounded size is a multiple of 16 is 16-byte
+ * aligned (it may hold anything, max_align_t included); any other is 8-byte
+ * aligned, which is all it can need (a type's size is a multiple of its
+ * alignment, so no type of 24 bytes wants 16). A chunk is carved from both
+ * ends: 16-multiples from the front, other sizes from the back.
+ *
+ * Invariants: objects are aligned as above and zeroed when handed out; a
+ * freed object goes back to its class; live_bytes is the sum of the rounded
+ * sizes of the objects handed out and not freed.
  */
 #include "coro_int.h"
 
@@ -80,7 +87,7 @@ struct slab {
     struct coro__slab_head head; /* the free lists and live bytes (coro_int.h's
                                     inline fast paths read them too) */
     struct chunk *chunks;
-    char *bump;
+    char *bump;       /* the current chunk's uncarved span: [bump, bump + bump_left) */
     size_t bump_left;
     size_t next_chunk;
     coro__list bigs;
@@ -90,7 +97,8 @@ struct slab {
     size_t chunk_bytes; /* the chunks' sizes, summed */
 };
 
-#define CHUNK_HDR ((sizeof(struct chunk) + SLAB_GRAIN - 1) & ~(size_t)(SLAB_GRAIN - 1))
+#define SLAB_ALIGN 16u /* of a chunk's first object, and of 16-multiple classes */
+#define CHUNK_HDR ((sizeof(struct chunk) + SLAB_ALIGN - 1) & ~(size_t)(SLAB_ALIGN - 1))
 
 #ifndef CORO_NO_MALLOC /* the heap-free build has no default allocator */
 void *coro__default_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
@@ -144,16 +152,27 @@ void coro__mem_fini(coro_loop *loop)
 }
 
 /* Put [p, p + n) on the free list of its size (n a multiple of the grain,
- * less than SLAB_MAX): the tail of a chunk being retired. */
-static void give_tail(struct slab *s, char *p, size_t n)
+ * at most SLAB_MAX), p aligned for that class. */
+static void give_one(struct slab *s, char *p, size_t n)
 {
-    if (n < SLAB_GRAIN)
-        return;
     size_t k = n / SLAB_GRAIN - 1;
     UNPOISON(p, sizeof(void *));
     *(void **)p = s->head.free[k];
     POISON(p, n);
     s->head.free[k] = p;
+}
+
+/* The same for any grain-aligned span less than SLAB_MAX (the tail of a
+ * chunk being retired): a leading 8 bytes first if p is not 16-aligned. */
+static void give_tail(struct slab *s, char *p, size_t n)
+{
+    if (n >= SLAB_GRAIN && (uintptr_t)p % SLAB_ALIGN) {
+        give_one(s, p, SLAB_GRAIN);
+        p += SLAB_GRAIN;
+        n -= SLAB_GRAIN;
+    }
+    if (n >= SLAB_GRAIN)
+        give_one(s, p, n);
 }
 
 static int slab_refill(coro_loop *loop, struct slab *s, size_t need)
@@ -361,15 +380,30 @@ void *coro__array_realloc(coro_loop *loop, void *p, size_t osize, size_t nsize)
 
 static size_t class_of(size_t size) { return (size + SLAB_GRAIN - 1) / SLAB_GRAIN - 1; }
 
-/* Small objects are a few 16-byte grains: zero them with plain stores
+/* Small objects are a few 8-byte grains: zero them with plain stores
  * (the compiler unrolls them), not a call of memset for 64 bytes. */
 static void zero_grains(void *p, size_t rounded)
 {
     uint64_t *w = p;
-    for (size_t i = 0; i < rounded / 8; i += 2) {
+    for (size_t i = 0; i < rounded / 8; i++)
         w[i] = 0;
-        w[i + 1] = 0;
+}
+
+/* Carve `rounded` bytes from the current chunk (refilled if short): a
+ * 16-multiple from the front of its free span (which so stays 16-aligned),
+ * any other size from the back (a chunk's size is a multiple of 16, so the
+ * back stays 8-aligned). No padding either way. */
+static void *bump_take(coro_loop *loop, struct slab *s, size_t rounded)
+{
+    if (s->bump_left < rounded && slab_refill(loop, s, rounded) != 0)
+        return NULL;
+    s->bump_left -= rounded;
+    if (rounded % SLAB_ALIGN == 0) {
+        void *p = s->bump;
+        s->bump += rounded;
+        return p;
     }
+    return s->bump + s->bump_left;
 }
 
 void *coro__alloc_raw(coro_loop *loop, size_t size)
@@ -387,11 +421,11 @@ void *coro__alloc_raw(coro_loop *loop, size_t size)
         UNPOISON(p, rounded);
         s->head.free[k] = *(void **)p;
     } else {
-        if (s->bump_left < rounded && slab_refill(loop, s, rounded) != 0)
+        p = bump_take(loop, s, rounded);
+        if (!p) {
+            s->head.live_bytes -= rounded;
             return NULL;
-        p = s->bump;
-        s->bump += rounded;
-        s->bump_left -= rounded;
+        }
         UNPOISON(p, rounded);
     }
     return p;

@@ -28,7 +28,7 @@
 
 #include <string.h>
 
-#define FRAME_MAX_SIZE (65535u * 16u)
+#define FRAME_MAX_SIZE (65535u * 8u)
 
 
 /* ---- flags ---- */
@@ -258,7 +258,7 @@ const char *coro_task_get_name(const coro_task *t, char *buf, size_t len)
 static void frame_release(coro_loop *loop, coro_frame *f)
 {
     if (f && (f->flags & CORO__F_OWNED))
-        coro__free_fast(loop, f, (size_t)f->size16 * 16u);
+        coro__free_fast(loop, f, (size_t)f->size8 * 8u);
 }
 
 
@@ -326,17 +326,15 @@ coro_task *coro_spawn(coro_loop *loop, coro_frame *root)
     return t;
 }
 
-/* Zero a new frame, 16 bytes at a time (a slab object is a whole number
- * of 16-byte grains; a big one comes zeroed from the hook's path). */
+/* Zero a new frame, 8 bytes at a time (a slab object is a whole number
+ * of 8-byte grains; a big one comes zeroed from the hook's path). */
 static void zero_frame(void *f, size_t size)
 {
     uint64_t *w = f;
     if (size > CORO__SLAB_MAX)
         return;
-    for (size_t i = 0; i < (size + 15) / 16 * 2; i += 2) {
+    for (size_t i = 0; i < (size + 7) / 8; i++)
         w[i] = 0;
-        w[i + 1] = 0;
-    }
 }
 
 void *coro_frame_new(coro_loop *loop, size_t size, coro_step_fn step)
@@ -350,7 +348,7 @@ void *coro_frame_new(coro_loop *loop, size_t size, coro_step_fn step)
     zero_frame(f, size); /* the header's fields are all 0 but step and flags */
     f->step = step;
     f->flags = CORO__F_OWNED;
-    f->size16 = (uint16_t)((size + 15) / 16);
+    f->size8 = (uint16_t)((size + 7) / 8);
     return f;
 }
 

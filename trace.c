@@ -269,6 +269,7 @@ static void describe_future(coro_future *f, char *buf, size_t len)
 static void describe_wait(coro_task *t, char *buf, size_t len)
 {
     coro_loop *loop = t->fut.loop;
+    int64_t when;
     if (t->fut.state == FUT_RESULT) {
         snprintf(buf, len, "done (returned)");
     } else if (t->fut.state == FUT_ERROR) {
@@ -277,9 +278,8 @@ static void describe_wait(coro_task *t, char *buf, size_t len)
         snprintf(buf, len, "done (cancelled)");
     } else if (t->fut.tflags & TASK_F_WAITING) {
         describe_future(t->u.w.waiter, buf, len);
-    } else if ((t->fut.tflags & TASK_F_SLEEPING) && t->u.timer.heap_index < loop->heap_len) {
-        snprintf(buf, len, "sleep until %.6f",
-                 rel_seconds(loop, loop->heap[t->u.timer.heap_index].when));
+    } else if ((t->fut.tflags & TASK_F_SLEEPING) && coro__timer_when(loop, &t->u.timer, &when)) {
+        snprintf(buf, len, "sleep until %.6f", rel_seconds(loop, when));
     } else {
         snprintf(buf, len, "the next pass");
     }

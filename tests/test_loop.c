@@ -200,6 +200,97 @@ static void test_equal_deadlines_fifo(void **state)
     assert_int_equal(coro_loop_close(&loop), 0);
 }
 
+/* Many timers over a few deadlines, armed in a scrambled order with every
+ * seventh cancelled: they fire by deadline, FIFO within one (the heap
+ * sifts on deadlines alone; each due run is put back in arming order). */
+static void test_equal_deadlines_fifo_many(void **state)
+{
+    (void)state;
+    enum { N = 480, D = 5 };
+    coro_loop loop;
+    assert_int_equal(coro_loop_init(&loop, NULL), 0);
+    coro_handle *h = calloc(N, sizeof *h);
+    tlog_arg *a = calloc(N, sizeof *a);
+    assert_non_null(h);
+    assert_non_null(a);
+    tlog log = { 0 };
+    int64_t now = coro_loop_time_ns(&loop);
+    uint32_t seed = 7;
+    for (int i = 0; i < N; i++) {
+        seed = seed * 1664525u + 1013904223u;
+        int d = (int)((seed >> 8) % D);
+        a[i] = (tlog_arg){ &log, d * 1000 + i };
+        coro_handle_init(&h[i]);
+        assert_int_equal(coro_call_at(&loop, &h[i], now + (d - 1) * MS, tlog_cb, &a[i]), 0);
+        if (i % 7 == 3)
+            coro_handle_cancel(&h[i]);
+    }
+    run_for(&loop, 0.02);
+    for (int k = 1; k < log.n; k++)
+        if (log.ev[k - 1] >= log.ev[k])
+            fail_msg("out of order at %d: %d then %d", k, log.ev[k - 1], log.ev[k]);
+    assert_int_equal(log.n, N - (N - 4) / 7 - 1);
+    assert_int_equal(coro_loop_close(&loop), 0);
+    free(h);
+    free(a);
+}
+
+/* Timers far ahead wait outside the heap (heap.c's buckets) and join it
+ * before they are due, in (deadline, arming) order with the timers armed
+ * near their deadline, even when virtual time jumps over both at once. */
+static void test_far_timers_keep_order(void **state)
+{
+    (void)state;
+    coro_loop loop;
+    coro_loop_options o = { .virtual_time = 1 };
+    assert_int_equal(coro_loop_init(&loop, &o), 0);
+    tlog log = { 0 };
+    tlog_arg a[6];
+    coro_handle h[6];
+    for (int i = 0; i < 6; i++) {
+        a[i] = (tlog_arg){ &log, i };
+        coro_handle_init(&h[i]);
+    }
+    run_one_pass(&loop); /* the loop has read its clock */
+    int64_t t0 = coro_loop_time_ns(&loop), far = t0 + 100 * 1000000000LL;
+    assert_int_equal(coro_call_at(&loop, &h[1], far, tlog_cb, &a[1]), 0);
+    assert_int_equal(coro_call_at(&loop, &h[2], far, tlog_cb, &a[2]), 0);
+    assert_int_equal(coro_call_at(&loop, &h[3], far, tlog_cb, &a[3]), 0);
+    assert_int_equal(coro_call_at(&loop, &h[0], t0 + 5 * 1000000000LL, tlog_cb, &a[0]), 0);
+    assert_int_equal(loop.heap_len, 1); /* the far ones take no heap entry */
+    assert_int_equal(coro_handle_cancel(&h[2]), 1);  /* unlinked from its bucket */
+    assert_int_equal(coro_handle_cancel(&h[2]), 0);
+    assert_int_equal(coro_loop_advance(&loop, 90 * 1000000000LL), 0);
+    run_one_pass(&loop); /* h[0] fires; the bucket is still out of the heap */
+    TLOG_EXPECT(&log, 0);
+    assert_int_equal(coro_call_at(&loop, &h[4], far, tlog_cb, &a[4]), 0); /* near: the heap */
+    assert_int_equal(coro_call_at(&loop, &h[5], far + 1, tlog_cb, &a[5]), 0);
+    assert_int_equal(coro_loop_advance(&loop, 3600 * 1000000000LL), 0); /* over all of it */
+    run_one_pass(&loop);
+    TLOG_EXPECT(&log, 0, 1, 3, 4, 5);
+    assert_int_equal(loop.heap_len, 0);
+    assert_int_equal(loop.far_len, 0);
+    assert_int_equal(coro_loop_close(&loop), 0);
+}
+
+/* A far timer left armed at close is released with the loop. */
+static void test_far_timer_at_close(void **state)
+{
+    (void)state;
+    coro_loop loop;
+    assert_int_equal(coro_loop_init(&loop, NULL), 0);
+    coro_handle h;
+    tlog log = { 0 };
+    tlog_arg a = { &log, 1 };
+    coro_handle_init(&h);
+    run_one_pass(&loop);
+    assert_int_equal(coro_call_later(&loop, &h, 3600, tlog_cb, &a), 0);
+    assert_int_equal(loop.heap_len, 0);
+    assert_int_equal(loop.far_len, 1);
+    assert_int_equal(coro_loop_close(&loop), 0);
+    assert_int_equal(log.n, 0);
+}
+
 /* ---- 6. a timer never fires before its deadline ---- */
 
 struct stamp {
@@ -352,7 +443,8 @@ static void test_cancelled_timers_purged(void **state)
     static coro_handle h[200];
     for (int i = 0; i < 200; i++) {
         coro_handle_init(&h[i]);
-        assert_int_equal(coro_call_later(&loop, &h[i], 60 + i, nop_cb, NULL), 0);
+        /* under 17 s: in the heap, not a far bucket (heap.c) */
+        assert_int_equal(coro_call_later(&loop, &h[i], 5 + i * 0.05, nop_cb, NULL), 0);
     }
     for (int i = 0; i < 150; i++)
         assert_int_equal(coro_handle_cancel(&h[i * 4 / 3]), 1); /* spread over the heap */
@@ -383,7 +475,7 @@ static void test_small_heap_not_purged(void **state)
     coro_handle h[40];
     for (int i = 0; i < 40; i++) {
         coro_handle_init(&h[i]);
-        assert_int_equal(coro_call_later(&loop, &h[i], 60 + i, nop_cb, NULL), 0);
+        assert_int_equal(coro_call_later(&loop, &h[i], 5 + i * 0.25, nop_cb, NULL), 0);
     }
     for (int i = 1; i < 40; i++)
         assert_int_equal(coro_handle_cancel(&h[i]), 1);
@@ -1266,6 +1358,9 @@ int main(void)
         cmocka_unit_test(test_cancelled_handle_never_runs),
         cmocka_unit_test(test_negative_delays_deadline_order),
         cmocka_unit_test(test_equal_deadlines_fifo),
+        cmocka_unit_test(test_equal_deadlines_fifo_many),
+        cmocka_unit_test(test_far_timers_keep_order),
+        cmocka_unit_test(test_far_timer_at_close),
         cmocka_unit_test(test_timer_never_early),
         cmocka_unit_test(test_due_timer_joins_next_pass),
         cmocka_unit_test(test_busy_queue_does_not_hold_timers),

@@ -15,7 +15,7 @@
  * failing refill in turn: it warms the loop up (task list and timer heap
  * allocated), fills the current chunk so that exactly `leave` bytes remain,
  * then fails every allocation from there on, for leave = 0, 16, 32, ...
- * (the chunk header size and the 16-byte grain are mem.c's; were they to
+ * (the chunk header size and the grain are mem.c's; were they to
  * change, the sweep still runs, only less precisely aimed).
  */
 #include "helpers.h"
