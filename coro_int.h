@@ -166,6 +166,22 @@ struct coro__slab_head {
 #define CORO__FAST_SLAB 1
 #endif
 
+/* Zero `n8` 8-byte words with plain stores, two at a time: the small
+ * objects of the slab are a few words, and a loop of single stores is what
+ * GCC turns into `rep stos`, which costs more than the whole spawn path for
+ * 32 bytes (spawn 17 -> 22 ns when it did). */
+static inline void coro__zero_words(void *p, size_t n8)
+{
+    uint64_t *w = p;
+    size_t i = 0;
+    for (; i + 1 < n8; i += 2) {
+        w[i] = 0;
+        w[i + 1] = 0;
+    }
+    if (i < n8)
+        w[i] = 0;
+}
+
 /* coro__alloc_raw for a hot caller (spawn): a pop from its class's free
  * list, inline; anything else (an empty list, a big size) goes to mem.c.
  * `size` is usually a constant, so the class is too. */

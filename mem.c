@@ -382,12 +382,7 @@ static size_t class_of(size_t size) { return (size + SLAB_GRAIN - 1) / SLAB_GRAI
 
 /* Small objects are a few 8-byte grains: zero them with plain stores
  * (the compiler unrolls them), not a call of memset for 64 bytes. */
-static void zero_grains(void *p, size_t rounded)
-{
-    uint64_t *w = p;
-    for (size_t i = 0; i < rounded / 8; i++)
-        w[i] = 0;
-}
+static void zero_grains(void *p, size_t rounded) { coro__zero_words(p, rounded / 8); }
 
 /* Carve `rounded` bytes from the current chunk (refilled if short): a
  * 16-multiple from the front of its free span (which so stays 16-aligned),

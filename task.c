@@ -330,11 +330,8 @@ coro_task *coro_spawn(coro_loop *loop, coro_frame *root)
  * of 8-byte grains; a big one comes zeroed from the hook's path). */
 static void zero_frame(void *f, size_t size)
 {
-    uint64_t *w = f;
-    if (size > CORO__SLAB_MAX)
-        return;
-    for (size_t i = 0; i < (size + 7) / 8; i++)
-        w[i] = 0;
+    if (size <= CORO__SLAB_MAX)
+        coro__zero_words(f, (size + 7) / 8);
 }
 
 void *coro_frame_new(coro_loop *loop, size_t size, coro_step_fn step)
