@@ -3,9 +3,10 @@
  *
  * The mapping to asyncio/tasks.py:
  *   Task.__init__       coro_task_init / coro_spawn (schedules the first step)
- *   Task.__step         coro__task_step (its hot case inline in the loop's pass:
- *                       coro_int.h's coro__task_step_fast): resume the innermost frame (gen.c drives the
- *                       await chain), then look at what it suspended for:
+ *   Task.__step         coro__task_step (its hot case runs inline in the loop's
+ *                       pass: coro_int.h's coro__task_step_fast): resume the
+ *                       innermost frame (gen.c drives the await chain), then
+ *                       look at what it suspended for:
  *                         a pending future  -> wait: our node joins its done
  *                                              callbacks (task_suspend)
  *                         sleep(0) / bare yield -> schedule the next step
@@ -316,7 +317,7 @@ coro_task *coro_spawn(coro_loop *loop, coro_frame *root)
     loop = coro__loop_or_running(loop);
     coro_task *t = NULL;
     if (loop && loop->state != LOOP_CLOSED && coro__frame_fresh(root))
-        t = coro__alloc_fast(loop, sizeof *t); /* task_setup zeroes it */
+        t = coro__alloc_fast(loop, sizeof *t); /* task_setup writes every field */
     if (t && task_setup(t, loop, root, FUT_F_ALLOCATED) != 0) {
         coro__free(loop, t, sizeof *t);
         t = NULL;
