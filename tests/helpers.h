@@ -88,6 +88,28 @@ static inline int tlog_cb(void *arg)
     return 0;
 }
 
+/* ---- for the tests of fds, sockets and servers ---- */
+
+#include <fcntl.h>
+
+/* Open file descriptors of this process (a test ends with as many as it
+ * began with: no fd leaked). */
+static inline int count_fds(void)
+{
+    int n = 0;
+    for (int fd = 0; fd < 4096; fd++)
+        if (fcntl(fd, F_GETFD) >= 0)
+            n++;
+    return n;
+}
+
+/* Under valgrind (make VALGRIND=1): the load tests run fewer rounds. */
+static inline int under_valgrind(void)
+{
+    const char *p = getenv("LD_PRELOAD");
+    return p && strstr(p, "vgpreload");
+}
+
 #include "talloc.h" /* the counting allocator: talloc, talloc_fn, talloc_options */
 
 /* ---- the heap-free run (make test-arena: -DCORO_TEST_ARENA) ----

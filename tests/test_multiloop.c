@@ -45,21 +45,6 @@
 #define MAX_LOOPS 4
 #define PAYLOAD_MAX 6000 /* bytes a client sends, at most */
 
-static int count_fds(void)
-{
-    int n = 0;
-    for (int fd = 0; fd < 4096; fd++)
-        if (fcntl(fd, F_GETFD) >= 0)
-            n++;
-    return n;
-}
-
-static int under_valgrind(void)
-{
-    const char *p = getenv("LD_PRELOAD");
-    return p && strstr(p, "vgpreload");
-}
-
 /* Client i's payload: its length and bytes depend on i alone. */
 static size_t payload_len(int i) { return 1 + (size_t)(i * 7919) % PAYLOAD_MAX; }
 static unsigned char payload_byte(int i, size_t k)

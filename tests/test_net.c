@@ -39,15 +39,6 @@
 
 /* ---- helpers ---- */
 
-static int count_fds(void)
-{
-    int n = 0;
-    for (int fd = 0; fd < 4096; fd++)
-        if (fcntl(fd, F_GETFD) >= 0)
-            n++;
-    return n;
-}
-
 /* O_NONBLOCK and FD_CLOEXEC, as every fd coro makes must have. */
 static void assert_fd_flags(int fd)
 {
