@@ -997,6 +997,23 @@ static void arm_expiry(struct app *a)
 
 /* ---- the connection ---- */
 
+/* Room for `need` bytes of partial command (the buffer doubles from 4 KiB);
+ * 0, or -1 when out of memory. */
+static int reserve_pending(struct conn *c, size_t need)
+{
+    if (need <= c->pcap)
+        return 0;
+    size_t cap = c->pcap ? c->pcap : 4096;
+    while (cap < need)
+        cap *= 2;
+    char *p = realloc(c->pend, cap);
+    if (!p)
+        return -1;
+    c->pend = p;
+    c->pcap = cap;
+    return 0;
+}
+
 /* Keep data[off, len) as the partial command (it may be pend itself).
  * Returns 0, or -1 when it is over the query buffer limit or no memory. */
 static int keep_partial(struct conn *c, const char *data, size_t off, size_t len)
@@ -1013,16 +1030,8 @@ static int keep_partial(struct conn *c, const char *data, size_t off, size_t len
     if (data == c->pend) {
         memmove(c->pend, data + off, rest);
     } else {
-        if (rest > c->pcap) {
-            size_t cap = c->pcap ? c->pcap : 4096;
-            while (cap < rest)
-                cap *= 2;
-            char *p = realloc(c->pend, cap);
-            if (!p)
-                return -1;
-            c->pend = p;
-            c->pcap = cap;
-        }
+        if (reserve_pending(c, rest) != 0)
+            return -1;
         memcpy(c->pend, data + off, rest);
     }
     c->plen = rest;
@@ -1032,16 +1041,8 @@ static int keep_partial(struct conn *c, const char *data, size_t off, size_t len
 /* Append the read's bytes behind the partial command. */
 static int append_pending(struct conn *c, const char *v, size_t n)
 {
-    if (c->plen + n > c->pcap) {
-        size_t cap = c->pcap;
-        while (cap < c->plen + n)
-            cap *= 2;
-        char *p = realloc(c->pend, cap);
-        if (!p)
-            return -1;
-        c->pend = p;
-        c->pcap = cap;
-    }
+    if (reserve_pending(c, c->plen + n) != 0)
+        return -1;
     memcpy(c->pend + c->plen, v, n);
     c->plen += n;
     return 0;
