@@ -41,7 +41,7 @@ struct coro_frame {
 };
 
 /* Step statuses (internal, but visible to the macros). */
-enum { CORO__DONE = 0, CORO__YIELD, CORO__AWAIT, CORO__CALL, CORO__SLEEP };
+enum { CORO__DONE = 0, CORO__YIELD, CORO__AWAIT, CORO__CALL, CORO__SLEEP, CORO__PASS };
 /* Special resume points. */
 #define CORO__RS_FINALLY (-1)
 #define CORO__RS_DONE (-2)
@@ -359,10 +359,19 @@ int coro__scope_pop(coro_frame *co, coro_value *io);
         (err) = coro_value_error(*io);                                          \
     } while (0)
 
+/* sleep(s): CORO__SLEEP with the delay in io->u.i (the tag is not read),
+ * or for s <= 0 CORO__PASS, one loop pass, with nothing stored (a constant
+ * 0 folds to that alone). */
+static inline int coro__sleep_status(coro_value *io, int64_t ns)
+{
+    if (ns <= 0)
+        return CORO__PASS;
+    io->u.i = ns;
+    return CORO__SLEEP;
+}
 #define CORO__SLEEP_NS_IMPL(ns)                                                       \
     do {                                                                        \
-        io->u.i = (ns); /* the status says sleep: the tag is not read */        \
-        CORO__SUSPEND(CORO__SLEEP);                                             \
+        CORO__SUSPEND(coro__sleep_status(io, (ns)));                            \
         CORO__CHECK();                                                          \
     } while (0)
 
@@ -465,7 +474,8 @@ struct coro_handle {
 struct coro_loop {
     coro_alloc_fn alloc;
     void *alloc_ud;
-    coro__node *ready_head, *ready_tail; /* the FIFO of callbacks */
+    coro__node *ready_head;              /* the FIFO of callbacks */
+    coro__node **ready_tail;             /* its last node's next link (&ready_head: empty) */
     coro__node *pass_head;               /* the running pass's batch, still to run */
     struct coro__heap_entry *heap;       /* timers: array-backed min-heap */
     uint32_t heap_len, heap_cap, heap_dead;
@@ -492,7 +502,7 @@ struct coro_loop {
     void *on_error_arg;
     int64_t slow_ns;
     int state;                           /* closed / idle / running */
-    int stopping;                        /* stop() was called */
+    uint8_t attn;                        /* CORO__ATTN_*: the pass's end has work (stop, trace) */
     uint8_t debug;                       /* asyncio's debug mode */
     uint8_t trace;                       /* trace mode (trace.c) */
     uint8_t watch;                       /* debug || trace: a step takes the slow path */

@@ -233,12 +233,19 @@ void coro__buf_put(coro_loop *loop, void *p, size_t size);
 static inline void coro__ready_push(coro_loop *loop, coro__node *n)
 {
     n->next = NULL;
-    if (loop->ready_tail)
-        loop->ready_tail->next = n;
-    else
-        loop->ready_head = n;
-    loop->ready_tail = n;
+    *loop->ready_tail = n;
+    loop->ready_tail = &n->next;
 }
+/* Empty the ready queue (its nodes are the caller's now). */
+static inline void coro__ready_clear(coro_loop *loop)
+{
+    loop->ready_head = NULL;
+    loop->ready_tail = &loop->ready_head;
+}
+/* loop->attn: what the end of a pass must look at, kept by their writers,
+ * so that a busy pass tests one byte for all of them. */
+#define CORO__ATTN_STOP 0x01u  /* coro_loop_stop was called */
+#define CORO__ATTN_TRACE 0x02u /* trace mode: coro__trace_pass before each pass */
 
 /* ---- task.c: Task.__step, whose hot case the loop's pass runs inline ---- */
 void coro__task_step(coro__node *n);                                  /* the node's run */
@@ -263,7 +270,7 @@ static inline void coro__task_step_fast(coro_loop *loop, coro__node *n)
     coro_value io = coro_none();
     loop->current = t;
     int status = f->step(f, &io);
-    if (status == CORO__SLEEP && io.u.i <= 0 && !(t->fut.tflags & TASK_F_UNARMED)) {
+    if (status == CORO__PASS && !(t->fut.tflags & TASK_F_UNARMED)) {
         coro__ready_push(loop, n); /* n->run is coro__task_step already */
         loop->current = NULL;
     } else {

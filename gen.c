@@ -10,9 +10,10 @@
  *   CORO__DONE   the frame returned (or failed): its parent resumes in the same
  *                step with the outcome in *io (symmetric transfer); when the
  *                root returns, the driver's caller gets the outcome;
- *   CORO__YIELD, CORO__AWAIT, CORO__SLEEP
+ *   CORO__YIELD, CORO__AWAIT, CORO__SLEEP, CORO__PASS (sleep(0))
  *                the chain suspends: the caller decides (a generator hands the
- *                value out; a task waits on the future or the timer).
+ *                value out; a task waits on the future or the timer, or steps
+ *                again in the next pass).
  * Python's generator protocol (next/send/throw/close) sits on top.
  *
  * Faults of the program are caught, reported with the function and line,

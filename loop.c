@@ -96,6 +96,7 @@ int coro_loop_init(coro_loop *loop, const coro_loop_options *opt)
     if (!opt)
         opt = &none;
     memset(loop, 0, sizeof *loop);
+    coro__ready_clear(loop);
     if (opt->arena) { /* the heap-free mode: every byte from the arena */
         loop->alloc_ud = coro__arena_init(opt->arena, opt->arena_size);
         if (!loop->alloc_ud)
@@ -179,7 +180,7 @@ int coro_loop_close(coro_loop *loop)
     coro__heap_fini(loop);
     coro__sel_fini(loop);
     coro__mem_fini(loop); /* every node still queued lived in the slab */
-    loop->ready_head = loop->ready_tail = NULL;
+    coro__ready_clear(loop);
     loop->pass_head = NULL;
     loop->state = LOOP_CLOSED;
     return 0;
@@ -203,36 +204,30 @@ int coro_loop_is_closed(const coro_loop *loop) { return !loop || loop->state == 
  * takes the whole queue as its batch (loop->pass_head) and walks it; nodes
  * queued meanwhile start a new queue for the next pass. coro__ready_remove
  * looks in both. */
-static void run_ready(coro_loop *loop)
+static CORO__ALWAYS_INLINE inline void run_ready(coro_loop *loop)
 {
-    unsigned ran = 0;
-    coro__node *n;
-    loop->pass_head = loop->ready_head;
-    loop->ready_head = loop->ready_tail = NULL;
-    while ((n = loop->pass_head) != NULL) {
+    coro__node *n = loop->ready_head;
+    coro__ready_clear(loop);
+    while (n) {
         loop->pass_head = n->next;
-        ran++;
+        loop->since_poll++;
         if (n->run == coro__task_step)
             coro__task_step_fast(loop, n); /* Task.__step, inline */
         else
             n->run(n); /* may free n */
+        n = loop->pass_head; /* a callback may have taken the next one back */
     }
-    loop->since_poll += ran;
 }
 
-/* Unlink n from the list at *head (tail: its last node's owner, or NULL). */
-static int unlink_node(coro__node **head, coro__node **tail, coro__node *n)
+/* Unlink n from the list at *head (tail: the list's last link, or NULL). */
+static int unlink_node(coro__node **head, coro__node ***tail, coro__node *n)
 {
-    coro__node *prev = NULL;
-    for (coro__node *p = *head; p; prev = p, p = p->next) {
-        if (p != n)
+    for (coro__node **link = head; *link; link = &(*link)->next) {
+        if (*link != n)
             continue;
-        if (prev)
-            prev->next = p->next;
-        else
-            *head = p->next;
-        if (tail && *tail == p)
-            *tail = prev;
+        *link = n->next;
+        if (tail && *tail == &n->next)
+            *tail = link;
         return 1;
     }
     return 0;
@@ -315,7 +310,7 @@ static bool posts_pending(const coro_loop *loop)
 static int64_t poll_timeout(coro_loop *loop)
 {
     int64_t next = coro__heap_next(loop);
-    if (loop->ready_head || loop->stopping || posts_pending(loop))
+    if (loop->ready_head || (loop->attn & CORO__ATTN_STOP) || posts_pending(loop))
         return 0;
     if (next < 0)
         return -1;
@@ -348,10 +343,10 @@ static void poll_phase(coro_loop *loop)
     loop->since_poll = 0;
 }
 
-static void run_once(coro_loop *loop)
+/* One pass (the trace and the stop are the caller's: run_forever looks at
+ * them between passes, in one test of loop->attn). */
+static CORO__ALWAYS_INLINE inline void run_once(coro_loop *loop)
 {
-    if (loop->trace)
-        coro__trace_pass(loop);
     if (posts_pending(loop))
         run_posts(loop);
     if (!loop->ready_head || loop->since_poll >= CORO__POLL_EVERY) {
@@ -379,11 +374,18 @@ int coro_loop_run_forever(coro_loop *loop)
         return CORO_ERUNNING; /* this loop, or another on this thread */
     loop->state = LOOP_RUNNING;
     running_loop = loop;
-    do {
-        run_once(loop);
-    } while (!loop->stopping);
+    if (loop->attn & CORO__ATTN_TRACE)
+        coro__trace_pass(loop);
+    for (;;) {
+        run_once(loop); /* one pass even when stop came first, as asyncio */
+        if (CORO__UNLIKELY(loop->attn)) {
+            if (loop->attn & CORO__ATTN_STOP)
+                break;
+            coro__trace_pass(loop); /* before the next pass */
+        }
+    }
     running_loop = NULL;
-    loop->stopping = 0;
+    loop->attn &= (uint8_t)~CORO__ATTN_STOP;
     loop->state = LOOP_IDLE;
     return 0;
 }
@@ -391,7 +393,7 @@ int coro_loop_run_forever(coro_loop *loop)
 void coro_loop_stop(coro_loop *loop)
 {
     if (loop && loop->state != LOOP_CLOSED)
-        loop->stopping = 1;
+        loop->attn |= CORO__ATTN_STOP;
 }
 
 struct until {

@@ -495,7 +495,7 @@ static bool task_suspend(coro_task *t, int status, coro_value *io)
         *io = coro_error(CORO_EINVAL); /* asyncio: "Task got bad yield" */
         return false;
     }
-    if (status == CORO__SLEEP && io->u.i > 0 && !must_cancel(t)) {
+    if (status == CORO__SLEEP && !must_cancel(t)) {
         int64_t when = coro__deadline_after(coro__now(loop), io->u.i);
         t->u.timer.node.run = coro__task_step;
         if (coro__heap_push(loop, &t->u.timer, when) != 0) {

@@ -336,23 +336,17 @@ static void state_free(coro_loop *loop, threads *st)
  * and they are not the slab's). */
 static void ready_filter(coro_loop *loop)
 {
-    coro__node *n = loop->ready_head, *keep = NULL, *keep_tail = NULL, *ours = NULL, *next;
+    coro__node *n = loop->ready_head, *ours = NULL, *next;
+    coro__ready_clear(loop);
     for (; n; n = next) { /* split first: dropping may take other nodes back */
         next = n->next;
         if (n->run == ts_run) {
             n->next = ours;
             ours = n;
-            continue;
+        } else {
+            coro__ready_push(loop, n);
         }
-        n->next = NULL;
-        if (keep_tail)
-            keep_tail->next = n;
-        else
-            keep = n;
-        keep_tail = n;
     }
-    loop->ready_head = keep;
-    loop->ready_tail = keep_tail;
     for (n = ours; n; n = next) {
         next = n->next;
         ts_drop(n);

@@ -80,6 +80,7 @@ static void tracer_update(coro_loop *loop)
     struct coro__tracer *tr = loop->tracer;
     loop->trace = tr && (tr->text || tr->json || tr->hook);
     loop->watch = loop->debug || loop->trace;
+    loop->attn = (uint8_t)((loop->attn & ~CORO__ATTN_TRACE) | (loop->trace ? CORO__ATTN_TRACE : 0));
     if (tr && !loop->trace) {
         coro__free(loop, tr->slots, tr->nslots * sizeof *tr->slots);
         coro__free(loop, tr, sizeof *tr);
