@@ -516,7 +516,10 @@ typedef struct coro_loop_options {
     size_t arena_size;
     /* Room taken at init for this many live tasks and armed timers (0: none
      * yet). Both lists still grow when they must (by doubling, from the hook
-     * or the arena); with enough reserved a running loop needs no more. */
+     * or the arena); with enough reserved a running loop needs no more. The
+     * task list's room is taken when a task is created; a task is written
+     * into it only when it first waits on a future (or when all_tasks or the
+     * dump looks), so tasks that only run or sleep never touch it. */
     uint32_t reserve_tasks;
     uint32_t reserve_timers;
 } coro_loop_options;

@@ -487,8 +487,10 @@ struct coro_loop {
     void *selector;                      /* the backend's private state */
     unsigned nwatched;                   /* fds registered with the selector */
     unsigned since_poll;                 /* callbacks run since the last poll */
-    coro_task **tasks;                   /* every live task (asyncio all_tasks) */
+    coro_task **tasks;                   /* the listed tasks (task.c: listed lazily) */
     uint32_t ntasks, tasks_cap;
+    uint32_t tasks_unlisted;             /* tasks not done and not listed: their room is kept */
+    uint32_t tasks_alive;                /* spawned tasks not freed yet (tests, benchmarks) */
     uint32_t task_counter;               /* for default names Task-N */
     struct coro__name *names;            /* tasks given a name */
     coro_task *current;                  /* the running task, or NULL */

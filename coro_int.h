@@ -328,6 +328,11 @@ int64_t coro__heap_next(coro_loop *loop);
 void coro__heap_fini(coro_loop *loop);
 /* A timer's deadline, if armed (in the heap or far): for the task dumps. */
 bool coro__timer_when(const coro_loop *loop, const coro__timer *t, int64_t *when);
+/* fn(t, run, arg) for every armed timer (in the heap or far ahead), in no
+ * order; `run` is its node's callback (a far timer keeps it elsewhere). fn
+ * must not arm or cancel a timer. */
+typedef void (*coro__timer_visit_fn)(coro__timer *t, void (*run)(coro__node *), void *arg);
+void coro__timers_each(coro_loop *loop, coro__timer_visit_fn fn, void *arg);
 
 /* ---- future.c ---- */
 void coro__future_schedule_callbacks(coro_future *f);
@@ -344,6 +349,10 @@ int coro__future_outcome(coro_future *f, coro_value *io);
 /* ---- task.c ---- */
 /* Room for `cap` live tasks in the task list. 0 or CORO_ENOMEM. */
 int coro__tasks_reserve(coro_loop *loop, uint32_t cap);
+/* Put every task not done into loop->tasks (most join it lazily: task.c's
+ * "the list of live tasks"), so a walk of the list sees them all. Never
+ * allocates: their slots are kept from their creation. */
+void coro__tasks_list_all(coro_loop *loop);
 void coro__tasks_fini(coro_loop *loop);
 const char *coro__task_name(const coro_task *t, char *buf, size_t len);
 /* Hold a task's memory while run_until_complete waits on it (asyncio keeps

@@ -484,6 +484,20 @@ static void far_fini(coro_loop *loop)
     loop->heap_now = 0;
 }
 
+void coro__timers_each(coro_loop *loop, coro__timer_visit_fn fn, void *arg)
+{
+    for (uint32_t i = 0; i < loop->heap_len; i++)
+        if (loop->heap[i].t) /* not a tombstone */
+            fn(loop->heap[i].t, loop->heap[i].t->node.run, arg);
+    for (uint32_t k = 0; k < loop->far_len; k++) {
+        struct coro__far *b = loop->far[k];
+        for (coro__node *x = b->ring.node.next; x != &b->ring.node; x = x->next) {
+            coro__timer *t = CORO__CONTAINER(x, coro__timer, node);
+            fn(t, loop->far_runs[(t->heap_index & FAR_KIND) != 0], arg);
+        }
+    }
+}
+
 bool coro__timer_when(const coro_loop *loop, const coro__timer *t, int64_t *when)
 {
     uint32_t i = t->heap_index;

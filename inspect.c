@@ -51,6 +51,7 @@ int coro_all_tasks(coro_loop *loop, coro_task_visit_fn fn, void *arg)
     loop = coro__loop_or_running(loop);
     if (!loop || !fn)
         return CORO_EINVAL;
+    coro__tasks_list_all(loop);
     uint32_t n = loop->ntasks, seen = 0; /* tasks made by fn are not visited */
     for (uint32_t i = 0; i < n && i < loop->ntasks; i++) {
         coro_task *t = loop->tasks[i];
@@ -217,6 +218,7 @@ int coro_loop_dump(coro_loop *loop, coro_write_fn write, void *arg)
     coro__line l = { { 0 }, 0 };
     coro__line_put(&l, "coro: ");
     uint32_t live = 0;
+    coro__tasks_list_all(loop);
     for (uint32_t i = 0; i < loop->ntasks; i++)
         live += loop->tasks[i]->fut.state == FUT_PENDING;
     coro__line_put_int(&l, live);

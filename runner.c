@@ -37,7 +37,7 @@
 #define HAVE_SIGNALS 0
 #endif
 
-static coro_task *first_pending(coro_loop *loop)
+static coro_task *first_listed_pending(coro_loop *loop)
 {
     for (uint32_t i = 0; i < loop->ntasks; i++)
         if (loop->tasks[i]->fut.state == FUT_PENDING)
@@ -45,9 +45,22 @@ static coro_task *first_pending(coro_loop *loop)
     return NULL;
 }
 
+/* A task not done, or NULL: the listed ones first, then (a task joins the
+ * list lazily) after listing all. */
+static coro_task *first_pending(coro_loop *loop)
+{
+    coro_task *t = first_listed_pending(loop);
+    if (!t) {
+        coro__tasks_list_all(loop);
+        t = first_listed_pending(loop);
+    }
+    return t;
+}
+
 /* asyncio.run's _cancel_all_tasks: cancel what is left, let it finish. */
 static int cancel_all_tasks(coro_loop *loop)
 {
+    coro__tasks_list_all(loop);
     for (uint32_t i = 0; i < loop->ntasks; i++)
         coro_task_cancel(loop->tasks[i]);
     coro_task *t;

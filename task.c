@@ -22,8 +22,15 @@
  * ready queue, or waits on exactly one future, or sleeps on its own timer;
  * one node and one union serve all four, which is why a task costs 64 bytes.
  *
- * The loop lists every live task (asyncio's all_tasks) so that coro_run can
- * cancel what is left and coro_loop_close can free what was spawned.
+ * The loop can find every live task (asyncio's all_tasks) so that coro_run
+ * can cancel what is left and coro_loop_close can report what is lost. A
+ * task is always in one place: running, on the ready queue, on a timer, or
+ * waiting on a future. The first three the loop can walk; only a task that
+ * waits on a future joins the loop's list of tasks, the first time it does
+ * (and a spawned one that failed with nobody holding it, for close's
+ * report). coro__tasks_list_all lists the others when a walk needs them. So
+ * a task that never waits on a future (spawned, run, done; or sleeping)
+ * costs no list slot and no list work.
  */
 #include "coro_int.h"
 
@@ -54,7 +61,13 @@ static void set_list_index(coro_task *t, uint32_t i)
     t->fut.aux = (t->fut.aux & ~TASK_INDEX_MASK) | i;
 }
 
-/* ---- the list of live tasks ---- */
+/* ---- the list of live tasks (listed lazily: see the top) ----
+ * Room is kept for every task not done, listed or not: ntasks +
+ * tasks_unlisted <= tasks_cap. So only a task's creation may grow the list
+ * (and fail with CORO_ENOMEM, as it always could); joining it later, at a
+ * wait or in a walk, never allocates, and a wait stays infallible. The
+ * slots of tasks that never join are never written (on a hosted system,
+ * never resident). */
 
 /* Room for `cap` live tasks (asked once at init by the loop's options, or
  * doubled as needed). 0 or CORO_ENOMEM. */
@@ -64,35 +77,53 @@ int coro__tasks_reserve(coro_loop *loop, uint32_t cap)
         return 0;
     if (cap > TASK_INDEX_MASK)
         return CORO_ENOMEM;
-    coro_task **a = coro__realloc(loop, loop->tasks, loop->tasks_cap * sizeof *a, cap * sizeof *a);
+    /* a new array with only the listed part copied (not realloc, which
+     * copies the whole old capacity): room never written stays untouched */
+    coro_task **a = coro__realloc(loop, NULL, 0, cap * sizeof *a);
     if (!a)
         return CORO_ENOMEM;
+    if (loop->ntasks)
+        memcpy(a, loop->tasks, loop->ntasks * sizeof *a);
+    coro__realloc(loop, loop->tasks, loop->tasks_cap * sizeof *a, 0);
     loop->tasks = a;
     loop->tasks_cap = cap;
     return 0;
 }
 
-/* The list is full: double it (up to TASK_INDEX_MASK entries). */
+/* The list has no room for one more task: double it (up to TASK_INDEX_MASK). */
 static CORO__NOINLINE int list_grow(coro_loop *loop)
 {
-    if (loop->ntasks >= TASK_INDEX_MASK)
-        return CORO_ENOMEM;
-    return coro__tasks_reserve(loop, loop->tasks_cap ? loop->tasks_cap * 2 : 64);
+    uint32_t cap = loop->tasks_cap ? loop->tasks_cap * 2 : 64;
+    return coro__tasks_reserve(loop, cap < TASK_INDEX_MASK ? cap : TASK_INDEX_MASK);
 }
 
-static inline int list_add(coro_loop *loop, coro_task *t)
+/* A new task: room for it (0 or CORO_ENOMEM), counted as not listed. */
+static inline int list_reserve(coro_loop *loop)
 {
-    uint32_t n = loop->ntasks;
-    if (CORO__UNLIKELY(n >= loop->tasks_cap)) {
+    if (CORO__UNLIKELY(loop->ntasks + loop->tasks_unlisted >= loop->tasks_cap)) {
         int rc = list_grow(loop);
         if (rc != 0)
             return rc;
     }
+    loop->tasks_unlisted++;
+    return 0;
+}
+
+/* Into its reserved slot. */
+static void list_put(coro_loop *loop, coro_task *t)
+{
+    uint32_t n = loop->ntasks;
     set_list_index(t, n);
     loop->tasks[n] = t;
     loop->ntasks = n + 1;
     t->fut.flags |= FUT_F_LISTED;
-    return 0;
+}
+
+/* A task not done joins the list (at its first wait, or a walk). */
+static void list_join(coro_loop *loop, coro_task *t)
+{
+    loop->tasks_unlisted--;
+    list_put(loop, t);
 }
 
 static void list_remove(coro_loop *loop, coro_task *t)
@@ -103,6 +134,34 @@ static void list_remove(coro_loop *loop, coro_task *t)
     loop->tasks[list_index(t)] = last;
     set_list_index(last, list_index(t));
     t->fut.flags &= (uint8_t)~FUT_F_LISTED;
+}
+
+static void list_if_live(coro_loop *loop, coro_task *t)
+{
+    if (t->fut.state == FUT_PENDING && !(t->fut.flags & FUT_F_LISTED))
+        list_join(loop, t);
+}
+
+static void list_queued(coro_loop *loop, coro__node *n)
+{
+    for (; n; n = n->next)
+        if (n->run == coro__task_step) /* a task's next step (a waking one is listed) */
+            list_if_live(loop, CORO__CONTAINER(n, coro_task, u.timer.node));
+}
+
+static void list_sleeper(coro__timer *t, void (*run)(coro__node *), void *arg)
+{
+    if (run == coro__task_step)
+        list_if_live(arg, CORO__CONTAINER(t, coro_task, u.timer));
+}
+
+void coro__tasks_list_all(coro_loop *loop)
+{
+    if (loop->current)
+        list_if_live(loop, loop->current);
+    list_queued(loop, loop->pass_head);
+    list_queued(loop, loop->ready_head);
+    coro__timers_each(loop, list_sleeper, loop);
 }
 
 /* ---- names ---- */
@@ -287,7 +346,7 @@ static CORO__ALWAYS_INLINE inline int task_setup(coro_task *t, coro_loop *loop, 
     if (loop->names && !(flags & FUT_F_ALLOCATED))
         name_drop(loop, t); /* caller's storage reused: forget its old record
                                (an allocated task's went in task_free) */
-    int rc = list_add(loop, t);
+    int rc = list_reserve(loop);
     if (rc != 0)
         return rc;
     if (loop->debug)
@@ -318,11 +377,15 @@ coro_task *coro_spawn(coro_loop *loop, coro_frame *root)
     coro_task *t = NULL;
     if (loop && loop->state != LOOP_CLOSED && coro__frame_fresh(root))
         t = coro__alloc_fast(loop, sizeof *t); /* task_setup writes every field */
-    if (t && task_setup(t, loop, root, FUT_F_ALLOCATED) != 0) {
+    if (t && task_setup(t, loop, root, FUT_F_ALLOCATED) == 0) {
+        loop->tasks_alive++;
+        return t;
+    }
+    if (t) {
         coro__free(loop, t, sizeof *t);
         t = NULL;
     }
-    if (!t && loop && loop->state != LOOP_CLOSED && !(root->flags & CORO__F_RUNNING))
+    if (loop && loop->state != LOOP_CLOSED && !(root->flags & CORO__F_RUNNING))
         frame_release(loop, root); /* we own it, even on failure */
     return t;
 }
@@ -371,6 +434,7 @@ static void task_free(coro_task *t)
     list_remove(loop, t);
     if (t->fut.flags & FUT_F_NAMED)
         name_drop(loop, t);
+    loop->tasks_alive--;
     coro__free_fast(loop, t, sizeof *t);
 }
 
@@ -450,6 +514,8 @@ static CORO__ALWAYS_INLINE inline bool task_finish(coro_task *t, coro_value *io,
         t->fut.tag = (uint8_t)io->tag;
     }
     t->fut.tflags &= (uint8_t)~(TASK_F_MUST_CANCEL | TASK_F_UNARMED);
+    if (!(t->fut.flags & FUT_F_LISTED))
+        loop->tasks_unlisted--; /* its slot stays free, or takes the report below */
     if (t->fut.callbacks)
         coro__future_schedule_callbacks(&t->fut);
     else
@@ -460,6 +526,8 @@ static CORO__ALWAYS_INLINE inline bool task_finish(coro_task *t, coro_value *io,
         if (may_free && free_at_once(t))
             return true;
         schedule_free(t);
+    } else if (t->fut.state == FUT_ERROR && !(t->fut.flags & FUT_F_LISTED)) {
+        list_put(loop, t); /* in the slot it had: close reports it if never retrieved */
     }
     return false;
 }
@@ -483,6 +551,8 @@ static bool task_suspend(coro_task *t, int status, coro_value *io)
             *io = coro_error(CORO_EINVAL); /* a task awaiting itself */
             return false;
         }
+        if (CORO__UNLIKELY(!(t->fut.flags & FUT_F_LISTED)))
+            list_join(loop, t); /* a waiting task must be findable: its slot was kept */
         t->u.w.node.run = task_wakeup;
         t->u.w.waiter = f;
         t->fut.tflags |= TASK_F_WAITING;
@@ -682,6 +752,7 @@ int coro_task_resume_line(const coro_task *t)
 
 void coro__tasks_fini(coro_loop *loop)
 {
+    coro__tasks_list_all(loop);
     for (uint32_t i = 0; i < loop->ntasks; i++) {
         coro_task *t = loop->tasks[i];
         if (loop->debug && t->fut.state == FUT_PENDING)

@@ -593,7 +593,7 @@ static void test_gather_callback_in_flight(void **state)
         coro_task_release(t);
         run_one_pass(&loop);
         run_one_pass(&loop);
-        assert_int_equal(loop.ntasks, 0);
+        assert_int_equal(loop.tasks_alive, 0);
         assert_int_equal(coro_loop_close(&loop), 0);
     }
 }
@@ -2679,7 +2679,7 @@ static void test_task_group_spawn(void **state)
         coro_task_release(m.body.spawned[i]);
     }
     run_one_pass(&t.e.loop);
-    assert_int_equal(t.e.loop.ntasks, 0);
+    assert_int_equal(t.e.loop.tasks_alive, 0);
     env_close(&t.e);
 }
 
@@ -2727,7 +2727,7 @@ static void test_task_group_spawn_dropped(void **state)
     assert_int_equal(errs[0], E2);
     run_one_pass(&e.loop);
     run_one_pass(&e.loop);
-    assert_int_equal(e.loop.ntasks, 0); /* all freed */
+    assert_int_equal(e.loop.tasks_alive, 0); /* all freed */
     env_close(&e);
 }
 

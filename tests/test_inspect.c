@@ -323,9 +323,156 @@ static void test_errors_and_done_tasks(void **state)
     assert_int_equal(coro_loop_close(&loop), 0);
 }
 
+/* ---- the lazy task list: every place a task can be ---- */
+
+struct parker {
+    coro_frame co;
+    coro_future *fut; /* NULL: sleep `secs` instead */
+    double secs;
+    int err;
+};
+
+static CORO_FN(parker_step)
+{
+    struct parker *self = CORO_SELF(struct parker);
+    CORO_BEGIN();
+    if (self->fut) {
+        CORO_AWAIT_ERR(self->fut, self->err);
+    } else {
+        CORO_SLEEP(self->secs);
+    }
+    CORO_END();
+}
+
+static void parker_init(struct parker *p, coro_future *fut, double secs)
+{
+    coro_frame_init(&p->co, parker_step);
+    p->fut = fut;
+    p->secs = secs;
+    p->err = 1;
+}
+
+static int visited_current;
+
+static int note_current(coro_task *t, void *arg)
+{
+    (void)arg;
+    visited_current += t == coro_current_task(NULL);
+    return 0;
+}
+
+struct lister {
+    coro_frame co;
+    int all, listed_before, listed_after;
+    long allocs_before, *allocs;
+};
+
+static CORO_FN(lister_step)
+{
+    struct lister *self = CORO_SELF(struct lister);
+    coro_loop *loop = coro_get_running_loop();
+    CORO_BEGIN();
+    self->listed_before = (int)loop->ntasks;
+    self->allocs_before = *self->allocs;
+    self->all = coro_all_tasks(NULL, note_current, NULL);
+    self->listed_after = (int)loop->ntasks;
+    CORO_END();
+}
+
+/* A task is written into the loop's list only when it first waits on a
+ * future; all_tasks finds the others where they are (running, queued, in
+ * the timer heap, in a far bucket) and allocates nothing to do it. */
+static void test_all_tasks_finds_every_place_a_task_can_be(void **state)
+{
+    (void)state;
+    coro_loop loop;
+    talloc a = { 0 };
+    coro_loop_options opt = talloc_options(&a);
+    assert_int_equal(coro_loop_init(&loop, &opt), 0);
+    coro_future fut;
+    coro_future_init(&fut, &loop);
+    struct parker waits, near, far, ready;
+    parker_init(&waits, &fut, 0);
+    parker_init(&near, NULL, 10);  /* in the timer heap */
+    parker_init(&far, NULL, 3600); /* in a far bucket */
+    parker_init(&ready, NULL, 0);
+    coro_task tw, tn, tf, tr, tl;
+    assert_int_equal(coro_task_init(&tw, &loop, &waits.co), 0);
+    assert_int_equal(coro_task_init(&tn, &loop, &near.co), 0);
+    assert_int_equal(coro_task_init(&tf, &loop, &far.co), 0);
+    run_one_pass(&loop); /* each parks: only the waiter joins the list */
+    assert_int_equal(coro_task_state(&tw), CORO_TASK_WAITING);
+    assert_int_equal(coro_task_state(&tn), CORO_TASK_SLEEPING);
+    assert_int_equal(coro_task_state(&tf), CORO_TASK_SLEEPING);
+    struct lister l = { .allocs = &a.calls };
+    coro_frame_init(&l.co, lister_step);
+    assert_int_equal(coro_task_init(&tl, &loop, &l.co), 0);     /* the lister runs first, */
+    assert_int_equal(coro_task_init(&tr, &loop, &ready.co), 0); /* so tr is still queued */
+    assert_int_equal(coro_loop_run_until_complete(&loop, coro_task_future(&tl)), 0);
+    assert_int_equal(l.listed_before, 1);
+    assert_int_equal(l.all, 5); /* waiter, near, far, ready and the lister itself */
+    assert_int_equal(l.listed_after, 5);
+    assert_int_equal(a.calls, l.allocs_before); /* the room was kept at creation */
+    assert_int_equal(visited_current, 1);
+    assert_true(coro_task_done(&tr)); /* in the pass that ran the stop */
+    assert_int_equal(loop.ntasks, 3); /* the lister and tr left it when they finished */
+    coro_future_set_result(&fut, coro_none());
+    assert_int_equal(coro_loop_run_until_complete(&loop, coro_task_future(&tw)), 0);
+    assert_int_equal(waits.err, 0);
+    coro_task_cancel(&tn);
+    coro_task_cancel(&tf);
+    assert_int_equal(coro_loop_run_until_complete(&loop, coro_task_future(&tf)), CORO_ECANCELLED);
+    assert_int_equal(coro_loop_run_until_complete(&loop, coro_task_future(&tn)), CORO_ECANCELLED);
+    assert_int_equal(coro_all_tasks(&loop, noop_visit, NULL), 0);
+    assert_int_equal(loop.ntasks, 0);
+    assert_int_equal(loop.tasks_unlisted, 0);
+    assert_int_equal(coro_loop_close(&loop), 0);
+    assert_int_equal(a.live, 0);
+}
+
+/* A task's room in the list is taken when it is created: with none to be
+ * had, creating it fails with CORO_ENOMEM (nothing leaks, its frame from
+ * coro_frame_new is freed), and a wait never allocates. */
+static void test_task_list_room_is_taken_at_creation(void **state)
+{
+    (void)state;
+    coro_loop loop;
+    talloc a = { 0 };
+    coro_loop_options opt = talloc_options(&a);
+    opt.reserve_tasks = 1;
+    assert_int_equal(coro_loop_init(&loop, &opt), 0);
+    coro_future f1;
+    coro_future_init(&f1, &loop);
+    struct parker p1, p2;
+    parker_init(&p1, &f1, 0);
+    parker_init(&p2, NULL, 0);
+    coro_task t1, t2;
+    assert_int_equal(coro_task_init(&t1, &loop, &p1.co), 0); /* the one reserved slot */
+    a.fail_at = a.calls + 1;
+    a.persistent = 1;
+    assert_int_equal(coro_task_init(&t2, &loop, &p2.co), CORO_ENOMEM);
+    assert_null(coro_spawn(&loop, coro_frame_new(&loop, sizeof(struct parker), parker_step)));
+    long calls = a.calls;
+    run_one_pass(&loop); /* t1 waits: it joins the list without allocating */
+    assert_int_equal(a.calls, calls);
+    assert_int_equal(coro_task_state(&t1), CORO_TASK_WAITING);
+    assert_int_equal(loop.ntasks, 1);
+    a.fail_at = 0;
+    a.persistent = 0;
+    coro_future_set_result(&f1, coro_int(1));
+    assert_int_equal(coro_loop_run_until_complete(&loop, coro_task_future(&t1)), 0);
+    assert_int_equal(p1.err, 0);
+    assert_int_equal(coro_task_init(&t2, &loop, &p2.co), 0); /* its room is back */
+    assert_int_equal(coro_loop_run_until_complete(&loop, coro_task_future(&t2)), 0);
+    assert_int_equal(coro_loop_close(&loop), 0);
+    assert_int_equal(a.live, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_task_list_room_is_taken_at_creation),
+        cmocka_unit_test(test_all_tasks_finds_every_place_a_task_can_be),
         cmocka_unit_test(test_where_is_every_task),
         cmocka_unit_test(test_errors_and_done_tasks),
     };

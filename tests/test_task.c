@@ -1014,23 +1014,23 @@ static void test_spawn_and_release(void **state)
                      0);
     coro_task_release(gone);
     coro_task_release(gone); /* twice: a no-op */
-    assert_int_equal(loop.ntasks, 2);
+    assert_int_equal(loop.tasks_alive, 2);
     assert_int_equal(coro_loop_run_until_complete(&loop, coro_task_future(kept)), 0);
     run_one_pass(&loop);
     run_one_pass(&loop);
     assert_int_equal(rr.runs, 1);
     assert_int_equal(rr.rc, 0);
     assert_int_equal(rr.value, 8);
-    assert_int_equal(loop.ntasks, 1); /* `gone` was freed */
+    assert_int_equal(loop.tasks_alive, 1); /* `gone` was freed */
     coro_value v;
     assert_int_equal(coro_task_result(kept, &v), 0);
     assert_int_equal(v.u.i, 7);
     coro_task_release(kept); /* done already: freed on a later pass */
     run_one_pass(&loop);
-    assert_int_equal(loop.ntasks, 0);
+    assert_int_equal(loop.tasks_alive, 0);
     /* one never released: close frees it */
     assert_non_null(coro_spawn(&loop, &new_spawned(&loop, sizeof(struct spawned), 9, 0)->co));
-    assert_int_equal(loop.ntasks, 1);
+    assert_int_equal(loop.tasks_alive, 1);
     assert_int_equal(coro_loop_close(&loop), 0);
 }
 
@@ -1047,24 +1047,24 @@ static void test_release_frees_at_once_when_nothing_waits(void **state)
     coro_task *c = coro_spawn(&loop, &new_spawned(&loop, sizeof(struct spawned), 3, 0)->co);
     coro_task_release(c); /* fire and forget: its last step frees it */
     run_one_pass(&loop); /* each sleeps once, */
-    assert_int_equal(loop.ntasks, 3);
+    assert_int_equal(loop.tasks_alive, 3);
     run_one_pass(&loop); /* then returns */
     assert_true(coro_task_done(a) && coro_task_done(b));
-    assert_int_equal(loop.ntasks, 2); /* c is gone already */
+    assert_int_equal(loop.tasks_alive, 2); /* c is gone already */
     /* a: no done callback ever: the release frees it now */
     coro_task_release(a);
-    assert_int_equal(loop.ntasks, 1);
+    assert_int_equal(loop.tasks_alive, 1);
     /* b: a callback added after it finished is queued and reads it later */
     struct read_result rr = { 0, -1, 0 };
     assert_int_equal(coro_future_add_done_callback(coro_task_future(b), read_result_done, &rr), 0);
     coro_task_release(b);
-    assert_int_equal(loop.ntasks, 1); /* kept for the callback */
+    assert_int_equal(loop.tasks_alive, 1); /* kept for the callback */
     run_one_pass(&loop);
     run_one_pass(&loop);
     assert_int_equal(rr.runs, 1);
     assert_int_equal(rr.rc, 0);
     assert_int_equal(rr.value, 2);
-    assert_int_equal(loop.ntasks, 0);
+    assert_int_equal(loop.tasks_alive, 0);
     assert_int_equal(coro_loop_close(&loop), 0);
 }
 
@@ -1090,7 +1090,7 @@ static void test_release_from_done_callback(void **state)
         assert_int_equal(coro_loop_run_until_complete(&loop, coro_task_future(t)), err);
         run_one_pass(&loop);
         run_one_pass(&loop);
-        assert_int_equal(loop.ntasks, 0);
+        assert_int_equal(loop.tasks_alive, 0);
     }
     assert_int_equal(coro_loop_close(&loop), 0);
 }
@@ -1112,7 +1112,7 @@ static void test_frame_new_ownership(void **state)
         run_one_pass(&loop);
         run_one_pass(&loop);
         run_one_pass(&loop);
-        assert_int_equal(loop.ntasks, 0);
+        assert_int_equal(loop.tasks_alive, 0);
         if (round == 0)
             live_after_first = a.live;
     }
@@ -1212,7 +1212,7 @@ static void test_error_never_retrieved(void **state)
     assert_int_equal(coro_task_set_name(t, "doomed"), 0);
     coro_task_release(t);
     run_for(&loop, 0.002);
-    assert_int_equal(loop.ntasks, 0);
+    assert_int_equal(loop.tasks_alive, 0);
     assert_int_equal(x.never_retrieved, 1);
     assert_int_equal(x.count, 1);
     assert_int_equal(x.last_error, E1);
