@@ -488,6 +488,7 @@ struct coro_loop {
     unsigned nwatched;                   /* fds registered with the selector */
     unsigned since_poll;                 /* callbacks run since the last poll */
     coro_task **tasks;                   /* the listed tasks (task.c: listed lazily) */
+    uint32_t *task_numbers;              /* a listed pending task's number, by index */
     uint32_t ntasks, tasks_cap;
     uint32_t tasks_unlisted;             /* tasks not done and not listed: their room is kept */
     uint32_t tasks_alive;                /* spawned tasks not freed yet (tests, benchmarks) */
@@ -539,12 +540,13 @@ struct coro_future {
         double d;
         void *p;
         int (*cancel_hook)(coro_future *); /* pending, FUT_T_CANCEL_HOOK */
+        struct coro_frame *frame;          /* a pending task: its innermost frame */
     } val;
     uint8_t state;   /* pending / result / error / cancelled */
-    uint8_t tag;     /* the result's tag */
+    uint8_t tag;     /* the result's tag (a pending task: its cancel count's top) */
     uint8_t flags;   /* retrieved, is-task, allocated, ... */
     uint8_t tflags;  /* task flags; a plain future's cancel hook */
-    uint32_t aux;    /* task: index in the loop's task list, cancel count */
+    uint32_t aux;    /* task: its number, or its index in the loop's task list */
 };
 
 /* Internal: the await protocol the macros use. */
@@ -585,7 +587,9 @@ static inline int64_t coro__deadline_after(int64_t now, int64_t ns)
     return now + ns;
 }
 
-/* A task. All fields private. */
+/* A task. All fields private. While it is pending its future's value is
+ * the innermost frame of its await chain (fut.val.frame): a result exists
+ * only once it is done. */
 struct coro_task {
     coro_future fut; /* a task IS a future */
     union {
@@ -595,7 +599,6 @@ struct coro_task {
             coro_future *waiter; /* the future it waits on */
         } w;
     } u;
-    coro_frame *current; /* the innermost frame of the await chain */
 };
 
 static inline coro_future *coro_task_future(coro_task *t) { return t ? &t->fut : NULL; }

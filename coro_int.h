@@ -82,8 +82,11 @@ static inline unsigned coro__future_kind(const coro_future *f) { return f->tag; 
  * its release may free it at once. */
 #define TASK_F_QUIET 0x08u
 /* The cancel-request count (cancelling()) is 12 bits, saturating at 4095:
- * its low 4 bits are tflags bits 4..7, its high 8 bits the top of aux,
- * whose low 24 bits are the task's index in loop->tasks. */
+ * its low 4 bits are tflags bits 4..7, its high 8 bits the `tag` byte while
+ * the task is pending (a result's tag exists only once it is done), then
+ * the top of aux. A pending task's aux is its number, or, once it is in
+ * loop->tasks, its index there (its number then in loop->task_numbers); a
+ * done task's aux holds its index in the low 24 bits. */
 #define TASK_F_COUNT_SHIFT 4
 #define TASK_COUNT_MAX 4095
 #define TASK_INDEX_BITS 24
@@ -92,7 +95,8 @@ static inline unsigned coro__future_kind(const coro_future *f) { return f->tag; 
 /* coro_task_cancelling for a task known non-NULL, inline (timeout scopes). */
 static inline int coro__task_cancelling(const coro_task *t)
 {
-    return (int)((t->fut.tflags >> TASK_F_COUNT_SHIFT) | (t->fut.aux >> TASK_INDEX_BITS) << 4);
+    unsigned hi = t->fut.state == FUT_PENDING ? t->fut.tag : t->fut.aux >> TASK_INDEX_BITS;
+    return (int)((t->fut.tflags >> TASK_F_COUNT_SHIFT) | hi << 4);
 }
 
 /* handle flags */
@@ -266,7 +270,7 @@ static inline void coro__task_step_fast(coro_loop *loop, coro__node *n)
         coro__task_step_slow(t);
         return;
     }
-    coro_frame *f = t->current;
+    coro_frame *f = t->fut.val.frame;
     coro_value io = coro_none();
     loop->current = t;
     int status = f->step(f, &io);

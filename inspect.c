@@ -11,7 +11,7 @@
  *                                       coro_loop_dump_on_signal (hosted)
  *
  * Nothing here is on a hot path or costs a task a byte: a task's await
- * chain is its innermost frame (t->current) and each frame's parent; each
+ * chain is its innermost frame (t->fut.val.frame, while pending) and each frame's parent; each
  * frame's line is its resume point, and its function and file are asked of
  * the body itself (coro__frame_describe: CORO_BEGIN answers, no per-frame
  * record). What a task waits on comes from its flags, its timer's deadline
@@ -137,11 +137,11 @@ int coro_task_get_stack(coro_task *t, coro_frame_visit_fn fn, void *arg)
 {
     if (!t || !fn)
         return CORO_EINVAL;
-    if (t->fut.state != FUT_PENDING || !t->current)
+    if (t->fut.state != FUT_PENDING || !t->fut.val.frame)
         return 0; /* a done task has no stack, as asyncio's */
     const coro_frame *chain[CHAIN_MAX];
     int depth = 0;
-    for (const coro_frame *f = t->current; f && depth < CHAIN_MAX; f = f->parent)
+    for (const coro_frame *f = t->fut.val.frame; f && depth < CHAIN_MAX; f = f->parent)
         chain[depth++] = f;
     for (int i = depth - 1; i >= 0; i--) { /* from the root to the innermost */
         coro__frame_info info = coro__frame_describe((coro_frame *)chain[i]);

@@ -43,15 +43,13 @@
 
 static bool must_cancel(const coro_task *t) { return t->fut.tflags & TASK_F_MUST_CANCEL; }
 
-static int cancel_count(const coro_task *t)
-{
-    return (int)((t->fut.tflags >> TASK_F_COUNT_SHIFT) | (t->fut.aux >> TASK_INDEX_BITS) << 4);
-}
+static int cancel_count(const coro_task *t) { return coro__task_cancelling(t); }
 
+/* Only while pending (coro_int.h: where the count's bits live). */
 static void set_cancel_count(coro_task *t, int n)
 {
     t->fut.tflags = (uint8_t)((t->fut.tflags & 0x0fu) | ((n & 0xf) << TASK_F_COUNT_SHIFT));
-    t->fut.aux = (t->fut.aux & TASK_INDEX_MASK) | ((uint32_t)n >> 4) << TASK_INDEX_BITS;
+    t->fut.tag = (uint8_t)(n >> 4);
 }
 
 static uint32_t list_index(const coro_task *t) { return t->fut.aux & TASK_INDEX_MASK; }
@@ -69,6 +67,8 @@ static void set_list_index(coro_task *t, uint32_t i)
  * slots of tasks that never join are never written (on a hosted system,
  * never resident). */
 
+#define LIST_SLOT (sizeof(coro_task *) + sizeof(uint32_t))
+
 /* Room for `cap` live tasks (asked once at init by the loop's options, or
  * doubled as needed). 0 or CORO_ENOMEM. */
 int coro__tasks_reserve(coro_loop *loop, uint32_t cap)
@@ -77,15 +77,20 @@ int coro__tasks_reserve(coro_loop *loop, uint32_t cap)
         return 0;
     if (cap > TASK_INDEX_MASK)
         return CORO_ENOMEM;
-    /* a new array with only the listed part copied (not realloc, which
-     * copies the whole old capacity): room never written stays untouched */
-    coro_task **a = coro__realloc(loop, NULL, 0, cap * sizeof *a);
+    /* one block, the tasks then their numbers; a new one with only the
+     * listed part copied (not realloc, which copies the whole old
+     * capacity): room never written stays untouched */
+    coro_task **a = coro__realloc(loop, NULL, 0, cap * LIST_SLOT);
     if (!a)
         return CORO_ENOMEM;
-    if (loop->ntasks)
+    uint32_t *nums = (uint32_t *)(void *)(a + cap);
+    if (loop->ntasks) {
         memcpy(a, loop->tasks, loop->ntasks * sizeof *a);
-    coro__realloc(loop, loop->tasks, loop->tasks_cap * sizeof *a, 0);
+        memcpy(nums, loop->task_numbers, loop->ntasks * sizeof *nums);
+    }
+    coro__realloc(loop, loop->tasks, loop->tasks_cap * LIST_SLOT, 0);
     loop->tasks = a;
+    loop->task_numbers = nums;
     loop->tasks_cap = cap;
     return 0;
 }
@@ -109,11 +114,16 @@ static inline int list_reserve(coro_loop *loop)
     return 0;
 }
 
-/* Into its reserved slot. */
+/* Into its reserved slot (a pending task's number moves beside it). */
 static void list_put(coro_loop *loop, coro_task *t)
 {
     uint32_t n = loop->ntasks;
-    set_list_index(t, n);
+    if (t->fut.state == FUT_PENDING) {
+        loop->task_numbers[n] = t->fut.aux;
+        t->fut.aux = n;
+    } else {
+        set_list_index(t, n);
+    }
     loop->tasks[n] = t;
     loop->ntasks = n + 1;
     t->fut.flags |= FUT_F_LISTED;
@@ -130,9 +140,11 @@ static void list_remove(coro_loop *loop, coro_task *t)
 {
     if (!(t->fut.flags & FUT_F_LISTED))
         return;
-    coro_task *last = loop->tasks[--loop->ntasks];
-    loop->tasks[list_index(t)] = last;
-    set_list_index(last, list_index(t));
+    uint32_t i = list_index(t), n = --loop->ntasks; /* t is done: its number is kept */
+    coro_task *last = loop->tasks[n];
+    loop->tasks[i] = last;
+    loop->task_numbers[i] = loop->task_numbers[n];
+    set_list_index(last, i);
     t->fut.flags &= (uint8_t)~FUT_F_LISTED;
 }
 
@@ -231,13 +243,14 @@ int coro_task_set_name(coro_task *t, const char *name)
 static CORO__NOINLINE void record_creator(coro_loop *loop, coro_task *t)
 {
     coro_task *by = loop->current;
-    if (!by || !by->current)
+    if (!by || !by->fut.val.frame)
         return;
-    coro__frame_info info = coro__frame_describe(by->current);
+    coro_frame *at = by->fut.val.frame;
+    coro__frame_info info = coro__frame_describe(at);
     struct coro__name created = { 0 };
     created.created_function = info.function;
     created.created_file = info.file;
-    created.created_line = by->current->resume > 0 ? by->current->resume : 0;
+    created.created_line = at->resume > 0 ? at->resume : 0;
     (void)name_record_set(t, NULL, &created);
 }
 
@@ -264,12 +277,14 @@ static void copy_name(char *buf, size_t len, const char *s)
 }
 
 /* The task's creation number (asyncio's _task_name_counter), kept without a
- * field of its own: in the future's value while the task is pending (a
- * task's result is set only when it finishes), then in the timer's sequence
- * slot, which a done task no longer uses. */
+ * field of its own: in aux while the task is pending (beside its slot in
+ * the list once it is listed there), then in the timer's sequence slot,
+ * which a done task no longer uses. */
 static uint32_t task_number(const coro_task *t)
 {
-    return t->fut.state == FUT_PENDING ? (uint32_t)t->fut.val.i : t->u.timer.seq;
+    if (t->fut.state != FUT_PENDING)
+        return t->u.timer.seq;
+    return (t->fut.flags & FUT_F_LISTED) ? t->fut.loop->task_numbers[t->fut.aux] : t->fut.aux;
 }
 
 uint32_t coro__task_number(const coro_task *t) { return task_number(t); }
@@ -338,11 +353,10 @@ static CORO__ALWAYS_INLINE inline int task_setup(coro_task *t, coro_loop *loop, 
     t->fut.tag = 0;
     t->fut.flags = FUT_F_TASK | flags;
     t->fut.tflags = 0;
-    t->fut.aux = 0;
     t->u.timer.seq = 0;
     if (++loop->task_counter == 0)
         loop->task_counter = 1;
-    t->fut.val.i = loop->task_counter; /* task_number() while pending */
+    t->fut.aux = loop->task_counter; /* task_number() while pending and not listed */
     if (loop->names && !(flags & FUT_F_ALLOCATED))
         name_drop(loop, t); /* caller's storage reused: forget its old record
                                (an allocated task's went in task_free) */
@@ -353,7 +367,7 @@ static CORO__ALWAYS_INLINE inline int task_setup(coro_task *t, coro_loop *loop, 
         record_creator(loop, t);
     root->parent = NULL;
     root->flags |= CORO__F_RUNNING;
-    t->current = root;
+    t->fut.val.frame = root;
     t->u.timer.heap_index = CORO__HEAP_NONE;
     schedule_step(t);
     return 0;
@@ -497,11 +511,12 @@ static bool free_at_once(const coro_task *t)
 static CORO__ALWAYS_INLINE inline bool task_finish(coro_task *t, coro_value *io, bool may_free)
 {
     coro_loop *loop = t->fut.loop;
-    coro_frame *root = t->current;
-    uint32_t number = task_number(t);
-    t->current = NULL;
+    coro_frame *root = t->fut.val.frame;
+    uint32_t number = task_number(t), count_hi = t->fut.tag;
     frame_release(loop, root);
     t->u.timer.seq = number; /* task_number() once done */
+    t->fut.aux = ((t->fut.flags & FUT_F_LISTED) ? list_index(t) : 0) | count_hi << TASK_INDEX_BITS;
+    t->fut.val.i = 0;
     if (io->tag == CORO_ERROR && io->u.i != CORO_ECANCELLED) {
         t->fut.state = FUT_ERROR;
         t->fut.val.i = io->u.i;
@@ -590,7 +605,7 @@ static void task_settle(coro_task *t, int status, coro_value *io)
         }
         if (task_suspend(t, status, io))
             return;
-        status = coro__drive(&t->current, io);
+        status = coro__drive(&t->fut.val.frame, io);
     }
 }
 
@@ -609,7 +624,7 @@ static void task_run_watched(coro_task *t, coro_value *io, int cause)
 {
     coro_loop *loop = t->fut.loop;
     int64_t t0 = 0;
-    int line = t->current->resume;
+    int line = t->fut.val.frame->resume;
     coro__step_mark mark;
     if (loop->debug)
         t0 = coro__clock_ns();
@@ -617,7 +632,7 @@ static void task_run_watched(coro_task *t, coro_value *io, int cause)
         coro__trace_step_begin(t, &mark, cause);
     take_cancel(t, io);
     loop->current = t;
-    task_settle(t, coro__drive(&t->current, io), io);
+    task_settle(t, coro__drive(&t->fut.val.frame, io), io);
     loop->current = NULL;
     if (loop->trace)
         coro__trace_step_end(t, &mark);
@@ -638,7 +653,7 @@ static void task_run(coro_task *t, coro_value *io, int cause)
     }
     take_cancel(t, io);
     loop->current = t;
-    task_settle(t, coro__drive(&t->current, io), io);
+    task_settle(t, coro__drive(&t->fut.val.frame, io), io);
     loop->current = NULL;
 }
 
@@ -648,7 +663,7 @@ static void task_run(coro_task *t, coro_value *io, int cause)
  * NULL); a released task that returned with no done callback is freed. */
 void coro__task_after_step(coro_task *t, int status, coro_value *io)
 {
-    coro_frame *f = t->current;
+    coro_frame *f = t->fut.val.frame;
     if (status == CORO__DONE && !f->parent) { /* the root returned: the driver has */
         f->flags &= (uint8_t)~CORO__F_RUNNING; /* nothing to follow */
         bool free_it = task_finish(t, io, true);
@@ -657,7 +672,7 @@ void coro__task_after_step(coro_task *t, int status, coro_value *io)
             task_free(t); /* released, and no callback to wait for */
         return;
     }
-    task_settle(t, coro__drive_on(&t->current, f, io, status), io);
+    task_settle(t, coro__drive_on(&t->fut.val.frame, f, io, status), io);
     t->fut.loop->current = NULL;
 }
 
@@ -745,7 +760,7 @@ coro_task *coro_current_task(const coro_loop *loop)
 
 int coro_task_resume_line(const coro_task *t)
 {
-    return t && t->current ? t->current->resume : 0;
+    return t && t->fut.state == FUT_PENDING && t->fut.val.frame ? t->fut.val.frame->resume : 0;
 }
 
 /* ---- shutdown ---- */
@@ -760,8 +775,9 @@ void coro__tasks_fini(coro_loop *loop)
         else
             report_unretrieved(t);
     }
-    coro__realloc(loop, loop->tasks, loop->tasks_cap * sizeof *loop->tasks, 0);
+    coro__realloc(loop, loop->tasks, loop->tasks_cap * LIST_SLOT, 0);
     loop->tasks = NULL;
+    loop->task_numbers = NULL;
     loop->ntasks = loop->tasks_cap = 0;
     loop->names = NULL; /* in the slab, released with it */
 }

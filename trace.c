@@ -441,11 +441,11 @@ void coro__trace_step_begin(coro_task *t, coro__step_mark *m, int cause)
     coro_loop *loop = t->fut.loop;
     m->t0 = coro__clock_ns();
     m->now = coro__now(loop);
-    coro__frame_info at = coro__frame_describe(t->current);
+    coro__frame_info at = coro__frame_describe(t->fut.val.frame);
     m->function = at.function;
     m->file = at.file;
-    m->line = t->current ? t->current->resume : 0;
-    if (cause != CORO__WOKEN_TIMER || !t->current)
+    m->line = t->fut.val.frame ? t->fut.val.frame->resume : 0;
+    if (cause != CORO__WOKEN_TIMER || !t->fut.val.frame)
         return;
     /* a sleep ended: its timer is the waker (no future, no arrow) */
     char name[32];
@@ -472,9 +472,9 @@ void coro__trace_step_end(coro_task *t, const coro__step_mark *m)
     ev.file = at.file;
     ev.resume_line = m->line > 0 ? m->line : 0;
     bool done = t->fut.state != FUT_PENDING;
-    coro__frame_info now = done ? at : coro__frame_describe(t->current);
+    coro__frame_info now = done ? at : coro__frame_describe(t->fut.val.frame);
     ev.suspend_function = now.function;
-    ev.suspend_line = done ? 0 : t->current->resume;
+    ev.suspend_line = done ? 0 : t->fut.val.frame->resume;
     describe_wait(t, what, sizeof what);
     ev.what = what;
     struct task_slot *s = slot(loop, ev.task_number);
