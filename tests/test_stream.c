@@ -2112,6 +2112,107 @@ static void test_bulk_reads(void **state)
     assert_int_equal(ta.live, 0);
 }
 
+/* A bulk reader that waits keeps its (not pooled) 64 KiB buffer for a
+ * moment: the next message takes it without calling the allocator; a
+ * read still waiting 0.1 to 0.2 s later gives it back. When the timer that gives
+ * it back cannot be armed (out of memory), the buffer goes at once. */
+static void test_bulk_buffer_held_across_waits(void **state)
+{
+    (void)state;
+    coro_loop loop;
+    talloc ta = { 0 };
+    coro_loop_options lo = talloc_options(&ta);
+    coro_stream s;
+    struct sop t;
+    coro_task task;
+    coro_handle stop;
+    int peer;
+    size_t calls;
+    static char msg[64 * 1024];
+    const char *p;
+    size_t len;
+    for (size_t i = 0; i < sizeof msg; i++)
+        msg[i] = (char)(i * 13 + i / 509);
+    assert_int_equal(coro_loop_init(&loop, &lo), 0);
+    stream_peer(&loop, &s, &peer, NULL);
+    /* bulk: 16 KiB, then the rest into a 64 KiB buffer */
+    assert_int_equal(write(peer, msg, sizeof msg), (ssize_t)sizeof msg);
+    assert_int_equal(op(&loop, R_READ, &s, 65536), 0);
+    assert_int_equal(op(&loop, R_READ, &s, 65536), 0);
+    assert_int_equal(coro_stream_memory(&s), 64 * 1024);
+    /* a read waits with nothing unread: the buffer stays */
+    sop_init(&t, R_READ, &s, 65536);
+    assert_int_equal(coro_task_init(&task, &loop, &t.co), 0);
+    run_for(&loop, 0.01);
+    assert_false(coro_future_done(coro_task_future(&task)));
+    assert_int_equal(coro_stream_memory(&s), 64 * 1024);
+    /* the next message: read into it, the allocator is not called */
+    calls = ta.calls;
+    assert_int_equal(write(peer, msg, sizeof msg), (ssize_t)sizeof msg);
+    assert_int_equal(run_task(&loop, &task), 0);
+    assert_int_equal(t.result, (int64_t)sizeof msg);
+    p = coro_stream_data(&s, &len);
+    assert_int_equal(len, sizeof msg);
+    assert_memory_equal(p, msg, len);
+    assert_int_equal(ta.calls, calls);
+    /* a message every 50 ms for 0.4 s: every wait keeps it (the hold is
+     * extended), still no allocator call */
+    for (int i = 0; i < 8; i++) {
+        sop_init(&t, R_READ, &s, 65536);
+        assert_int_equal(coro_task_init(&task, &loop, &t.co), 0);
+        run_for(&loop, 0.05);
+        assert_int_equal(coro_stream_memory(&s), 64 * 1024);
+        assert_int_equal(write(peer, msg, sizeof msg), (ssize_t)sizeof msg);
+        assert_int_equal(run_task(&loop, &task), 0);
+        assert_int_equal(t.result, (int64_t)sizeof msg);
+    }
+    assert_int_equal(ta.calls, calls);
+    /* still waiting 0.2 s later: the buffer goes back */
+    sop_init(&t, R_READ, &s, 65536);
+    assert_int_equal(coro_task_init(&task, &loop, &t.co), 0);
+    run_for(&loop, 0.3);
+    assert_false(coro_future_done(coro_task_future(&task)));
+    assert_int_equal(coro_stream_memory(&s), 0);
+    /* and a message after that still reads whole */
+    assert_int_equal(write(peer, msg, sizeof msg), (ssize_t)sizeof msg);
+    assert_int_equal(run_task(&loop, &task), 0);
+    assert_int_equal(t.result, (int64_t)sizeof msg);
+    p = coro_stream_data(&s, &len);
+    assert_int_equal(len, sizeof msg);
+    assert_memory_equal(p, msg, len);
+    coro_stream_close(&s);
+    close(peer);
+    run_for(&loop, 0.01);
+    assert_int_equal(coro_loop_close(&loop), 0);
+    assert_int_equal(ta.live, 0);
+
+    /* no timer (the allocator refuses the loop's timer heap): the bulk
+     * buffer goes back at the wait, as any other */
+    assert_int_equal(coro_loop_init(&loop, &lo), 0);
+    stream_peer(&loop, &s, &peer, NULL);
+    assert_int_equal(write(peer, msg, sizeof msg), (ssize_t)sizeof msg);
+    assert_int_equal(op(&loop, R_READ, &s, 65536), 0);
+    assert_int_equal(op(&loop, R_READ, &s, 65536), 0);
+    assert_int_equal(coro_stream_memory(&s), 64 * 1024);
+    sop_init(&t, R_READ, &s, 65536);
+    assert_int_equal(coro_task_init(&task, &loop, &t.co), 0);
+    coro_handle_init(&stop);
+    assert_int_equal(coro_call_soon(&loop, &stop, stop_cb, &loop), 0);
+    ta.fail_at = ta.calls + 1; /* the first timer: the heap's array */
+    assert_int_equal(coro_loop_run_forever(&loop), 0); /* one pass: the read parks */
+    ta.fail_at = 0;
+    assert_false(coro_future_done(coro_task_future(&task)));
+    assert_int_equal(coro_stream_memory(&s), 0);
+    assert_int_equal(write(peer, msg, 100), 100);
+    assert_int_equal(run_task(&loop, &task), 0);
+    assert_int_equal(t.result, 100);
+    coro_stream_close(&s);
+    close(peer);
+    run_for(&loop, 0.01);
+    assert_int_equal(coro_loop_close(&loop), 0);
+    assert_int_equal(ta.live, 0);
+}
+
 static void test_stream_buffers_released_when_idle(void **state)
 {
     (void)state;
@@ -2312,6 +2413,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_read_n_and_eof),
         cmocka_unit_test(test_bulk_reads),
+        cmocka_unit_test(test_bulk_buffer_held_across_waits),
         cmocka_unit_test(test_readexactly),
         cmocka_unit_test(test_readline_limit),
         cmocka_unit_test(test_readuntil),
