@@ -20,15 +20,16 @@
  * Buffers: the read buffer holds rbuf[rpos, rend) unread; a read returns a
  * view into it and consumes by moving rpos, and the next read compacts (or
  * grows, through the loop's allocator, only when the data it needs does not
- * fit). A fresh read buffer is a pooled 16 KiB one, or 64 KiB (READ_BULK)
- * while recvs come back large (`bulk`) and the read asks for more. The
+ * fit). A fresh read buffer is a pooled 16 KiB one, or twice what the
+ * read asks for, up to 128 KiB (READ_BULK), while recvs come back large
+ * (`bulk`) and the read asks for more. The
  * write buffer holds wbuf[wpos, wend) unsent; it compacts when at least
  * half of it was sent, else doubles. Both are given back when empty
  * (the read buffer when a read must wait with nothing unread, the write
  * buffer once flushed) to the loop's pool of idle buffers (mem.c), which
  * hands them to the next stream: an idle stream holds none, and steady
  * request/response traffic still calls the allocator hook for none. A
- * 64 KiB bulk buffer is not pooled: a reader that waits keeps it for one
+ * bulk buffer is not pooled: a reader that waits keeps it for one
  * or two BULK_HOLD_NS (`hold_at`, the deadline timer's fourth deadline),
  * so bulk traffic calls the hook for none either, and a stream still
  * waiting then gives it back.
@@ -68,7 +69,7 @@
 #define WRITE_CHUNK CORO__BUF_SIZE /* the write buffer's first size: a pooled buffer */
 #define IDLE_TICKS 4               /* idle checks per idle timeout */
 #define READ_STREAK 16             /* recvs in a row before a reader yields */
-#define READ_BULK (64u * 1024u)    /* the read buffer's first size for bulk traffic */
+#define READ_BULK (128u * 1024u)   /* the largest first size of a bulk read buffer */
 #define BULK_KEEP 8                /* small recvs before bulk traffic is forgotten */
 #define BULK_HOLD_NS 100000000     /* how long a waiting reader keeps an empty bulk buffer */
 
@@ -591,7 +592,7 @@ int coro_stream_read_timed_out(const coro_stream *s) { return s && s->rexpired; 
 
 /* A read must wait with nothing unread: the buffer goes back, but a bulk
  * one (not pooled) stays for BULK_HOLD_NS to 2 * BULK_HOLD_NS, so bulk
- * traffic that waits between messages takes no 64 KiB from the hook and
+ * traffic that waits between messages takes no bulk buffer from the hook and
  * gives none back per message. The first wait of a hold reads the clock
  * and arms the timer; the next ones only say the buffer was used again
  * (`rehold`), and deadline_cb extends the hold then, or gives the buffer
@@ -638,14 +639,18 @@ static void consume(coro_stream *s, size_t n)
 }
 
 /* The size of a fresh read buffer for a read that asked for `ask` bytes:
- * a pooled one, or READ_BULK while the traffic comes in large pieces (a
- * recv lately took READ_CHUNK bytes or more: `bulk`), so a 64 KiB message
- * takes one recv, not four. */
+ * a pooled one, or, while the traffic comes in large pieces (a recv lately
+ * took READ_CHUNK bytes or more: `bulk`), twice the ask up to READ_BULK:
+ * a 64 KiB message takes one recv, not four, and the room left after it
+ * says the socket is empty (fill's `drained`), where a buffer of exactly
+ * the message's size would need a second recv, failing with EAGAIN, to
+ * learn it. What that recv takes past the ask stays buffered for the next
+ * read (asyncio's transport reads 256 KiB whatever read(n) asked). */
 static size_t fresh_cap(const coro_stream *s, size_t ask)
 {
     if (!s->bulk || ask <= READ_CHUNK)
         return READ_CHUNK;
-    return ask < READ_BULK ? ask : READ_BULK;
+    return ask < READ_BULK / 2 ? 2 * ask : READ_BULK;
 }
 
 /* Make room for `want` unread bytes (at least one more than are

@@ -2041,10 +2041,11 @@ static void test_stream_idle_timeout(void **state)
 #define IDLE_STREAMS 48
 
 /* Bulk traffic: once a recv took a whole pooled buffer (16 KiB), a read
- * that asks for more gets a 64 KiB buffer and takes a 64 KiB message in
- * one recv; small messages bring the pooled size back. A bulk buffer the
- * allocator refuses fails that read with CORO_ENOMEM, and the stream
- * reads on. */
+ * that asks for more gets a buffer twice its size (at most 128 KiB) and
+ * takes a 64 KiB message in one recv; what that recv takes past the ask
+ * stays buffered for the next read; small messages bring the pooled size
+ * back. A bulk buffer the allocator refuses fails that read with
+ * CORO_ENOMEM, and the stream reads on. */
 static void test_bulk_reads(void **state)
 {
     (void)state;
@@ -2071,17 +2072,30 @@ static void test_bulk_reads(void **state)
     p = coro_stream_data(&s, &len);
     assert_int_equal(len, sizeof msg - 16 * 1024);
     assert_memory_equal(p, msg + 16 * 1024, len);
-    assert_int_equal(coro_stream_memory(&s), 64 * 1024);
+    assert_int_equal(coro_stream_memory(&s), 128 * 1024);
     /* the next message: 64 KiB in one read */
     assert_int_equal(write(peer, msg, sizeof msg), (ssize_t)sizeof msg);
     assert_int_equal(op(&loop, R_READ, &s, 65536), 0);
     p = coro_stream_data(&s, &len);
     assert_int_equal(len, sizeof msg);
     assert_memory_equal(p, msg, len);
+    /* more than the read asked for: one recv takes it all, the rest stays
+     * buffered for the next read */
+    assert_int_equal(write(peer, msg, sizeof msg), (ssize_t)sizeof msg);
+    assert_int_equal(write(peer, msg, 100), 100);
+    assert_int_equal(op(&loop, R_READ, &s, 65536), 0);
+    p = coro_stream_data(&s, &len);
+    assert_int_equal(len, sizeof msg);
+    assert_memory_equal(p, msg, len);
+    assert_int_equal(coro_stream_buffered(&s), 100);
+    assert_int_equal(op(&loop, R_READ, &s, 65536), 0);
+    p = coro_stream_data(&s, &len);
+    assert_int_equal(len, 100);
+    assert_memory_equal(p, msg, len);
     /* a read that asks for little still gets a pooled buffer */
     assert_int_equal(write(peer, msg, 100), 100);
     assert_int_equal(op(&loop, R_READ, &s, 10), 0);
-    assert_int_equal(coro_stream_memory(&s), 64 * 1024); /* (the one it held, not empty) */
+    assert_int_equal(coro_stream_memory(&s), 128 * 1024); /* (the one it held, not empty) */
     assert_int_equal(op(&loop, R_READ, &s, 100), 0);
     p = coro_stream_data(&s, &len);
     assert_int_equal(len, 90);
@@ -2105,6 +2119,18 @@ static void test_bulk_reads(void **state)
     p = coro_stream_data(&s, &len);
     assert_int_equal(len, sizeof msg - 16 * 1024);
     assert_memory_equal(p, msg + 16 * 1024, len);
+    coro_stream_close(&s);
+    close(peer);
+    /* a bulk read that asks for 20,000 bytes: a buffer of twice that */
+    stream_peer(&loop, &s, &peer, NULL);
+    assert_int_equal(write(peer, msg, sizeof msg), (ssize_t)sizeof msg);
+    assert_int_equal(op(&loop, R_READ, &s, 65536), 0);
+    assert_int_equal(coro_stream_memory(&s), 16 * 1024);
+    assert_int_equal(op(&loop, R_READ, &s, 20000), 0);
+    p = coro_stream_data(&s, &len);
+    assert_int_equal(len, 20000);
+    assert_memory_equal(p, msg + 16 * 1024, len);
+    assert_int_equal(coro_stream_memory(&s), 40000);
     coro_stream_close(&s);
     close(peer);
     run_for(&loop, 0.01);
@@ -2139,13 +2165,13 @@ static void test_bulk_buffer_held_across_waits(void **state)
     assert_int_equal(write(peer, msg, sizeof msg), (ssize_t)sizeof msg);
     assert_int_equal(op(&loop, R_READ, &s, 65536), 0);
     assert_int_equal(op(&loop, R_READ, &s, 65536), 0);
-    assert_int_equal(coro_stream_memory(&s), 64 * 1024);
+    assert_int_equal(coro_stream_memory(&s), 128 * 1024);
     /* a read waits with nothing unread: the buffer stays */
     sop_init(&t, R_READ, &s, 65536);
     assert_int_equal(coro_task_init(&task, &loop, &t.co), 0);
     run_for(&loop, 0.01);
     assert_false(coro_future_done(coro_task_future(&task)));
-    assert_int_equal(coro_stream_memory(&s), 64 * 1024);
+    assert_int_equal(coro_stream_memory(&s), 128 * 1024);
     /* the next message: read into it, the allocator is not called */
     calls = ta.calls;
     assert_int_equal(write(peer, msg, sizeof msg), (ssize_t)sizeof msg);
@@ -2161,7 +2187,7 @@ static void test_bulk_buffer_held_across_waits(void **state)
         sop_init(&t, R_READ, &s, 65536);
         assert_int_equal(coro_task_init(&task, &loop, &t.co), 0);
         run_for(&loop, 0.05);
-        assert_int_equal(coro_stream_memory(&s), 64 * 1024);
+        assert_int_equal(coro_stream_memory(&s), 128 * 1024);
         assert_int_equal(write(peer, msg, sizeof msg), (ssize_t)sizeof msg);
         assert_int_equal(run_task(&loop, &task), 0);
         assert_int_equal(t.result, (int64_t)sizeof msg);
@@ -2193,7 +2219,7 @@ static void test_bulk_buffer_held_across_waits(void **state)
     assert_int_equal(write(peer, msg, sizeof msg), (ssize_t)sizeof msg);
     assert_int_equal(op(&loop, R_READ, &s, 65536), 0);
     assert_int_equal(op(&loop, R_READ, &s, 65536), 0);
-    assert_int_equal(coro_stream_memory(&s), 64 * 1024);
+    assert_int_equal(coro_stream_memory(&s), 128 * 1024);
     sop_init(&t, R_READ, &s, 65536);
     assert_int_equal(coro_task_init(&task, &loop, &t.co), 0);
     coro_handle_init(&stop);
