@@ -2224,8 +2224,10 @@ static void test_bulk_buffer_held_across_waits(void **state)
     assert_int_equal(coro_task_init(&task, &loop, &t.co), 0);
     coro_handle_init(&stop);
     assert_int_equal(coro_call_soon(&loop, &stop, stop_cb, &loop), 0);
-    ta.fail_at = ta.calls + 1; /* the first timer: the heap's array */
-    assert_int_equal(coro_loop_run_forever(&loop), 0); /* one pass: the read parks */
+    /* one pass: the read parks, and its timer (the loop's first: the
+     * heap's array) is refused */
+    ta.fail_at = ta.calls + 1;
+    assert_int_equal(coro_loop_run_forever(&loop), 0);
     ta.fail_at = 0;
     assert_false(coro_future_done(coro_task_future(&task)));
     assert_int_equal(coro_stream_memory(&s), 0);
