@@ -22,25 +22,24 @@
  * grows, through the loop's allocator, only when the data it needs does not
  * fit). A fresh read buffer is a pooled 16 KiB one, or twice what the
  * read asks for, up to 128 KiB (READ_BULK), while recvs come back large
- * (`bulk`) and the read asks for more. The
- * write buffer holds wbuf[wpos, wend) unsent; it compacts when at least
- * half of it was sent, else doubles. Both are given back when empty
- * (the read buffer when a read must wait with nothing unread, the write
- * buffer once flushed) to the loop's pool of idle buffers (mem.c), which
- * hands them to the next stream: an idle stream holds none, and steady
- * request/response traffic still calls the allocator hook for none. A
- * bulk buffer is not pooled: a reader that waits keeps it for one
- * or two BULK_HOLD_NS (`hold_at`, the deadline timer's fourth deadline),
- * so bulk traffic calls the hook for none either, and a stream still
- * waiting then gives it back.
+ * (`bulk`) and the read asks for more. The write buffer holds
+ * wbuf[wpos, wend) unsent; it compacts when at least half of it was sent,
+ * else doubles. Both are given back when empty (the read buffer when a
+ * read must wait with nothing unread, the write buffer once flushed) to
+ * the loop's pool of idle buffers (mem.c), which hands them to the next
+ * stream: an idle stream holds none, and steady request/response traffic
+ * still calls the allocator hook for none. A bulk buffer is not pooled: a
+ * reader that waits keeps it for one or two BULK_HOLD_NS (`hold_at`, the
+ * deadline timer's fourth deadline), so bulk traffic calls the hook for
+ * none either, and a stream still waiting then gives it back.
  *
  * Deadlines: one timer per stream (deadline_cb), armed for the nearest of
  * the read deadline, the write deadline, the next idle check and the end
- * of a bulk buffer's hold, and moved
- * only when a nearer one is set. A read deadline wakes the waiting reader
- * and leaves the stream open; a write deadline with output pending, or
- * IDLE_TICKS idle checks in a row with no byte moved (`active` is the one
- * store a recv or send pays), abort it with CORO_ETIMEDOUT.
+ * of a bulk buffer's hold, and moved only when a nearer one is set. A
+ * read deadline wakes the waiting reader and leaves the stream open; a
+ * write deadline with output pending, or IDLE_TICKS idle checks in a row
+ * with no byte moved (`active` is the one store a recv or send pays),
+ * abort it with CORO_ETIMEDOUT.
  *
  * Invariants:
  *   - `flushing` is 1 exactly while s->flush is on the writability future's
