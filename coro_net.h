@@ -332,11 +332,13 @@ typedef struct coro_stream {
     uint8_t quiet;            /* idle checks in a row that saw nothing move */
     uint8_t rexpired;         /* the read deadline passed */
     uint8_t bulk;             /* recent recvs were large: read 64 KiB at a time */
+    uint8_t rehold;           /* a wait kept the bulk buffer again since hold_at was set */
     int flushing;             /* the flush callback is registered */
     coro_handle timer;        /* the one deadline timer, re-armed lazily */
     int64_t timer_at;         /* when it is armed for (loop ns), 0: not armed */
     int64_t rdl, wdl;         /* read and write deadlines (loop ns), 0: none */
     int64_t idle_ns, idle_at; /* the idle timeout, the next idle check */
+    int64_t hold_at;          /* a waiting reader's empty bulk buffer goes then, 0: none held */
 } coro_stream;
 
 /* Adopt a connected socket descriptor (asyncio open_connection(sock=...)):

@@ -20,22 +20,26 @@
  * Buffers: the read buffer holds rbuf[rpos, rend) unread; a read returns a
  * view into it and consumes by moving rpos, and the next read compacts (or
  * grows, through the loop's allocator, only when the data it needs does not
- * fit). A fresh read buffer is a pooled 16 KiB one, or 64 KiB (READ_BULK)
- * while recvs come back large (`bulk`) and the read asks for more. The
- * write buffer holds wbuf[wpos, wend) unsent; it compacts when at least
- * half of it was sent, else doubles. Both are given back when empty
- * (the read buffer when a read must wait with nothing unread, the write
- * buffer once flushed) to the loop's pool of idle buffers (mem.c), which
- * hands them to the next stream: an idle stream holds none, and steady
- * request/response traffic still calls the allocator hook for none (a
- * 64 KiB bulk buffer is not pooled: the hook gives it after each wait).
+ * fit). A fresh read buffer is a pooled 16 KiB one, or twice what the
+ * read asks for, up to 128 KiB (READ_BULK), while recvs come back large
+ * (`bulk`) and the read asks for more. The write buffer holds
+ * wbuf[wpos, wend) unsent; it compacts when at least half of it was sent,
+ * else doubles. Both are given back when empty (the read buffer when a
+ * read must wait with nothing unread, the write buffer once flushed) to
+ * the loop's pool of idle buffers (mem.c), which hands them to the next
+ * stream: an idle stream holds none, and steady request/response traffic
+ * still calls the allocator hook for none. A bulk buffer is not pooled: a
+ * reader that waits keeps it for one or two BULK_HOLD_NS (`hold_at`, the
+ * deadline timer's fourth deadline), so bulk traffic calls the hook for
+ * none either, and a stream still waiting then gives it back.
  *
  * Deadlines: one timer per stream (deadline_cb), armed for the nearest of
- * the read deadline, the write deadline and the next idle check, and moved
- * only when a nearer one is set. A read deadline wakes the waiting reader
- * and leaves the stream open; a write deadline with output pending, or
- * IDLE_TICKS idle checks in a row with no byte moved (`active` is the one
- * store a recv or send pays), abort it with CORO_ETIMEDOUT.
+ * the read deadline, the write deadline, the next idle check and the end
+ * of a bulk buffer's hold, and moved only when a nearer one is set. A
+ * read deadline wakes the waiting reader and leaves the stream open; a
+ * write deadline with output pending, or IDLE_TICKS idle checks in a row
+ * with no byte moved (`active` is the one store a recv or send pays),
+ * abort it with CORO_ETIMEDOUT.
  *
  * Invariants:
  *   - `flushing` is 1 exactly while s->flush is on the writability future's
@@ -64,8 +68,9 @@
 #define WRITE_CHUNK CORO__BUF_SIZE /* the write buffer's first size: a pooled buffer */
 #define IDLE_TICKS 4               /* idle checks per idle timeout */
 #define READ_STREAK 16             /* recvs in a row before a reader yields */
-#define READ_BULK (64u * 1024u)    /* the read buffer's first size for bulk traffic */
+#define READ_BULK (128u * 1024u)   /* the largest first size of a bulk read buffer */
 #define BULK_KEEP 8                /* small recvs before bulk traffic is forgotten */
+#define BULK_HOLD_NS 100000000     /* how long a waiting reader keeps an empty bulk buffer */
 
 enum { ST_OPEN = 0, ST_CLOSING, ST_CLOSED };
 enum { SHUT_NONE = 0, SHUT_PENDING, SHUT_DONE };
@@ -144,10 +149,10 @@ void coro__stream_setup(coro_stream *s, const coro_stream_options *opt, bool nod
     s->err = 0;
     s->state = ST_OPEN;
     s->eof = s->reading = s->paused = s->shut = s->drained = s->streak = s->bulk = 0;
-    s->active = s->quiet = s->rexpired = 0;
+    s->active = s->quiet = s->rexpired = s->rehold = 0;
     s->flushing = 0;
     coro_handle_init(&s->timer);
-    s->timer_at = s->rdl = s->wdl = s->idle_ns = s->idle_at = 0;
+    s->timer_at = s->rdl = s->wdl = s->idle_ns = s->idle_at = s->hold_at = 0;
     if (opt && opt->idle_timeout > 0)
         coro_stream_set_idle_timeout(s, opt->idle_timeout);
 }
@@ -176,6 +181,8 @@ static void release_rbuf(coro_stream *s)
     coro__buf_put(s->loop, s->rbuf, s->rcap);
     s->rbuf = NULL;
     s->rcap = s->rpos = s->rend = 0;
+    s->hold_at = 0;
+    s->rehold = 0;
 }
 
 /* Give the write buffer back (nothing unsent in it). */
@@ -459,6 +466,8 @@ static int64_t next_deadline(const coro_stream *s)
         t = s->wdl;
     if (s->idle_ns && (t == 0 || s->idle_at < t))
         t = s->idle_at;
+    if (s->hold_at && (t == 0 || s->hold_at < t))
+        t = s->hold_at;
     return t;
 }
 
@@ -523,6 +532,16 @@ static int deadline_cb(void *arg)
         }
         s->idle_at = coro__deadline_after(now, s->idle_ns / IDLE_TICKS);
     }
+    if (s->hold_at && now >= s->hold_at) {
+        if (s->rehold) { /* a wait used it again: keep it */
+            s->rehold = 0;
+            s->hold_at = coro__deadline_after(now, BULK_HOLD_NS);
+        } else if (s->reading && s->rpos == s->rend) {
+            release_rbuf(s); /* still waiting: the bulk buffer goes */
+        } else {
+            s->hold_at = 0; /* in use: the next wait holds it again */
+        }
+    }
     return timer_arm(s);
 }
 
@@ -570,6 +589,27 @@ int coro_stream_set_idle_timeout(coro_stream *s, double seconds)
 
 int coro_stream_read_timed_out(const coro_stream *s) { return s && s->rexpired; }
 
+/* A read must wait with nothing unread: the buffer goes back, but a bulk
+ * one (not pooled) stays for BULK_HOLD_NS to 2 * BULK_HOLD_NS, so bulk
+ * traffic that waits between messages takes no bulk buffer from the hook and
+ * gives none back per message. The first wait of a hold reads the clock
+ * and arms the timer; the next ones only say the buffer was used again
+ * (`rehold`), and deadline_cb extends the hold then, or gives the buffer
+ * back if the read is still waiting. */
+static void park_rbuf(coro_stream *s)
+{
+    if (s->bulk && s->rcap > READ_CHUNK && s->rcap <= READ_BULK) {
+        if (s->hold_at) {
+            s->rehold = 1;
+            return;
+        }
+        s->hold_at = coro__deadline_after(coro_loop_time_ns(s->loop), BULK_HOLD_NS);
+        if (timer_arm(s) == 0)
+            return;
+    }
+    release_rbuf(s);
+}
+
 size_t coro_stream_memory(const coro_stream *s) { return s ? s->rcap + s->wcap : 0; }
 
 /* ------------------------------------------------------------------------ */
@@ -598,14 +638,18 @@ static void consume(coro_stream *s, size_t n)
 }
 
 /* The size of a fresh read buffer for a read that asked for `ask` bytes:
- * a pooled one, or READ_BULK while the traffic comes in large pieces (a
- * recv lately took READ_CHUNK bytes or more: `bulk`), so a 64 KiB message
- * takes one recv, not four. */
+ * a pooled one, or, while the traffic comes in large pieces (a recv lately
+ * took READ_CHUNK bytes or more: `bulk`), twice the ask up to READ_BULK:
+ * a 64 KiB message takes one recv, not four, and the room left after it
+ * says the socket is empty (fill's `drained`), where a buffer of exactly
+ * the message's size would need a second recv, failing with EAGAIN, to
+ * learn it. What that recv takes past the ask stays buffered for the next
+ * read (asyncio's transport reads 256 KiB whatever read(n) asked). */
 static size_t fresh_cap(const coro_stream *s, size_t ask)
 {
     if (!s->bulk || ask <= READ_CHUNK)
         return READ_CHUNK;
-    return ask < READ_BULK ? ask : READ_BULK;
+    return ask < READ_BULK / 2 ? 2 * ask : READ_BULK;
 }
 
 /* Make room for `want` unread bytes (at least one more than are
@@ -745,7 +789,7 @@ static CORO_FN(read_step)
             break;
         if (s->drained) {
             if (s->rpos == s->rend)
-                release_rbuf(s); /* idle: hold no buffer while waiting */
+                park_rbuf(s); /* idle: hold no buffer while waiting (bulk: a moment) */
             CORO_AWAIT(coro_fd_wait_readable(&s->sock.w));
             s->drained = s->streak = 0;
             if (s->rexpired || s->err == CORO_ETIMEDOUT)

@@ -31,12 +31,12 @@
  * buffer (the data view), the write sends them from there (the stream copies
  * only what the socket does not take at once), and drain waits only while
  * the write buffer is above its high-water mark. An idle connection holds
- * no buffer (the stream gives them back), and the idle timeout (one timer
- * per stream, coro_stream_options.idle_timeout) drops a client that sends
- * nothing and reads nothing. SIGINT or SIGTERM stops it: the server closes,
- * every connection is cancelled at its next wait (its unsent output is
- * dropped and the socket closed: a client that stopped reading cannot hold
- * the shutdown), and the program exits 0.
+ * no buffer (the stream gives them back; a bulk one after 0.2 s), and
+ * the idle timeout (one timer per stream, coro_stream_options.idle_timeout)
+ * drops a client that sends nothing and reads nothing. SIGINT or SIGTERM
+ * stops it: the server closes, every connection is cancelled at its next
+ * wait (its unsent output is dropped and the socket closed: a client that
+ * stopped reading cannot hold the shutdown), and the program exits 0.
  */
 #ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L

@@ -2041,10 +2041,11 @@ static void test_stream_idle_timeout(void **state)
 #define IDLE_STREAMS 48
 
 /* Bulk traffic: once a recv took a whole pooled buffer (16 KiB), a read
- * that asks for more gets a 64 KiB buffer and takes a 64 KiB message in
- * one recv; small messages bring the pooled size back. A bulk buffer the
- * allocator refuses fails that read with CORO_ENOMEM, and the stream
- * reads on. */
+ * that asks for more gets a buffer twice its size (at most 128 KiB) and
+ * takes a 64 KiB message in one recv; what that recv takes past the ask
+ * stays buffered for the next read; small messages bring the pooled size
+ * back. A bulk buffer the allocator refuses fails that read with
+ * CORO_ENOMEM, and the stream reads on. */
 static void test_bulk_reads(void **state)
 {
     (void)state;
@@ -2071,17 +2072,30 @@ static void test_bulk_reads(void **state)
     p = coro_stream_data(&s, &len);
     assert_int_equal(len, sizeof msg - 16 * 1024);
     assert_memory_equal(p, msg + 16 * 1024, len);
-    assert_int_equal(coro_stream_memory(&s), 64 * 1024);
+    assert_int_equal(coro_stream_memory(&s), 128 * 1024);
     /* the next message: 64 KiB in one read */
     assert_int_equal(write(peer, msg, sizeof msg), (ssize_t)sizeof msg);
     assert_int_equal(op(&loop, R_READ, &s, 65536), 0);
     p = coro_stream_data(&s, &len);
     assert_int_equal(len, sizeof msg);
     assert_memory_equal(p, msg, len);
+    /* more than the read asked for: one recv takes it all, the rest stays
+     * buffered for the next read */
+    assert_int_equal(write(peer, msg, sizeof msg), (ssize_t)sizeof msg);
+    assert_int_equal(write(peer, msg, 100), 100);
+    assert_int_equal(op(&loop, R_READ, &s, 65536), 0);
+    p = coro_stream_data(&s, &len);
+    assert_int_equal(len, sizeof msg);
+    assert_memory_equal(p, msg, len);
+    assert_int_equal(coro_stream_buffered(&s), 100);
+    assert_int_equal(op(&loop, R_READ, &s, 65536), 0);
+    p = coro_stream_data(&s, &len);
+    assert_int_equal(len, 100);
+    assert_memory_equal(p, msg, len);
     /* a read that asks for little still gets a pooled buffer */
     assert_int_equal(write(peer, msg, 100), 100);
     assert_int_equal(op(&loop, R_READ, &s, 10), 0);
-    assert_int_equal(coro_stream_memory(&s), 64 * 1024); /* (the one it held, not empty) */
+    assert_int_equal(coro_stream_memory(&s), 128 * 1024); /* (the one it held, not empty) */
     assert_int_equal(op(&loop, R_READ, &s, 100), 0);
     p = coro_stream_data(&s, &len);
     assert_int_equal(len, 90);
@@ -2105,6 +2119,121 @@ static void test_bulk_reads(void **state)
     p = coro_stream_data(&s, &len);
     assert_int_equal(len, sizeof msg - 16 * 1024);
     assert_memory_equal(p, msg + 16 * 1024, len);
+    coro_stream_close(&s);
+    close(peer);
+    /* a bulk read that asks for 20,000 bytes: a buffer of twice that */
+    stream_peer(&loop, &s, &peer, NULL);
+    assert_int_equal(write(peer, msg, sizeof msg), (ssize_t)sizeof msg);
+    assert_int_equal(op(&loop, R_READ, &s, 65536), 0);
+    assert_int_equal(coro_stream_memory(&s), 16 * 1024);
+    assert_int_equal(op(&loop, R_READ, &s, 20000), 0);
+    p = coro_stream_data(&s, &len);
+    assert_int_equal(len, 20000);
+    assert_memory_equal(p, msg + 16 * 1024, len);
+    assert_int_equal(coro_stream_memory(&s), 40000);
+    coro_stream_close(&s);
+    close(peer);
+    run_for(&loop, 0.01);
+    assert_int_equal(coro_loop_close(&loop), 0);
+    assert_int_equal(ta.live, 0);
+}
+
+/* A bulk reader that waits keeps its (not pooled) 64 KiB buffer for a
+ * moment: the next message takes it without calling the allocator; a
+ * read still waiting 0.1 to 0.2 s later gives it back. When the timer that gives
+ * it back cannot be armed (out of memory), the buffer goes at once. */
+static void test_bulk_buffer_held_across_waits(void **state)
+{
+    (void)state;
+    coro_loop loop;
+    talloc ta = { 0 };
+    coro_loop_options lo = talloc_options(&ta);
+    coro_stream s;
+    struct sop t;
+    coro_task task;
+    coro_handle stop;
+    int peer;
+    size_t calls;
+    static char msg[64 * 1024];
+    const char *p;
+    size_t len;
+    for (size_t i = 0; i < sizeof msg; i++)
+        msg[i] = (char)(i * 13 + i / 509);
+    assert_int_equal(coro_loop_init(&loop, &lo), 0);
+    stream_peer(&loop, &s, &peer, NULL);
+    /* bulk: 16 KiB, then the rest into a 64 KiB buffer */
+    assert_int_equal(write(peer, msg, sizeof msg), (ssize_t)sizeof msg);
+    assert_int_equal(op(&loop, R_READ, &s, 65536), 0);
+    assert_int_equal(op(&loop, R_READ, &s, 65536), 0);
+    assert_int_equal(coro_stream_memory(&s), 128 * 1024);
+    /* a read waits with nothing unread: the buffer stays */
+    sop_init(&t, R_READ, &s, 65536);
+    assert_int_equal(coro_task_init(&task, &loop, &t.co), 0);
+    run_for(&loop, 0.01);
+    assert_false(coro_future_done(coro_task_future(&task)));
+    assert_int_equal(coro_stream_memory(&s), 128 * 1024);
+    /* the next message: read into it, the allocator is not called */
+    calls = ta.calls;
+    assert_int_equal(write(peer, msg, sizeof msg), (ssize_t)sizeof msg);
+    assert_int_equal(run_task(&loop, &task), 0);
+    assert_int_equal(t.result, (int64_t)sizeof msg);
+    p = coro_stream_data(&s, &len);
+    assert_int_equal(len, sizeof msg);
+    assert_memory_equal(p, msg, len);
+    assert_int_equal(ta.calls, calls);
+    /* a message every 50 ms for 0.4 s: every wait keeps it (the hold is
+     * extended), still no allocator call */
+    for (int i = 0; i < 8; i++) {
+        sop_init(&t, R_READ, &s, 65536);
+        assert_int_equal(coro_task_init(&task, &loop, &t.co), 0);
+        run_for(&loop, 0.05);
+        assert_int_equal(coro_stream_memory(&s), 128 * 1024);
+        assert_int_equal(write(peer, msg, sizeof msg), (ssize_t)sizeof msg);
+        assert_int_equal(run_task(&loop, &task), 0);
+        assert_int_equal(t.result, (int64_t)sizeof msg);
+    }
+    assert_int_equal(ta.calls, calls);
+    /* still waiting 0.2 s later: the buffer goes back */
+    sop_init(&t, R_READ, &s, 65536);
+    assert_int_equal(coro_task_init(&task, &loop, &t.co), 0);
+    run_for(&loop, 0.3);
+    assert_false(coro_future_done(coro_task_future(&task)));
+    assert_int_equal(coro_stream_memory(&s), 0);
+    /* and a message after that still reads whole */
+    assert_int_equal(write(peer, msg, sizeof msg), (ssize_t)sizeof msg);
+    assert_int_equal(run_task(&loop, &task), 0);
+    assert_int_equal(t.result, (int64_t)sizeof msg);
+    p = coro_stream_data(&s, &len);
+    assert_int_equal(len, sizeof msg);
+    assert_memory_equal(p, msg, len);
+    coro_stream_close(&s);
+    close(peer);
+    run_for(&loop, 0.01);
+    assert_int_equal(coro_loop_close(&loop), 0);
+    assert_int_equal(ta.live, 0);
+
+    /* no timer (the allocator refuses the loop's timer heap): the bulk
+     * buffer goes back at the wait, as any other */
+    assert_int_equal(coro_loop_init(&loop, &lo), 0);
+    stream_peer(&loop, &s, &peer, NULL);
+    assert_int_equal(write(peer, msg, sizeof msg), (ssize_t)sizeof msg);
+    assert_int_equal(op(&loop, R_READ, &s, 65536), 0);
+    assert_int_equal(op(&loop, R_READ, &s, 65536), 0);
+    assert_int_equal(coro_stream_memory(&s), 128 * 1024);
+    sop_init(&t, R_READ, &s, 65536);
+    assert_int_equal(coro_task_init(&task, &loop, &t.co), 0);
+    coro_handle_init(&stop);
+    assert_int_equal(coro_call_soon(&loop, &stop, stop_cb, &loop), 0);
+    /* one pass: the read parks, and its timer (the loop's first: the
+     * heap's array) is refused */
+    ta.fail_at = ta.calls + 1;
+    assert_int_equal(coro_loop_run_forever(&loop), 0);
+    ta.fail_at = 0;
+    assert_false(coro_future_done(coro_task_future(&task)));
+    assert_int_equal(coro_stream_memory(&s), 0);
+    assert_int_equal(write(peer, msg, 100), 100);
+    assert_int_equal(run_task(&loop, &task), 0);
+    assert_int_equal(t.result, 100);
     coro_stream_close(&s);
     close(peer);
     run_for(&loop, 0.01);
@@ -2312,6 +2441,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_read_n_and_eof),
         cmocka_unit_test(test_bulk_reads),
+        cmocka_unit_test(test_bulk_buffer_held_across_waits),
         cmocka_unit_test(test_readexactly),
         cmocka_unit_test(test_readline_limit),
         cmocka_unit_test(test_readuntil),
