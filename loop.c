@@ -357,6 +357,16 @@ static CORO__ALWAYS_INLINE inline void run_once(coro_loop *loop)
     run_ready(loop);
 }
 
+/* Between two passes, when loop->attn is set: true to stop; else the trace
+ * records the next pass. Out of line: the busy loop keeps its registers. */
+static CORO__NOINLINE bool pass_end_stops(coro_loop *loop)
+{
+    if (loop->attn & CORO__ATTN_STOP)
+        return true;
+    coro__trace_pass(loop); /* before the next pass */
+    return false;
+}
+
 /* asyncio's _running_loop: the one piece of per-thread state, set only
  * while a loop runs on this thread, so a coroutine can find its loop
  * (thread-local where there are threads: coro_platform.h). */
@@ -376,14 +386,9 @@ int coro_loop_run_forever(coro_loop *loop)
     running_loop = loop;
     if (loop->attn & CORO__ATTN_TRACE)
         coro__trace_pass(loop);
-    for (;;) {
+    do {
         run_once(loop); /* one pass even when stop came first, as asyncio */
-        if (CORO__UNLIKELY(loop->attn)) {
-            if (loop->attn & CORO__ATTN_STOP)
-                break;
-            coro__trace_pass(loop); /* before the next pass */
-        }
-    }
+    } while (!(CORO__UNLIKELY(loop->attn) && pass_end_stops(loop)));
     running_loop = NULL;
     loop->attn &= (uint8_t)~CORO__ATTN_STOP;
     loop->state = LOOP_IDLE;
