@@ -138,16 +138,21 @@ static void list_join(coro_loop *loop, coro_task *t)
     list_put(loop, t);
 }
 
-static void list_remove(coro_loop *loop, coro_task *t)
+static CORO__NOINLINE void list_unlink(coro_loop *loop, coro_task *t)
 {
-    if (!(t->fut.flags & FUT_F_LISTED))
-        return;
     uint32_t i = list_index(t), n = --loop->ntasks; /* t is done: its number is kept */
     coro_task *last = loop->tasks[n];
     loop->tasks[i] = last;
     loop->task_numbers[i] = loop->task_numbers[n];
     set_list_index(last, i);
     t->fut.flags &= (uint8_t)~FUT_F_LISTED;
+}
+
+/* A task leaves the list (if it is in it: most never join). */
+static inline void list_remove(coro_loop *loop, coro_task *t)
+{
+    if (CORO__UNLIKELY(t->fut.flags & FUT_F_LISTED))
+        list_unlink(loop, t);
 }
 
 static void list_if_live(coro_loop *loop, coro_task *t)
