@@ -481,6 +481,7 @@ struct coro_loop {
     uint32_t heap_len, heap_cap, heap_dead;
     uint32_t timer_seq;
     uint32_t far_len, far_cap;           /* timers far ahead: their buckets (heap.c) */
+    uint32_t far_timers;                 /* how many timers wait in them */
     struct coro__far **far;              /* sorted by deadline, the latest first */
     void (*far_runs[2])(coro__node *);   /* the run callbacks a far timer may have */
     int64_t heap_now;                    /* the clock at the last run_due (0: not yet) */

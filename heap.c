@@ -426,6 +426,7 @@ static int far_push(coro_loop *loop, coro__timer *t, int64_t when)
     last->next = &t->node;
     b->ring.node.prev = &t->node;
     t->heap_index = FAR_MARK | (uint32_t)k << FAR_SHIFT | ((uint32_t)when & FAR_LOW);
+    loop->far_timers++;
     return 0;
 }
 
@@ -438,6 +439,7 @@ static void far_cancel(coro_loop *loop, coro__timer *t)
     t->node.next = NULL;
     t->node.run = loop->far_runs[(t->heap_index & FAR_KIND) != 0];
     t->heap_index = CORO__HEAP_NONE;
+    loop->far_timers--;
 }
 
 /* Move the earliest bucket's timers into the heap: 0, or CORO_ENOMEM
@@ -452,6 +454,7 @@ static int far_migrate(coro_loop *loop)
         if (heap_grow(loop) != 0)
             return CORO_ENOMEM;
     loop->far_len--;
+    loop->far_timers -= n;
     for (coro__node *x = b->ring.node.next, *next; x != &b->ring.node; x = next) {
         coro__timer *t = CORO__CONTAINER(x, coro__timer, node);
         uint32_t i = t->heap_index;
@@ -479,7 +482,7 @@ static void far_fini(coro_loop *loop)
     }
     coro__realloc(loop, loop->far, loop->far_cap * sizeof *loop->far, 0);
     loop->far = NULL;
-    loop->far_len = loop->far_cap = 0;
+    loop->far_len = loop->far_cap = loop->far_timers = 0;
     loop->far_runs[0] = loop->far_runs[1] = NULL;
     loop->heap_now = 0;
 }

@@ -433,7 +433,8 @@ void coro__trace_pass(coro_loop *loop)
     json_sep(tr);
     fprintf(tr->json, "{\"name\":\"loop\",\"ph\":\"C\",\"ts\":%.3f,\"pid\":1,"
             "\"args\":{\"ready\":%u,\"timers\":%u}}",
-            (double)(coro__now(loop) - tr->t0) / 1e3, ready, loop->heap_len - loop->heap_dead);
+            (double)(coro__now(loop) - tr->t0) / 1e3, ready,
+            loop->heap_len - loop->heap_dead + loop->far_timers);
 }
 
 void coro__trace_step_begin(coro_task *t, coro__step_mark *m, int cause)

@@ -374,6 +374,43 @@ static void test_chrome_trace_file(void **state)
     unlink(json_path);
 }
 
+/* The per-pass counter counts every armed timer, those far ahead (in a far
+ * bucket, not the heap) included: a task asleep for an hour and one for a
+ * millisecond are 2 timers. */
+struct nap {
+    coro_frame co;
+    double seconds;
+};
+
+static CORO_FN(nap_step)
+{
+    struct nap *self = CORO_SELF(struct nap);
+    CORO_BEGIN();
+    CORO_SLEEP(self->seconds);
+    CORO_END();
+}
+
+static void test_counter_counts_far_timers(void **state)
+{
+    (void)state;
+    make_path();
+    coro_loop loop;
+    assert_int_equal(coro_loop_init(&loop, NULL), 0);
+    assert_int_equal(coro_loop_set_trace(&loop, NULL, json_path), 0);
+    struct nap far = { CORO_FRAME_INIT(nap_step), 3600 }, near = { CORO_FRAME_INIT(nap_step), 0.001 };
+    coro_task tf, tn;
+    assert_int_equal(coro_task_init(&tf, &loop, &far.co), 0);
+    assert_int_equal(coro_task_init(&tn, &loop, &near.co), 0);
+    assert_int_equal(coro_loop_run_until_complete(&loop, coro_task_future(&tn)), 0);
+    coro_task_cancel(&tf);
+    assert_int_equal(coro_loop_run_until_complete(&loop, coro_task_future(&tf)), CORO_ECANCELLED);
+    assert_int_equal(coro_loop_close(&loop), 0);
+    char *text = slurp(json_path);
+    assert_non_null(strstr(text, "\"timers\":2}")); /* both asleep */
+    assert_non_null(strstr(text, "\"timers\":1}")); /* the near one fired */
+    unlink(json_path);
+}
+
 /* CORO_TRACE=path.json from the environment, as a user runs a program */
 static void test_env(void **state)
 {
@@ -436,6 +473,7 @@ int main(void)
         cmocka_unit_test(test_text_lines),
         cmocka_unit_test(test_chrome_trace_file),
         cmocka_unit_test(test_env),
+        cmocka_unit_test(test_counter_counts_far_timers),
         cmocka_unit_test(test_errors_and_off),
         cmocka_unit_test(test_owned_frames),
     };
