@@ -20,7 +20,8 @@
  *   async with timeout(s):       CORO_WITH_TIMEOUT(&self->to, s) { ... } CORO_WITH_END;
  *   async with lock / sem / tg   CORO_WITH_LOCK / _SEMAPHORE / CORO_WITH_TASK_GROUP
  *   asyncio.run(main())          coro_run(&main.co, &result)
- *   asyncio.create_task(c)       coro_spawn(loop, frame)
+ *   asyncio.create_task(c)       coro_spawn(loop, frame), or coro_spawn_new(loop,
+ *                                sizeof(F), step) for task and frame in one block
  *
  * WARNING - the limits of a stackless coroutine, as protothreads states them:
  *
@@ -60,14 +61,14 @@
  * coro's own are CORO_E*; coro_strerror() names every one.
  *
  * The loop argument: every function that creates something on a loop
- * (coro_spawn, coro_task_init, coro_frame_new, coro_future_init/_new and
+ * (coro_spawn, coro_spawn_new, coro_task_init, coro_frame_new, coro_future_init/_new and
  * every other *_init that takes a coro_loop *) reads a NULL loop as the loop
  * running on this thread (coro_get_running_loop(), as asyncio.create_task
  * and asyncio.Lock() do); with no loop running, NULL is CORO_EINVAL (or a
  * NULL return) like any other missing argument.
  *
  * Storage: every object may live in caller-owned memory (the *_init
- * functions); the conveniences that allocate (coro_spawn, coro_frame_new,
+ * functions); the conveniences that allocate (coro_spawn, coro_spawn_new, coro_frame_new,
  * coro_future_new, coro_loop_new) use the loop's allocator (or, in the
  * heap-free mode, the arena the loop was given at init: coro_loop_options),
  * and everything a loop allocated is released by coro_loop_close. Nothing
@@ -740,6 +741,21 @@ int coro_task_init(coro_task *t, coro_loop *loop, coro_frame *root);
  * task is done. Returns NULL on failure (NULL root, no loop, closed loop,
  * out of memory). The task lives until coro_task_release, or coro_loop_close. */
 coro_task *coro_spawn(coro_loop *loop, coro_frame *root);
+/* asyncio.create_task(coro(...)) in one allocation: allocate a task and a
+ * zeroed root frame of `size` bytes (at least sizeof(coro_frame)) for
+ * `step` together, on `loop` (NULL: the running loop), and schedule its
+ * first step. Fill the frame's arguments through coro_task_frame before
+ * the loop runs again (the first step runs on a later pass). Both are freed
+ * together when the task is freed (coro_task_release once it is done, or
+ * coro_loop_close); the frame is never yours to free or to start again.
+ * Returns NULL on failure (NULL step, size out of range, no loop, closed
+ * loop, out of memory). The cheapest way to spawn: one allocation, where
+ * coro_frame_new + coro_spawn make two. */
+coro_task *coro_spawn_new(coro_loop *loop, size_t size, coro_step_fn step);
+/* The root frame of a pending task from coro_spawn_new (its arguments are
+ * yours to fill until its first step runs). NULL when `t` is NULL, done, or
+ * was not made by coro_spawn_new. */
+void *coro_task_frame(coro_task *t);
 /* Drop your reference to a task from coro_spawn: it is freed once done and
  * its done callbacks have run (on a later loop pass, or at coro_loop_close).
  * Don't use `t` afterwards. NULL is a no-op; a

@@ -52,6 +52,7 @@ enum { CORO__DONE = 0, CORO__YIELD, CORO__AWAIT, CORO__CALL, CORO__SLEEP, CORO__
 #define CORO__F_OWNED 0x04u   /* allocated by coro_frame_new */
 #define CORO__F_RUNNING 0x08u /* on some driver's chain */
 #define CORO__F_AGEN 0x10u    /* an async generator's frame (coro_agen) */
+#define CORO__F_INSIDE 0x20u  /* a task's root, in the task's own allocation (coro_spawn_new) */
 
 static inline void coro_frame_init(coro_frame *co, coro_step_fn step)
 {

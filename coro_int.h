@@ -21,10 +21,11 @@
 #define CORO__CONTAINER(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
 /* A frame a task, a generator or an await may start: it has a body, has
- * not run yet (resume point 0) and is on no chain. */
+ * not run yet (resume point 0), is on no chain and is no task's own root
+ * (that one lives and dies with its task). */
 static inline bool coro__frame_fresh(const coro_frame *f)
 {
-    return f && f->step && f->resume == 0 && !(f->flags & CORO__F_RUNNING);
+    return f && f->step && f->resume == 0 && !(f->flags & (CORO__F_RUNNING | CORO__F_INSIDE));
 }
 
 #if defined(__GNUC__) || defined(__clang__)
@@ -81,6 +82,15 @@ static inline unsigned coro__future_kind(const coro_future *f) { return f->tag; 
  * was added when it finished, or since), so nothing queued will read it and
  * its release may free it at once. */
 #define TASK_F_QUIET 0x08u
+/* Once done, SLEEPING's bit means: the root frame was allocated with the
+ * task (coro_spawn_new), so the task's free frees both at once. */
+#define TASK_F_FRAME_INSIDE 0x02u
+/* Where coro_spawn_new puts the root frame: after the task, at the
+ * alignment a frame from coro_frame_new may need (16 on LP64 targets, so
+ * a frame whose size is a multiple of 16 is 16-aligned, as mem.c's slab
+ * gives it; the task's size on 32-bit targets, where 8 is enough). */
+#define CORO__TASK_FRAME_OFFSET (sizeof(void *) == 8 ? (sizeof(coro_task) + 15u) / 16u * 16u \
+                                                     : (sizeof(coro_task) + 7u) / 8u * 8u)
 /* The cancel-request count (cancelling()) is 12 bits, saturating at 4095:
  * its low 4 bits are tflags bits 4..7, its high 8 bits the `tag` byte while
  * the task is pending (a result's tag exists only once it is done), then
@@ -186,36 +196,51 @@ static inline void coro__zero_words(void *p, size_t n8)
         w[i] = 0;
 }
 
-/* coro__alloc_raw for a hot caller (spawn): a pop from its class's free
- * list, inline; anything else (an empty list, a big size) goes to mem.c.
+/* A pop from the free list of `size`'s class, inline and call-free, or
+ * NULL (an empty list, a size beyond the slab, a sanitized build): the hot
+ * callers' way to the slab, which then take their general path. Not zeroed.
  * `size` is usually a constant, so the class is too. */
-static inline void *coro__alloc_fast(coro_loop *loop, size_t size)
+static inline void *coro__slab_pop(coro_loop *loop, size_t size)
 {
     struct coro__slab_head *s = (struct coro__slab_head *)loop->slab;
     size_t k = (size - 1) / CORO__SLAB_GRAIN;
     void *p;
     if (!CORO__FAST_SLAB || size - 1 >= CORO__SLAB_MAX || !s || !(p = s->free[k]))
-        return coro__alloc_raw(loop, size);
+        return NULL;
     s->free[k] = *(void **)p;
     s->live_bytes += (k + 1) * CORO__SLAB_GRAIN;
     loop->slab_allocs++;
     return p;
 }
 
-/* coro__free for a hot caller: a push on the class's free list, inline. */
-static inline void coro__free_fast(coro_loop *loop, void *p, size_t size)
+/* coro__alloc_raw for a hot caller (spawn): coro__slab_pop, or mem.c. */
+static inline void *coro__alloc_fast(coro_loop *loop, size_t size)
+{
+    void *p = coro__slab_pop(loop, size);
+    return p ? p : coro__alloc_raw(loop, size);
+}
+
+/* A push on the free list of `size`'s class, inline and call-free; false
+ * when mem.c must take it (coro__free). */
+static inline bool coro__slab_push(coro_loop *loop, void *p, size_t size)
 {
     struct coro__slab_head *s = (struct coro__slab_head *)loop->slab;
     size_t k = (size - 1) / CORO__SLAB_GRAIN;
-    if (!CORO__FAST_SLAB || size - 1 >= CORO__SLAB_MAX || !s || !p) {
-        coro__free(loop, p, size);
-        return;
-    }
+    if (!CORO__FAST_SLAB || size - 1 >= CORO__SLAB_MAX || !s || !p)
+        return false;
     *(void **)p = s->free[k];
     s->free[k] = p;
     s->live_bytes -= (k + 1) * CORO__SLAB_GRAIN;
     if (s->live_bytes <= s->reclaim_at)
         s->reclaim_due = true; /* coro__mem_idle does it */
+    return true;
+}
+
+/* coro__free for a hot caller: coro__slab_push, or mem.c. */
+static inline void coro__free_fast(coro_loop *loop, void *p, size_t size)
+{
+    if (!coro__slab_push(loop, p, size))
+        coro__free(loop, p, size);
 }
 /* The loop is idle (a poll with nothing ready): give back the slab chunks a
  * spike left empty, if the live bytes fell far enough since. */

@@ -343,6 +343,33 @@ static void frame_release(coro_loop *loop, coro_frame *f)
         coro__free_fast(loop, f, (size_t)f->size8 * 8u);
 }
 
+/* A task and the root frame allocated with it (coro_spawn_new): the root
+ * at CORO__TASK_FRAME_OFFSET, its header kept intact until the task is
+ * freed, so its size8 tells the object's size. */
+static coro_frame *inside_frame(coro_task *t)
+{
+    return (coro_frame *)(void *)((char *)t + CORO__TASK_FRAME_OFFSET);
+}
+
+static size_t task_alloc_size(coro_task *t)
+{
+    if (t->fut.tflags & TASK_F_FRAME_INSIDE)
+        return CORO__TASK_FRAME_OFFSET + (size_t)inside_frame(t)->size8 * 8u;
+    return sizeof *t;
+}
+
+/* The root returned: free a frame from coro_frame_new; a root inside the
+ * task goes with the task, which says so from now on. */
+static CORO__ALWAYS_INLINE inline void root_release(coro_task *t, coro_frame *root)
+{
+    if (CORO__UNLIKELY(root->flags & (CORO__F_OWNED | CORO__F_INSIDE))) {
+        if (root->flags & CORO__F_INSIDE)
+            t->fut.tflags |= TASK_F_FRAME_INSIDE;
+        else
+            coro__free_fast(t->fut.loop, root, (size_t)root->size8 * 8u);
+    }
+}
+
 
 static void schedule_step(coro_task *t)
 {
@@ -350,10 +377,12 @@ static void schedule_step(coro_task *t)
     coro__ready_push(t->fut.loop, &t->u.timer.node);
 }
 
-static CORO__ALWAYS_INLINE inline int task_setup(coro_task *t, coro_loop *loop, coro_frame *root,
-                                                 uint8_t flags)
+/* The fields of a new task, each written once (no memset first: this is
+ * the spawn path), and its first step scheduled. No call: spawn_new's hot
+ * path is this and checks. */
+static CORO__ALWAYS_INLINE inline void task_fields(coro_task *t, coro_loop *loop, coro_frame *root,
+                                                   uint8_t flags)
 {
-    /* every field written once (no memset first: this is the spawn path) */
     t->fut.loop = loop;
     t->fut.callbacks = NULL;
     t->fut.state = FUT_PENDING;
@@ -361,22 +390,30 @@ static CORO__ALWAYS_INLINE inline int task_setup(coro_task *t, coro_loop *loop, 
     t->fut.flags = FUT_F_TASK | flags;
     t->fut.tflags = 0;
     t->u.timer.seq = 0;
-    if (++loop->task_counter == 0)
+    if (CORO__UNLIKELY(++loop->task_counter == 0))
         loop->task_counter = 1;
     t->fut.aux = loop->task_counter; /* task_number() while pending and not listed */
+    root->parent = NULL;
+    root->flags |= CORO__F_RUNNING;
+    t->fut.val.frame = root;
+    t->u.timer.heap_index = CORO__HEAP_NONE;
+    schedule_step(t);
+}
+
+/* task_fields, with what may call out: a reused storage's old name, the
+ * list's room (which may grow it), debug mode's creator record. */
+static CORO__ALWAYS_INLINE inline int task_setup(coro_task *t, coro_loop *loop, coro_frame *root,
+                                                 uint8_t flags)
+{
     if (loop->names && !(flags & FUT_F_ALLOCATED))
         name_drop(loop, t); /* caller's storage reused: forget its old record
                                (an allocated task's went in task_free) */
     int rc = list_reserve(loop);
     if (rc != 0)
         return rc;
+    task_fields(t, loop, root, flags);
     if (loop->debug)
         record_creator(loop, t);
-    root->parent = NULL;
-    root->flags |= CORO__F_RUNNING;
-    t->fut.val.frame = root;
-    t->u.timer.heap_index = CORO__HEAP_NONE;
-    schedule_step(t);
     return 0;
 }
 
@@ -411,6 +448,71 @@ coro_task *coro_spawn(coro_loop *loop, coro_frame *root)
     return t;
 }
 
+/* The frame's header for coro_frame_new's and coro_spawn_new's frames. */
+static void frame_header(coro_frame *f, size_t size, coro_step_fn step, uint8_t flags)
+{
+    f->step = step;
+    f->flags = flags;
+    f->size8 = (uint16_t)((size + 7) / 8);
+}
+
+static size_t spawn_new_size(size_t size)
+{
+    return CORO__TASK_FRAME_OFFSET + (size + 7) / 8 * 8;
+}
+
+/* coro_spawn_new the general way: any size, any loop state. */
+static CORO__NOINLINE coro_task *spawn_new_general(coro_loop *loop, size_t size, coro_step_fn step)
+{
+    loop = coro__loop_or_running(loop);
+    if (!loop || loop->state == LOOP_CLOSED || !step || size < sizeof(coro_frame) ||
+        size > FRAME_MAX_SIZE)
+        return NULL;
+    size_t total = spawn_new_size(size);
+    coro_task *t = coro__alloc_fast(loop, total);
+    if (!t)
+        return NULL;
+    coro_frame *root = inside_frame(t);
+    if (total <= CORO__SLAB_MAX)
+        coro__zero_words(root, (size + 7) / 8); /* a big one comes zeroed */
+    frame_header(root, size, step, CORO__F_INSIDE);
+    if (task_setup(t, loop, root, FUT_F_ALLOCATED) != 0) {
+        coro__free(loop, t, total);
+        return NULL;
+    }
+    loop->tasks_alive++;
+    return t;
+}
+
+/* The hot case makes no call (so it saves no register): a small frame, a
+ * free object in the slab, room in the task list, debug mode off. */
+coro_task *coro_spawn_new(coro_loop *loop, size_t size, coro_step_fn step)
+{
+    if (!loop || !step || size < sizeof(coro_frame) || size > CORO__SLAB_MAX || loop->debug ||
+        loop->state == LOOP_CLOSED || loop->ntasks + loop->tasks_unlisted >= loop->tasks_cap)
+        return spawn_new_general(loop, size, step);
+    coro_task *t = coro__slab_pop(loop, spawn_new_size(size));
+    if (!t)
+        return spawn_new_general(loop, size, step);
+    coro_frame *root = inside_frame(t);
+    coro__zero_words(root, (size + 7) / 8);
+    frame_header(root, size, step, CORO__F_INSIDE);
+    loop->tasks_unlisted++; /* list_reserve, its room checked above */
+    task_fields(t, loop, root, FUT_F_ALLOCATED);
+    loop->tasks_alive++;
+    return t;
+}
+
+void *coro_task_frame(coro_task *t)
+{
+    if (!t || t->fut.state != FUT_PENDING || !(t->fut.flags & FUT_F_ALLOCATED))
+        return NULL;
+    coro_frame *f = t->fut.val.frame;
+    while (f->parent)
+        f = f->parent;
+    return f == inside_frame(t) ? f : NULL;
+}
+
 /* Zero a new frame, 8 bytes at a time (a slab object is a whole number
  * of 8-byte grains; a big one comes zeroed from the hook's path). */
 static void zero_frame(void *f, size_t size)
@@ -428,9 +530,7 @@ void *coro_frame_new(coro_loop *loop, size_t size, coro_step_fn step)
     if (!f)
         return NULL;
     zero_frame(f, size); /* the header's fields are all 0 but step and flags */
-    f->step = step;
-    f->flags = CORO__F_OWNED;
-    f->size8 = (uint16_t)((size + 7) / 8);
+    frame_header(f, size, step, CORO__F_OWNED);
     return f;
 }
 
@@ -456,7 +556,7 @@ static void task_free(coro_task *t)
     if (t->fut.flags & FUT_F_NAMED)
         name_drop(loop, t);
     loop->tasks_alive--;
-    coro__free_fast(loop, t, sizeof *t);
+    coro__free_fast(loop, t, task_alloc_size(t));
 }
 
 static void task_free_node(coro__node *n)
@@ -520,7 +620,7 @@ static CORO__ALWAYS_INLINE inline bool task_finish(coro_task *t, coro_value *io,
     coro_loop *loop = t->fut.loop;
     coro_frame *root = t->fut.val.frame;
     uint32_t number = task_number(t), count_hi = t->fut.tag;
-    frame_release(loop, root);
+    root_release(t, root);
     t->u.timer.seq = number; /* task_number() once done */
     t->fut.aux = ((t->fut.flags & FUT_F_LISTED) ? list_index(t) : 0) | count_hi << TASK_INDEX_BITS;
     t->fut.val.i = 0;

@@ -263,7 +263,7 @@ static struct result bench_spawn(long n)
     int64_t t0 = now_ns();
     for (long done = 0; done < n; done += SPAWN_BATCH) {
         for (int i = 0; i < SPAWN_BATCH; i++)
-            batch[i] = coro_spawn(loop, coro_frame_new(loop, sizeof(coro_frame), empty_step));
+            batch[i] = coro_spawn_new(loop, sizeof(coro_frame), empty_step);
         coro_loop_run_until_complete(loop, coro_task_future(batch[SPAWN_BATCH - 1]));
         for (int i = 0; i < SPAWN_BATCH; i++)
             coro_task_release(batch[i]);

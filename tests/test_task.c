@@ -1143,6 +1143,132 @@ static void test_frame_new_ownership(void **state)
     assert_int_equal(a.bad_osize, 0);
 }
 
+/* ---- coro_spawn_new: a task and its root frame in one allocation ---- */
+
+/* a root that awaits a child frame, so the task's innermost frame is not
+ * its root while it waits */
+struct nesting {
+    coro_frame co;
+    struct spawned child;
+    int id;
+};
+
+static CORO_FN(nesting_step)
+{
+    struct nesting *self = CORO_SELF(struct nesting);
+    CORO_BEGIN();
+    coro_frame_init(&self->child.co, spawned_step);
+    self->child.id = self->id;
+    CORO_AWAIT(&self->child.co);
+    CORO_RETURN(coro_int(CORO_RESULT.u.i + 1));
+    CORO_END();
+}
+
+static void test_spawn_new(void **state)
+{
+    (void)state;
+    coro_loop loop;
+    talloc a = { 0 };
+    coro_loop_options o = talloc_options(&a);
+    assert_int_equal(coro_loop_init(&loop, &o), 0);
+    /* the frame comes zeroed, is filled before the first step, and the
+     * task's result is its coroutine's */
+    coro_task *t = coro_spawn_new(&loop, sizeof(struct spawned), spawned_step);
+    assert_non_null(t);
+    struct spawned *s = coro_task_frame(t);
+    assert_non_null(s);
+    assert_int_equal(s->id, 0);
+    assert_int_equal(s->co.resume, 0);
+    s->id = 41;
+    /* the root belongs to the task: it cannot start a second one, and
+     * coro_frame_free leaves it alone */
+    assert_null(coro_spawn(&loop, &s->co));
+    coro_frame_free(&loop, &s->co);
+    assert_int_equal(coro_loop_run_until_complete(&loop, coro_task_future(t)), 0);
+    coro_value v;
+    assert_int_equal(coro_task_result(t, &v), 0);
+    assert_int_equal(v.u.i, 41);
+    assert_null(coro_task_frame(t)); /* done: the frame is no longer yours */
+    coro_task_release(t);
+    run_one_pass(&loop);
+    assert_int_equal(loop.tasks_alive, 0);
+    /* the root while the task waits deeper in its chain */
+    t = coro_spawn_new(&loop, sizeof(struct nesting), nesting_step);
+    struct nesting *n = coro_task_frame(t);
+    assert_non_null(n);
+    n->id = 5;
+    run_one_pass(&loop); /* the child sleeps(0) */
+    assert_ptr_equal(coro_task_frame(t), n);
+    assert_int_equal(coro_loop_run_until_complete(&loop, coro_task_future(t)), 0);
+    assert_int_equal(coro_task_result(t, &v), 0);
+    assert_int_equal(v.u.i, 6);
+    coro_task_release(t);
+    /* a failure, released: reported and freed like any task */
+    t = coro_spawn_new(&loop, sizeof(struct spawned), spawned_step);
+    ((struct spawned *)coro_task_frame(t))->err = E1;
+    assert_int_equal(coro_loop_run_until_complete(&loop, coro_task_future(t)), E1);
+    coro_task_release(t);
+    run_one_pass(&loop);
+    assert_int_equal(loop.tasks_alive, 0);
+    /* a thousand rounds, small and large frames, never grow the memory;
+     * a frame whose size is a multiple of 16 is 16-aligned on 64-bit
+     * targets, as one from coro_frame_new is */
+    size_t live = a.live;
+    static const size_t sizes[] = { sizeof(coro_frame), 40, 48, 200, 5000 };
+    for (int round = 0; round < 1000; round++) {
+        size_t size = sizes[round % 5];
+        t = coro_spawn_new(&loop, size, spawned_step);
+        assert_non_null(t);
+        s = coro_task_frame(t);
+        assert_int_equal((uintptr_t)s % 8, 0);
+        if (sizeof(void *) == 8 && size % 16 == 0)
+            assert_int_equal((uintptr_t)s % 16, 0);
+        s->id = round;
+        coro_task_release(t);
+        run_one_pass(&loop);
+        run_one_pass(&loop);
+        assert_int_equal(loop.tasks_alive, 0);
+        if (round == 4)
+            live = a.live;
+    }
+    assert_int_equal(a.live, live);
+    /* tasks of the other kinds have no frame of their own */
+    assert_null(coro_task_frame(NULL));
+    t = coro_spawn(&loop, &new_spawned(&loop, sizeof(struct spawned), 1, 0)->co);
+    assert_null(coro_task_frame(t));
+    coro_task_release(t);
+    struct spawned own = { CORO_FRAME_INIT(spawned_step), 2, 0 };
+    coro_task ct;
+    assert_int_equal(coro_task_init(&ct, &loop, &own.co), 0);
+    assert_null(coro_task_frame(&ct));
+    assert_int_equal(coro_loop_run_until_complete(&loop, coro_task_future(&ct)), 0);
+    /* bad input: NULL, never a crash */
+    assert_null(coro_spawn_new(&loop, sizeof(coro_frame), NULL));
+    assert_null(coro_spawn_new(&loop, sizeof(coro_frame) - 1, spawned_step));
+    assert_null(coro_spawn_new(&loop, (size_t)1 << 20, spawned_step));
+    assert_null(coro_spawn_new(NULL, sizeof(coro_frame), spawned_step)); /* no loop running */
+    /* out of memory: NULL, and nothing left allocated */
+    a.fail_at = a.calls + 1;
+    a.persistent = 1;
+    int refused = 0;
+    for (int i = 0; i < 200 && !refused; i++) {
+        t = coro_spawn_new(&loop, 5000, spawned_step); /* each one through the hook */
+        if (t)
+            coro_task_release(t);
+        else
+            refused = 1;
+    }
+    assert_true(refused);
+    a.fail_at = 0;
+    a.persistent = 0;
+    /* one never released: close frees it with the rest */
+    assert_non_null(coro_spawn_new(&loop, sizeof(struct spawned), spawned_step));
+    assert_int_equal(coro_loop_close(&loop), 0);
+    assert_null(coro_spawn_new(&loop, sizeof(coro_frame), spawned_step)); /* closed */
+    assert_int_equal(a.live, 0);
+    assert_int_equal(a.bad_osize, 0);
+}
+
 /* ---- debug reports ---- */
 
 /* a coroutine that spawns a failing child after a sleep, and forgets it */
@@ -1327,6 +1453,7 @@ int main(void)
         cmocka_unit_test(test_null_loop_is_the_running_loop),
         cmocka_unit_test(test_task_names),
         cmocka_unit_test(test_spawn_and_release),
+        cmocka_unit_test(test_spawn_new),
         cmocka_unit_test(test_release_from_done_callback),
         cmocka_unit_test(test_release_frees_at_once_when_nothing_waits),
         cmocka_unit_test(test_frame_new_ownership),
