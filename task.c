@@ -548,6 +548,19 @@ static void report_unretrieved(coro_task *t)
                           finished_line(t));
 }
 
+/* task_free's common case without a call: nothing to report, not listed,
+ * not named, and the slab takes the object back inline. False, with
+ * nothing done: task_free. */
+static CORO__ALWAYS_INLINE inline bool task_free_quick(coro_task *t)
+{
+    coro_loop *loop = t->fut.loop;
+    if ((t->fut.flags & (FUT_F_LISTED | FUT_F_NAMED)) || t->fut.state == FUT_ERROR ||
+        !coro__slab_push(loop, t, task_alloc_size(t)))
+        return false;
+    loop->tasks_alive--;
+    return true;
+}
+
 static void task_free(coro_task *t)
 {
     coro_loop *loop = t->fut.loop;
@@ -599,10 +612,10 @@ void coro_task_release(coro_task *t)
     t->fut.flags |= FUT_F_RELEASED;
     if (t->fut.state == FUT_PENDING || t->fut.loop->state == LOOP_CLOSED)
         return;
-    if (free_at_once(t))
-        task_free(t);
-    else
+    if (!free_at_once(t))
         schedule_free(t);
+    else if (!task_free_quick(t))
+        task_free(t);
 }
 
 /* A done, released task nothing queued will read (no done callback pending,
@@ -764,23 +777,73 @@ static void task_run(coro_task *t, coro_value *io, int cause)
     loop->current = NULL;
 }
 
-/* The step's chain stopped with anything but the hot sleep(0): drive it
- * on and settle (out of line, so that the inline fast path, coro_int.h's
- * coro__task_step_fast, stays small). Leaves the task (loop->current =
- * NULL); a released task that returned with no done callback is freed. */
+/* Task.__step's common end (super().set_result), written without a call so
+ * that the pass's inline step keeps its registers: the root returned a
+ * value, no cancel is pending, no done callback waits, the task is not in
+ * the list and came from coro_spawn or coro_spawn_new. A released task is
+ * freed here (after run_until_complete, when that holds it). False, with
+ * nothing changed: task_finish's general way. */
+static CORO__ALWAYS_INLINE inline bool task_return_quick(coro_task *t, coro_frame *root,
+                                                         const coro_value *io)
+{
+    coro_loop *loop = t->fut.loop;
+    if (io->tag == CORO_ERROR || t->fut.callbacks || (t->fut.tflags & TASK_F_MUST_CANCEL) ||
+        (t->fut.flags & (FUT_F_LISTED | FUT_F_ALLOCATED)) != FUT_F_ALLOCATED)
+        return false;
+    if (root->flags & CORO__F_OWNED) {
+        if (!coro__slab_push(loop, root, (size_t)root->size8 * 8u))
+            return false;
+    } else if (root->flags & CORO__F_INSIDE) {
+        t->fut.tflags |= TASK_F_FRAME_INSIDE;
+    }
+    t->u.timer.seq = t->fut.aux;                          /* its number (not listed) */
+    t->fut.aux = (uint32_t)t->fut.tag << TASK_INDEX_BITS; /* the cancel count's top */
+    t->fut.state = FUT_RESULT;
+    t->fut.val.i = io->u.i;
+    t->fut.tag = (uint8_t)io->tag;
+    t->fut.tflags |= TASK_F_QUIET; /* UNARMED's bit: no timeout scope is left */
+    loop->tasks_unlisted--;
+    loop->current = NULL;
+    if (!(t->fut.flags & FUT_F_RELEASED))
+        return true;
+    if (t->fut.flags & FUT_F_PINNED)
+        schedule_free(t); /* run_until_complete reads it first */
+    else if (!task_free_quick(t))
+        task_free(t);
+    return true;
+}
+
+/* The root returned or failed: the general way. */
+static CORO__NOINLINE void task_end(coro_task *t, coro_value *io)
+{
+    bool free_it = task_finish(t, io, true);
+    t->fut.loop->current = NULL;
+    if (free_it)
+        task_free(t); /* released, and no callback to wait for */
+}
+
+/* An await, a sleep, a yield, or a child frame that returned: drive on. */
+static CORO__NOINLINE void task_drive_on(coro_task *t, coro_frame *f, int status, coro_value *io)
+{
+    task_settle(t, coro__drive_on(&t->fut.val.frame, f, io, status), io);
+    t->fut.loop->current = NULL;
+}
+
+/* The step's chain stopped with anything but the hot sleep(0): finish,
+ * or drive on and settle (out of line, so that the inline fast path,
+ * coro_int.h's coro__task_step_fast, stays small). Leaves the task
+ * (loop->current = NULL); a released task that returned with no done
+ * callback is freed. */
 void coro__task_after_step(coro_task *t, int status, coro_value *io)
 {
     coro_frame *f = t->fut.val.frame;
-    if (status == CORO__DONE && !f->parent) { /* the root returned: the driver has */
-        f->flags &= (uint8_t)~CORO__F_RUNNING; /* nothing to follow */
-        bool free_it = task_finish(t, io, true);
-        t->fut.loop->current = NULL;
-        if (free_it)
-            task_free(t); /* released, and no callback to wait for */
+    if (status != CORO__DONE || f->parent) {
+        task_drive_on(t, f, status, io);
         return;
     }
-    task_settle(t, coro__drive_on(&t->fut.val.frame, f, io, status), io);
-    t->fut.loop->current = NULL;
+    f->flags &= (uint8_t)~CORO__F_RUNNING; /* the root returned: the driver */
+    if (!task_return_quick(t, f, io))      /* has nothing to follow */
+        task_end(t, io);
 }
 
 /* A step that is watched, has a cancel to throw in, or follows a sleep. */
