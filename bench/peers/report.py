@@ -707,6 +707,11 @@ def docs(run, machine, page, png, data_dir, net=None):
              "iteration shape, same division into a per-op figure, the result checked. "
              "Sources: `bench/peers/`.")
     L.append("")
+    L.append("- **coro** (`bench/micro.c`): `spawn` uses `coro_spawn_new` (task and frame in "
+             "one allocation, as C++20 allocates one frame); `memory_per_task` and `skynet` use "
+             "`coro_frame_new` + `coro_spawn`, whose frame is freed when the task finishes (the "
+             "smaller footprint: 8 bytes less a task, and a finished child's frame goes before "
+             "its parent reads its result).")
     L.append("- **cpp20** (`cpp20.cc`, g++ -O2 -std=c++20 -fcoroutines): a `task<T>` coroutine type "
              "(lazy start, symmetric transfer to the awaiter at final_suspend; every frame from the "
              "global operator new, i.e. glibc malloc, as g++ allocates it: no recycling allocator) and a tiny single-threaded scheduler: a `std::deque` FIFO "
