@@ -26,7 +26,10 @@
 # Environment (the Makefile's bench-run target sets these): BENCH_BIN,
 # BENCH_OUT, CC. Optional: BENCH_CXX (g++), BENCH_PYTHON, BENCH_PEERS (a
 # space-separated subset of "cpp20 go asyncio libuv"), BENCH_ROW_TIMEOUT
-# (seconds one row may take, default 180), BENCH_NO_INSTALL=1.
+# (seconds one row may take, default 180), BENCH_NO_INSTALL=1, BENCH_CPU
+# (the CPU every micro row is pinned to with taskset, default the last
+# one; "none" does not pin: a row that migrates between cores mid-run is
+# the noisiest figure this machine gives).
 set -euo pipefail
 
 suite=${1:-${BENCH_SUITE:-micro}}
@@ -228,6 +231,14 @@ if wants libuv; then
 fi
 rm -f "$peer_bin/.uvtest"
 
+# Every row, coro's and the peers', runs on the same one CPU.
+pin=()
+cpus=$(nproc 2>/dev/null || echo 1)
+cpu=${BENCH_CPU:-$((cpus - 1))}
+if [ "$cpu" != none ] && command -v taskset >/dev/null 2>&1 && taskset -c "$cpu" true 2>/dev/null; then
+    pin=(taskset -c "$cpu")
+fi
+
 # set_cmd IMPL: cmd=(the command line of a row of IMPL, without the bench name)
 set_cmd() {
     case $1 in
@@ -238,6 +249,7 @@ set_cmd() {
     libuv) cmd=("$peer_bin/libuv") ;;
     *) cmd=(false) ;;
     esac
+    cmd=("${pin[@]+"${pin[@]}"}" "${cmd[@]}")
 }
 
 # ---- the rows: coro's, then every peer's, in the order of the spec ----------

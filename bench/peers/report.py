@@ -671,6 +671,8 @@ def docs(run, machine, page, png, data_dir, net=None):
     L.append("")
     L += table_lines(rows, order, markdown=True)
     L.append("")
+    L.append("Every micro row, coro's and each peer's, runs pinned to the same CPU (`taskset`; "
+             "`BENCH_CPU` picks it, `none` does not pin).")
     L.append("ns/op: nanoseconds per operation (best of 3); B/task: resident bytes per pending task. "
              "coro/peer below 1 means coro is faster or smaller; `-` means the peer has no such row. "
              "`floor` is one indirect function call, the least a resume can cost.")
