@@ -207,16 +207,18 @@ int coro_loop_is_closed(const coro_loop *loop) { return !loop || loop->state == 
 static CORO__ALWAYS_INLINE inline void run_ready(coro_loop *loop)
 {
     coro__node *n = loop->ready_head;
+    unsigned ran = loop->since_poll; /* counted in a register */
     coro__ready_clear(loop);
     while (n) {
         loop->pass_head = n->next;
-        loop->since_poll++;
+        ran++;
         if (n->run == coro__task_step)
             coro__task_step_fast(loop, n); /* Task.__step, inline */
         else
             n->run(n); /* may free n */
         n = loop->pass_head; /* a callback may have taken the next one back */
     }
+    loop->since_poll = ran;
 }
 
 /* Unlink n from the list at *head (tail: the list's last link, or NULL). */
