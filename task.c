@@ -508,9 +508,9 @@ void *coro_task_frame(coro_task *t)
     if (!t || t->fut.state != FUT_PENDING || !(t->fut.flags & FUT_F_ALLOCATED))
         return NULL;
     coro_frame *f = t->fut.val.frame;
-    while (f->parent)
+    while (f && f->parent)
         f = f->parent;
-    return f == inside_frame(t) ? f : NULL;
+    return f && f == inside_frame(t) ? f : NULL;
 }
 
 /* Zero a new frame, 8 bytes at a time (a slab object is a whole number
