@@ -427,7 +427,17 @@ int coro_task_init(coro_task *t, coro_loop *loop, coro_frame *root)
     return task_setup(t, loop, root, 0);
 }
 
-coro_task *coro_spawn(coro_loop *loop, coro_frame *root)
+/* The spawns' hot case makes no call (so it saves no register): debug mode
+ * off, an open loop, room in the task list (list_reserve's test), and then
+ * a free object in the slab. Anything else takes the general way. */
+static CORO__ALWAYS_INLINE inline bool spawn_fast_ok(const coro_loop *loop)
+{
+    return !loop->debug && loop->state != LOOP_CLOSED &&
+           loop->ntasks + loop->tasks_unlisted < loop->tasks_cap;
+}
+
+/* coro_spawn the general way. */
+static CORO__NOINLINE coro_task *spawn_general(coro_loop *loop, coro_frame *root)
 {
     if (!root)
         return NULL;
@@ -446,6 +456,36 @@ coro_task *coro_spawn(coro_loop *loop, coro_frame *root)
     if (loop && loop->state != LOOP_CLOSED && !(root->flags & CORO__F_RUNNING))
         frame_release(loop, root); /* we own it, even on failure */
     return t;
+}
+
+/* What a spawn that passed spawn_fast_ok does with its new task `t`. */
+static CORO__ALWAYS_INLINE inline coro_task *spawned(coro_task *t, coro_loop *loop, coro_frame *root)
+{
+    loop->tasks_unlisted++; /* list_reserve, its room checked by spawn_fast_ok */
+    task_fields(t, loop, root, FUT_F_ALLOCATED);
+    loop->tasks_alive++;
+    return t;
+}
+
+/* coro_spawn past its checks, when the slab's free list is empty. */
+static CORO__NOINLINE coro_task *spawn_refill(coro_loop *loop, coro_frame *root)
+{
+    coro_task *t = coro__alloc_raw(loop, sizeof *t);
+    if (!t) {
+        frame_release(loop, root); /* we own it, even on failure */
+        return NULL;
+    }
+    return spawned(t, loop, root);
+}
+
+coro_task *coro_spawn(coro_loop *loop, coro_frame *root)
+{
+    if (!loop || !spawn_fast_ok(loop) || !coro__frame_fresh(root))
+        return spawn_general(loop, root);
+    coro_task *t = coro__slab_pop(loop, sizeof *t);
+    if (!t)
+        return spawn_refill(loop, root);
+    return spawned(t, loop, root);
 }
 
 /* The frame's header for coro_frame_new's and coro_spawn_new's frames. */
@@ -484,15 +524,12 @@ static CORO__NOINLINE coro_task *spawn_new_general(coro_loop *loop, size_t size,
     return t;
 }
 
-/* The hot case makes no call (so it saves no register): a small frame, a
- * free object in the slab, room in the task list, debug mode off. */
+/* The hot case (spawn_fast_ok, and a small frame) makes no call. */
 coro_task *coro_spawn_new(coro_loop *loop, size_t size, coro_step_fn step)
 {
-    if (!loop || !step || size < sizeof(coro_frame) || size > CORO__SLAB_MAX || loop->debug ||
-        loop->state == LOOP_CLOSED || loop->ntasks + loop->tasks_unlisted >= loop->tasks_cap)
-        return spawn_new_general(loop, size, step);
-    coro_task *t = coro__slab_pop(loop, spawn_new_size(size));
-    if (!t)
+    coro_task *t;
+    if (!loop || !step || size < sizeof(coro_frame) || size > CORO__SLAB_MAX ||
+        !spawn_fast_ok(loop) || !(t = coro__slab_pop(loop, spawn_new_size(size))))
         return spawn_new_general(loop, size, step);
     coro_frame *root = inside_frame(t);
     coro__zero_words(root, (size + 7) / 8);
@@ -521,7 +558,8 @@ static void zero_frame(void *f, size_t size)
         coro__zero_words(f, (size + 7) / 8);
 }
 
-void *coro_frame_new(coro_loop *loop, size_t size, coro_step_fn step)
+/* coro_frame_new the general way. */
+static CORO__NOINLINE void *frame_new_general(coro_loop *loop, size_t size, coro_step_fn step)
 {
     loop = coro__loop_or_running(loop);
     if (!loop || loop->state == LOOP_CLOSED || size < sizeof(coro_frame) || size > FRAME_MAX_SIZE)
@@ -530,6 +568,31 @@ void *coro_frame_new(coro_loop *loop, size_t size, coro_step_fn step)
     if (!f)
         return NULL;
     zero_frame(f, size); /* the header's fields are all 0 but step and flags */
+    frame_header(f, size, step, CORO__F_OWNED);
+    return f;
+}
+
+/* coro_frame_new past its checks, when the slab's free list is empty. */
+static CORO__NOINLINE void *frame_refill(coro_loop *loop, size_t size, coro_step_fn step)
+{
+    coro_frame *f = coro__alloc_raw(loop, size);
+    if (!f)
+        return NULL;
+    zero_frame(f, size);
+    frame_header(f, size, step, CORO__F_OWNED);
+    return f;
+}
+
+/* The hot case, a small frame from a free object in the slab, makes no
+ * call. */
+void *coro_frame_new(coro_loop *loop, size_t size, coro_step_fn step)
+{
+    if (!loop || loop->state == LOOP_CLOSED || size < sizeof(coro_frame) || size > CORO__SLAB_MAX)
+        return frame_new_general(loop, size, step);
+    coro_frame *f = coro__slab_pop(loop, size);
+    if (!f)
+        return frame_refill(loop, size, step);
+    coro__zero_words(f, (size + 7) / 8);
     frame_header(f, size, step, CORO__F_OWNED);
     return f;
 }
