@@ -954,6 +954,61 @@ static void test_running_loop(void **state)
     assert_int_equal(coro_loop_close(&loop), 0);
 }
 
+/* coro_current_task is a task only inside its step: a callback that runs
+ * right after a task's sleep(0) in the same pass, and a timer's, see NULL. */
+struct outside {
+    coro_loop *loop;
+    int runs, saw_task;
+};
+
+static int outside_cb(void *arg)
+{
+    struct outside *o = arg;
+    o->saw_task += coro_current_task(o->loop) != NULL;
+    if (++o->runs < 4)
+        assert_int_equal(coro_call_soon(o->loop, NULL, outside_cb, o), 0);
+    return 0;
+}
+
+struct passer {
+    coro_frame co;
+    int i, saw_other;
+    coro_task *self;
+};
+
+static CORO_FN(passer_step)
+{
+    struct passer *self = CORO_SELF(struct passer);
+    CORO_BEGIN();
+    for (self->i = 0; self->i < 5; self->i++) {
+        self->saw_other += coro_current_task(NULL) != self->self;
+        CORO_SLEEP(0);
+    }
+    CORO_END();
+}
+
+static void test_current_task_only_inside_a_step(void **state)
+{
+    (void)state;
+    coro_loop loop;
+    assert_int_equal(coro_loop_init(&loop, NULL), 0);
+    struct passer p = { CORO_FRAME_INIT(passer_step), 0, 0, NULL };
+    coro_task t;
+    assert_int_equal(coro_task_init(&t, &loop, &p.co), 0);
+    p.self = &t;
+    struct outside soon = { &loop, 0, 0 }, later = { &loop, 3, 0 };
+    assert_int_equal(coro_call_soon(&loop, NULL, outside_cb, &soon), 0); /* after the task */
+    assert_int_equal(coro_call_later(&loop, NULL, 0.0, outside_cb, &later), 0);
+    assert_int_equal(coro_loop_run_until_complete(&loop, coro_task_future(&t)), 0);
+    assert_int_equal(soon.runs, 4);
+    assert_int_equal(soon.saw_task, 0);
+    assert_int_equal(later.runs, 4);
+    assert_int_equal(later.saw_task, 0);
+    assert_int_equal(p.saw_other, 0);
+    assert_null(coro_current_task(&loop));
+    assert_int_equal(coro_loop_close(&loop), 0);
+}
+
 /* ---- debug mode: slow callbacks and slow task steps ---- */
 
 static int spin_cb(void *arg)
@@ -1374,6 +1429,7 @@ int main(void)
         cmocka_unit_test(test_coro_run),
         cmocka_unit_test(test_coro_run_cancels_leftovers),
         cmocka_unit_test(test_running_loop),
+        cmocka_unit_test(test_current_task_only_inside_a_step),
         cmocka_unit_test(test_debug_slow_callback),
         cmocka_unit_test(test_debug_from_environment),
         cmocka_unit_test(test_strerror),
