@@ -145,19 +145,32 @@ static inline void http_request_init(http_request *r)
 }
 
 /* Character classes: bit 1 tchar (RFC 9110 5.6.2), bit 2 field-value byte
- * (VCHAR, obs-text, SP, HTAB), bit 4 request-target byte (VCHAR). */
-static inline unsigned http__class(unsigned char c)
+ * (VCHAR, obs-text, SP, HTAB), bit 4 request-target byte (VCHAR); one
+ * table lookup a byte, the table built by the compiler from the rules. */
+#define HTTP__TCHAR(c)                                                                          \
+    (((c) >= '0' && (c) <= '9') || ((c) >= 'a' && (c) <= 'z') || ((c) >= 'A' && (c) <= 'Z') || \
+     (c) == '!' || (c) == '#' || (c) == '$' || (c) == '%' || (c) == '&' || (c) == '\'' ||       \
+     (c) == '*' || (c) == '+' || (c) == '-' || (c) == '.' || (c) == '^' || (c) == '_' ||        \
+     (c) == '`' || (c) == '|' || (c) == '~')
+#define HTTP__VCHAR(c) ((c) >= 0x21 && (c) <= 0x7E)
+#define HTTP__FIELDV(c) (HTTP__VCHAR(c) || (c) >= 0x80 || (c) == ' ' || (c) == '\t')
+#define HTTP__CLASS(c) (HTTP__TCHAR(c) | HTTP__FIELDV(c) << 1 | HTTP__VCHAR(c) << 2)
+#define HTTP__C4(c) HTTP__CLASS(c), HTTP__CLASS((c) + 1), HTTP__CLASS((c) + 2), HTTP__CLASS((c) + 3)
+#define HTTP__C16(c) HTTP__C4(c), HTTP__C4((c) + 4), HTTP__C4((c) + 8), HTTP__C4((c) + 12)
+#define HTTP__C64(c) HTTP__C16(c), HTTP__C16((c) + 16), HTTP__C16((c) + 32), HTTP__C16((c) + 48)
+static const unsigned char http__classes[256] = { HTTP__C64(0), HTTP__C64(64), HTTP__C64(128),
+                                                  HTTP__C64(192) };
+
+static inline unsigned http__class(unsigned char c) { return http__classes[c]; }
+
+/* The last index of the run of bytes of class `cls` that goes on from
+ * buf[p], below `lim`: the hot states (target, name, value) take a run in
+ * this tight loop instead of a pass of the state machine a byte. */
+static inline uint32_t http__run_end(const char *buf, uint32_t p, uint32_t lim, unsigned cls)
 {
-    static const char tchar_extra[] = "!#$%&'*+-.^_`|~";
-    unsigned k = 0;
-    if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-        (c != 0 && memchr(tchar_extra, c, sizeof tchar_extra - 1)))
-        k |= 1;
-    if ((c >= 0x21 && c <= 0x7E) || c >= 0x80 || c == ' ' || c == '\t')
-        k |= 2;
-    if (c >= 0x21 && c <= 0x7E)
-        k |= 4;
-    return k;
+    while (p + 1 < lim && (http__classes[(unsigned char)buf[p + 1]] & cls))
+        p++;
+    return p;
 }
 
 static inline int http__lower(int c) { return c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c; }
@@ -289,6 +302,7 @@ static inline long http__version(http_request *r, const char *buf, uint32_t end)
 static inline long http_parse_request(http_request *r, const char *buf, size_t len)
 {
     uint32_t p = r->pos;
+    uint32_t lim = len < HTTP_MAX_HEAD ? (uint32_t)len : HTTP_MAX_HEAD; /* where runs stop */
     long err = 0;
     if (r->result != 0)
         return r->result;
@@ -329,6 +343,8 @@ static inline long http_parse_request(http_request *r, const char *buf, size_t l
                 r->state = HTTP__TARGET;
             } else if (!(http__class(c) & 1)) {
                 err = HTTP_E400;
+            } else {
+                p = http__run_end(buf, p, lim, 1);
             }
             break;
         case HTTP__TARGET:
@@ -339,6 +355,8 @@ static inline long http_parse_request(http_request *r, const char *buf, size_t l
                 r->state = HTTP__VERSION;
             } else if (!(http__class(c) & 4)) {
                 err = HTTP_E400; /* an empty target, a control byte, no version */
+            } else {
+                p = http__run_end(buf, p, lim, 4);
             }
             break;
         case HTTP__VERSION: {
@@ -348,6 +366,11 @@ static inline long http_parse_request(http_request *r, const char *buf, size_t l
                 r->state = c == '\r' ? HTTP__LINE_LF : HTTP__FIELD;
             } else if (!http__version_byte(i, c)) {
                 err = HTTP_E400;
+            } else { /* the rest of "HTTP/x.y" in a tight loop */
+                while (p + 1 < lim && http__version_byte(i + 1, (unsigned char)buf[p + 1])) {
+                    p++;
+                    i++;
+                }
             }
             break;
         }
@@ -381,6 +404,8 @@ static inline long http_parse_request(http_request *r, const char *buf, size_t l
                 r->state = HTTP__OWS;
             } else if (!(http__class(c) & 1)) {
                 err = HTTP_E400;
+            } else {
+                p = http__run_end(buf, p, lim, 1);
             }
             break;
         case HTTP__OWS:
@@ -396,8 +421,15 @@ static inline long http_parse_request(http_request *r, const char *buf, size_t l
                 h->value.len = (uint16_t)(r->vend - r->mark);
                 r->state = c == '\r' ? HTTP__FIELD_LF : HTTP__FIELD;
             } else if (http__class(c) & 2) {
-                if (c != ' ' && c != '\t')
-                    r->vend = (uint16_t)(p + 1);
+                uint32_t vend = r->vend;
+                for (;;) { /* the value's run; vend: past its last non-blank byte */
+                    if (c != ' ' && c != '\t')
+                        vend = p + 1;
+                    if (p + 1 >= lim || !(http__classes[(unsigned char)buf[p + 1]] & 2))
+                        break;
+                    c = (unsigned char)buf[++p];
+                }
+                r->vend = (uint16_t)vend;
             } else {
                 err = HTTP_E400;
             }
