@@ -2,9 +2,10 @@
  * examples/http_parse.h - an incremental HTTP/1.1 request parser, header only.
  *
  * Used by examples/http_server.c and tests/test_http.c. No allocation, no
- * dependency (not even on coro.h): a byte-at-a-time state machine over a
- * caller-owned buffer, in the spirit of picohttpparser and llhttp, reduced to
- * what a small origin server needs.
+ * dependency (not even on coro.h): a state machine over a caller-owned
+ * buffer, a byte at a time where the grammar changes and a tight loop over
+ * each run of one kind of byte (a token, a target, a value), in the spirit
+ * of picohttpparser and llhttp, reduced to what a small origin server needs.
  *
  *   http_request r;
  *   http_request_init(&r);
