@@ -1,7 +1,8 @@
 /*
  * test_embedded.c - a share of coro's suite, run on the bare-metal target
  * (a Cortex-M3/M4 under QEMU): generators, yield from, timers in deadline
- * order (FIFO on ties), cancellation, Lock, Event, Queue, gather, a
+ * order (FIFO on ties), cancellation, tasks allocated with their frames
+ * (coro_spawn_new), Lock, Event, Queue, gather, a
  * timeout scope and task groups, plus the loop's idle wait against the
  * host's clock.
  *
@@ -10,7 +11,9 @@
  * semihosting) is 0 only if none failed. Each test is a coroutine the main
  * one awaits in turn (yield from), all under coro_run, on a loop that uses
  * the default allocator (newlib's malloc over the linker script's heap).
- * Frames and tasks are static: that is how firmware would hold them.
+ * Frames and tasks are static, as firmware would hold them, but for the
+ * coro_spawn_new section: those come from the loop's slab (newlib's
+ * malloc, whose high-water mark the last line prints).
  */
 #include "coro.h"
 
@@ -378,6 +381,77 @@ static CORO_FN(t_cancel_step)
           "awaiting it fails with CORO_ECANCELLED; it is cancelled");
     CHECK(!self->s.woke && self->s.cleanups == 1, "its sleep never returned; its cleanup ran");
     CHECK(now_ns() - self->t0 < 500 * MS, "it ended long before its deadline");
+    CORO_END();
+}
+
+/* ======================================================================== */
+/* 4b. tasks from the loop's memory: coro_spawn_new, task and frame in one  */
+/* ======================================================================== */
+
+struct adder {
+    coro_frame co;
+    int a, b;
+    int64_t *out; /* where a fire-and-forget one leaves its sum */
+};
+
+static CORO_FN(adder_step)
+{
+    struct adder *self = CORO_SELF(struct adder);
+    CORO_BEGIN();
+    CORO_SLEEP_NS(1 * MS);
+    if (self->out)
+        *self->out = self->a + self->b;
+    CORO_RETURN(coro_int(self->a + self->b));
+    CORO_END();
+}
+
+struct t_spawn {
+    coro_frame co;
+    coro_task *t[3];
+    int i, laid_out;
+    int64_t sum, forgotten;
+};
+
+static CORO_FN(t_spawn_step)
+{
+    struct t_spawn *self = CORO_SELF(struct t_spawn);
+    CORO_BEGIN();
+    section("tasks with their frames in one block (coro_spawn_new)");
+    self->laid_out = 1;
+    self->sum = self->forgotten = 0;
+    for (self->i = 0; self->i < 3; self->i++) {
+        coro_task *t = coro_spawn_new(NULL, sizeof(struct adder), adder_step);
+        struct adder *a = coro_task_frame(t);
+        if (!a)
+            break;
+        self->laid_out &= (uintptr_t)a % 8 == 0 && (char *)a >= (char *)t + sizeof(coro_task);
+        a->a = self->i;
+        a->b = 10;
+        self->t[self->i] = t;
+    }
+    CHECK(self->i == 3 && self->laid_out, "three spawned, each frame 8-aligned after its task");
+    if (self->i != 3)
+        CORO_RETURN(coro_none());
+    for (self->i = 0; self->i < 3; self->i++) {
+        CORO_AWAIT(self->t[self->i]);
+        self->sum += CORO_RESULT.u.i;
+        coro_task_release(self->t[self->i]);
+    }
+    CHECK(self->sum == 33, "their results: 10 + 11 + 12");
+    {
+        coro_task *t = coro_spawn_new(NULL, sizeof(struct adder), adder_step);
+        struct adder *a = coro_task_frame(t);
+        if (a) {
+            a->a = 40;
+            a->b = 2;
+            a->out = &self->forgotten;
+        }
+        coro_task_release(t); /* fire and forget */
+    }
+    CORO_SLEEP_NS(10 * MS);
+    CHECK(self->forgotten == 42, "a fire-and-forget one ran on its own (42)");
+    CHECK(coro_spawn_new(NULL, sizeof(coro_frame) - 1, adder_step) == NULL,
+          "a frame smaller than its header: NULL");
     CORO_END();
 }
 
@@ -771,6 +845,7 @@ static struct {
     struct t_await await;
     struct t_timers timers;
     struct t_cancel cancel;
+    struct t_spawn spawn;
     struct t_sync sync;
     struct t_groups groups;
     struct t_idle idle;
@@ -790,6 +865,7 @@ static CORO_FN(suite_step)
     CORO_AWAIT((coro_frame_init(&tf.await.co, t_await_step), &tf.await.co));
     CORO_AWAIT((coro_frame_init(&tf.timers.co, t_timers_step), &tf.timers.co));
     CORO_AWAIT((coro_frame_init(&tf.cancel.co, t_cancel_step), &tf.cancel.co));
+    CORO_AWAIT((coro_frame_init(&tf.spawn.co, t_spawn_step), &tf.spawn.co));
     CORO_AWAIT((coro_frame_init(&tf.sync.co, t_sync_step), &tf.sync.co));
     CORO_AWAIT((coro_frame_init(&tf.groups.co, t_groups_step), &tf.groups.co));
     CORO_AWAIT((coro_frame_init(&tf.idle.co, t_idle_step), &tf.idle.co));
