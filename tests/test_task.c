@@ -1214,9 +1214,9 @@ static void test_spawn_new(void **state)
      * a frame whose size is a multiple of 16 is 16-aligned on 64-bit
      * targets, as one from coro_frame_new is */
     size_t live = a.live;
-    static const size_t sizes[] = { sizeof(struct spawned), 48, 56, 64, 200, 5000 };
-    for (int round = 0; round < 1200; round++) {
-        size_t size = sizes[round % 6];
+    static const size_t sizes[] = { sizeof(struct spawned), 48, 56, 64, 200, 5000, 5008 };
+    for (int round = 0; round < 1400; round++) {
+        size_t size = sizes[round % 7];
         t = coro_spawn_new(&loop, size, spawned_step);
         assert_non_null(t);
         s = coro_task_frame(t);
@@ -1228,7 +1228,7 @@ static void test_spawn_new(void **state)
         run_one_pass(&loop);
         run_one_pass(&loop);
         assert_int_equal(loop.tasks_alive, 0);
-        if (round == 5)
+        if (round == 6)
             live = a.live;
     }
     assert_int_equal(a.live, live);
