@@ -534,10 +534,7 @@ coro_task *coro_spawn_new(coro_loop *loop, size_t size, coro_step_fn step)
     coro_frame *root = inside_frame(t);
     coro__zero_words(root, (size + 7) / 8);
     frame_header(root, size, step, CORO__F_INSIDE);
-    loop->tasks_unlisted++; /* list_reserve, its room checked above */
-    task_fields(t, loop, root, FUT_F_ALLOCATED);
-    loop->tasks_alive++;
-    return t;
+    return spawned(t, loop, root);
 }
 
 void *coro_task_frame(coro_task *t)
