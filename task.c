@@ -555,13 +555,10 @@ static void zero_frame(void *f, size_t size)
         coro__zero_words(f, (size + 7) / 8);
 }
 
-/* coro_frame_new the general way. */
-static CORO__NOINLINE void *frame_new_general(coro_loop *loop, size_t size, coro_step_fn step)
+/* A new frame from coro_frame_new: zeroed, its header written (NULL
+ * stays NULL: the allocation failed). */
+static CORO__ALWAYS_INLINE inline void *owned_frame(coro_frame *f, size_t size, coro_step_fn step)
 {
-    loop = coro__loop_or_running(loop);
-    if (!loop || loop->state == LOOP_CLOSED || size < sizeof(coro_frame) || size > FRAME_MAX_SIZE)
-        return NULL;
-    coro_frame *f = coro__alloc_fast(loop, size);
     if (!f)
         return NULL;
     zero_frame(f, size); /* the header's fields are all 0 but step and flags */
@@ -569,15 +566,19 @@ static CORO__NOINLINE void *frame_new_general(coro_loop *loop, size_t size, coro
     return f;
 }
 
+/* coro_frame_new the general way. */
+static CORO__NOINLINE void *frame_new_general(coro_loop *loop, size_t size, coro_step_fn step)
+{
+    loop = coro__loop_or_running(loop);
+    if (!loop || loop->state == LOOP_CLOSED || size < sizeof(coro_frame) || size > FRAME_MAX_SIZE)
+        return NULL;
+    return owned_frame(coro__alloc_fast(loop, size), size, step);
+}
+
 /* coro_frame_new past its checks, when the slab's free list is empty. */
 static CORO__NOINLINE void *frame_refill(coro_loop *loop, size_t size, coro_step_fn step)
 {
-    coro_frame *f = coro__alloc_raw(loop, size);
-    if (!f)
-        return NULL;
-    zero_frame(f, size);
-    frame_header(f, size, step, CORO__F_OWNED);
-    return f;
+    return owned_frame(coro__alloc_raw(loop, size), size, step);
 }
 
 /* The hot case, a small frame from a free object in the slab, makes no
@@ -589,9 +590,7 @@ void *coro_frame_new(coro_loop *loop, size_t size, coro_step_fn step)
     coro_frame *f = coro__slab_pop(loop, size);
     if (!f)
         return frame_refill(loop, size, step);
-    coro__zero_words(f, (size + 7) / 8);
-    frame_header(f, size, step, CORO__F_OWNED);
-    return f;
+    return owned_frame(f, size, step);
 }
 
 void coro_frame_free(coro_loop *loop, coro_frame *f)
