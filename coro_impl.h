@@ -488,7 +488,6 @@ struct coro_loop {
     int64_t heap_now;                    /* the clock at the last run_due (0: not yet) */
     void *selector;                      /* the backend's private state */
     unsigned nwatched;                   /* fds registered with the selector */
-    unsigned since_poll;                 /* callbacks run since the last poll */
     coro_task **tasks;                   /* the listed tasks (task.c: listed lazily) */
     uint32_t *task_numbers;              /* a listed pending task's number, by index */
     uint32_t ntasks, tasks_cap;

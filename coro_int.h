@@ -32,10 +32,12 @@ static inline bool coro__frame_fresh(const coro_frame *f)
 #define CORO__ALWAYS_INLINE __attribute__((always_inline))
 #define CORO__NOINLINE __attribute__((noinline))
 #define CORO__UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define CORO__LIKELY(x) __builtin_expect(!!(x), 1)
 #else
 #define CORO__ALWAYS_INLINE
 #define CORO__NOINLINE
 #define CORO__UNLIKELY(x) (x)
+#define CORO__LIKELY(x) (x)
 #endif
 
 /* loop states */
@@ -299,7 +301,7 @@ static inline void coro__task_step_fast(coro_loop *loop, coro__node *n)
     coro_value io = coro_none();
     loop->current = t;
     int status = f->step(f, &io);
-    if (status == CORO__PASS && !(t->fut.tflags & TASK_F_UNARMED)) {
+    if (CORO__LIKELY(status == CORO__PASS && !(t->fut.tflags & TASK_F_UNARMED))) {
         coro__ready_push(loop, n); /* n->run is coro__task_step already */
         loop->current = NULL;
     } else {

@@ -203,22 +203,23 @@ int coro_loop_is_closed(const coro_loop *loop) { return !loop || loop->state == 
 /* Run the callbacks queued when the pass began, and no others: the pass
  * takes the whole queue as its batch (loop->pass_head) and walks it; nodes
  * queued meanwhile start a new queue for the next pass. coro__ready_remove
- * looks in both. */
-static CORO__ALWAYS_INLINE inline void run_ready(coro_loop *loop)
+ * looks in both. The queue is not empty (run_once sees to it), so the walk
+ * is a do-while: the busy pass falls into its first callback without a
+ * jump. Returns `ran` plus the callbacks run. */
+static CORO__ALWAYS_INLINE inline unsigned run_ready(coro_loop *loop, unsigned ran)
 {
     coro__node *n = loop->ready_head;
-    unsigned ran = loop->since_poll; /* counted in a register */
     coro__ready_clear(loop);
-    while (n) {
+    do {
         loop->pass_head = n->next;
         ran++;
-        if (n->run == coro__task_step)
+        if (CORO__LIKELY(n->run == coro__task_step))
             coro__task_step_fast(loop, n); /* Task.__step, inline */
         else
             n->run(n); /* may free n */
         n = loop->pass_head; /* a callback may have taken the next one back */
-    }
-    loop->since_poll = ran;
+    } while (n);
+    return ran;
 }
 
 /* Unlink n from the list at *head (tail: the list's last link, or NULL). */
@@ -342,21 +343,25 @@ static void poll_phase(coro_loop *loop)
         coro__sel_poll(loop, timeout);
     loop->phase = CORO__PHASE_READY;
     coro__heap_run_due(loop, coro__now(loop)); /* the clock, again after the poll */
-    loop->since_poll = 0;
 }
 
 /* One pass (the trace and the stop are the caller's: run_forever looks at
- * them between passes, in one test of loop->attn). */
-static CORO__ALWAYS_INLINE inline void run_once(coro_loop *loop)
+ * them between passes, in one test of loop->attn). `since_poll` counts the
+ * callbacks run since the last poll; run_forever keeps it in a register
+ * from one pass to the next. Returns the new count. */
+static CORO__ALWAYS_INLINE inline unsigned run_once(coro_loop *loop, unsigned since_poll)
 {
     if (posts_pending(loop))
         run_posts(loop);
-    if (!loop->ready_head || loop->since_poll >= CORO__POLL_EVERY) {
+    if (CORO__UNLIKELY(!loop->ready_head || since_poll >= CORO__POLL_EVERY)) {
         poll_phase(loop);
+        since_poll = 0;
+        if (!loop->ready_head)
+            return 0; /* the poll timed out with nothing to run */
     } else if (loop->heap_len > 0) { /* busy: no poll, but due timers join */
         coro__heap_run_due(loop, coro__now(loop));
     }
-    run_ready(loop);
+    return run_ready(loop, since_poll);
 }
 
 /* Between two passes, when loop->attn is set: true to stop; else the trace
@@ -388,8 +393,9 @@ int coro_loop_run_forever(coro_loop *loop)
     running_loop = loop;
     if (loop->attn & CORO__ATTN_TRACE)
         coro__trace_pass(loop);
+    unsigned since_poll = 0; /* a new run polls within its first POLL_EVERY */
     do {
-        run_once(loop); /* one pass even when stop came first, as asyncio */
+        since_poll = run_once(loop, since_poll); /* one pass even when stop came first, as asyncio */
     } while (!(CORO__UNLIKELY(loop->attn) && pass_end_stops(loop)));
     running_loop = NULL;
     loop->attn &= (uint8_t)~CORO__ATTN_STOP;
