@@ -98,6 +98,21 @@ int coro__bad_resume(coro_frame *co, coro_value *io, const char *function, const
 #define CORO__CAT2(a, b) a##b
 #define CORO__CAT(a, b) CORO__CAT2(a, b)
 
+/* Layout hints for the code the macros expand to, so a step's common case
+ * is a straight line: a suspension is the likely path out of the code
+ * before it (GCC's hot label; clang has none), an error thrown in at a
+ * resume the unlikely one. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define CORO__HOT_PATH() CORO__CAT(coro__H, __LINE__) : __attribute__((hot, unused))
+#else
+#define CORO__HOT_PATH() ((void)0)
+#endif
+#if defined(__GNUC__) || defined(__clang__)
+#define CORO__RARELY(x) __builtin_expect(!!(x), 0)
+#else
+#define CORO__RARELY(x) (x)
+#endif
+
 #ifdef CORO_LABELS
 /* labels-as-values: `label` holds the distance from coro__dispatch to the
  * resume label (resume still holds its line, for reports), so a suspension
@@ -112,6 +127,7 @@ int coro__bad_resume(coro_frame *co, coro_value *io, const char *function, const
     }
 #define CORO__SUSPEND(st)                                                       \
     do {                                                                        \
+        CORO__HOT_PATH();                                                       \
         co->label = (int32_t)((char *)&&CORO__CAT(coro__L, __LINE__) -          \
                               (char *)&&coro__dispatch);                        \
         co->resume = __LINE__;                                                  \
@@ -125,6 +141,7 @@ int coro__bad_resume(coro_frame *co, coro_value *io, const char *function, const
 #define CORO__JUMP_LABEL()
 #define CORO__SUSPEND(st)                                                       \
     do {                                                                        \
+        CORO__HOT_PATH();                                                       \
         co->resume = __LINE__;                                                  \
         return (st);                                                            \
         case __LINE__:;                                                         \
@@ -177,7 +194,7 @@ enum { coro__exit_here = 0 };
 /* Propagate an error the suspension point received, like an exception. */
 #define CORO__CHECK()                                                           \
     do {                                                                        \
-        if (io->tag == CORO_ERROR)                                              \
+        if (CORO__RARELY(io->tag == CORO_ERROR))                                \
             CORO__LEAVE();                                                      \
     } while (0)
 

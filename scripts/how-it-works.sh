@@ -34,14 +34,16 @@
 # The expansion is formatted by the small formatter below, not by
 # clang-format, so the page is the same on every machine: whitespace is
 # collapsed, one statement per line after `;` `{` `}` and labels, four
-# spaces per brace level. CC (default cc) is the preprocessor; gcc and clang
-# give the same text for these macros.
+# spaces per brace level. gcc is the preprocessor whatever CC is (CC only
+# when there is no gcc): the page shows GCC's expansion, which has one
+# thing clang's lacks (the hot label before each suspension).
 set -u
 export LC_ALL=C
 
 template=${1:?usage: how-it-works.sh TEMPLATE OUT}
 out=${2:?usage: how-it-works.sh TEMPLATE OUT}
-cc=${CC:-cc}
+cc=gcc
+command -v gcc >/dev/null 2>&1 || cc=${CC:-cc}
 tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT
 
