@@ -366,7 +366,7 @@ static CORO__ALWAYS_INLINE inline void root_release(coro_task *t, coro_frame *ro
         if (root->flags & CORO__F_INSIDE)
             t->fut.tflags |= TASK_F_FRAME_INSIDE;
         else
-            coro__free_fast(t->fut.loop, root, (size_t)root->size8 * 8u);
+            frame_release(t->fut.loop, root);
     }
 }
 
