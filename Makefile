@@ -43,6 +43,9 @@
 #   bench-run      bench's step: bench-bins, then bench/run.sh $(BENCH_SUITE)
 #   bench-check    the latest micro results against the aims (bench/run.sh check)
 #   bench-docs     rewrite docs/benchmarks.md and its chart from the latest run
+#   bench-instr    instructions per op of the micro rows, coro beside C++20,
+#                  under callgrind (bench/instr.sh): not time, but the same on
+#                  every run; ROWS="yield spawn" picks rows
 #   docs           write docs/how-it-works.md from its template and the real
 #                  sources: tour coroutines preprocessed and formatted, line
 #                  numbers from the files (scripts/how-it-works.sh)
@@ -247,7 +250,7 @@ CONFIG_DESC = $(strip $(SELECTOR) selector, $(CC) $(if $(SANITIZER),-fsanitize=$
 # ---- targets -------------------------------------------------------------------
 
 .PHONY: all amalgamation size size-docs examples demo test test-build test-one test-c11 test-none test-arena test-nomalloc test-valgrind test-docs test-howitworks test-pipeline test-exports test-kv check-deps bench bench-net \
-        bench-build bench-bins bench-run bench-check bench-docs docs install uninstall clean help FORCE
+        bench-build bench-bins bench-run bench-check bench-docs bench-instr bench-instr-run docs install uninstall clean help FORCE
 
 all: $(LIB_A) $(LIB_SO) $(EXAMPLE_BINS)
 
@@ -526,6 +529,13 @@ bench-docs:
 
 bench-build:
 	@$(MAKE) --no-print-directory bench-bins SANITIZER= VALGRIND= NDEBUG=1
+
+# Instructions per op (callgrind), in the same -ndebug build as make bench.
+bench-instr:
+	@$(MAKE) --no-print-directory bench-instr-run SANITIZER= VALGRIND= NDEBUG=1
+
+bench-instr-run: bench-bins
+	@BENCH_BIN=$(abspath $(BUILD)/bench) bash bench/instr.sh $(ROWS)
 
 bench-bins: $(LIB_A) $(BENCH_BINS)
 
