@@ -701,8 +701,8 @@ def docs(run, machine, page, png, data_dir, net=None):
              "substitute: an instruction count does not move with the machine, but it is not time. "
              "A yield costs coro about 10 more instructions than C++20 and still runs faster: "
              "jumps taken, calls and where the code sits count too (in this project, removing "
-             "two taken jumps from a step and its pass was worth more than removing four "
-             "instructions). The commits that touch a hot path quote both.")
+             "two taken jumps from a step and its pass was worth about 10%, removing a load and "
+             "a store alone nothing). The commits that touch a hot path quote both.")
     L.append("")
     L.append("Toolchains missing from the machine (g++, golang-go, libuv1-dev, python3, gnuplot-nox) "
              "are installed with apt-get when `make bench` runs as root; otherwise the peer is "
