@@ -357,7 +357,7 @@ static CORO__ALWAYS_INLINE inline unsigned run_once(coro_loop *loop, unsigned si
         poll_phase(loop);
         since_poll = 0;
         if (!loop->ready_head)
-            return 0; /* the poll timed out with nothing to run */
+            return 0; /* the poll made nothing ready: next pass */
     } else if (loop->heap_len > 0) { /* busy: no poll, but due timers join */
         coro__heap_run_due(loop, coro__now(loop));
     }
